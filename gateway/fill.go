@@ -1,0 +1,383 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/internal/httpcache"
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// fill is the state of one origin request made on behalf of the cache: a
+// miss or the revalidation of a stale entry. It travels to modifyResponse
+// in the request context.
+type fill struct {
+	h       *Handler
+	pol     *policy.Policy
+	key     string       // primary key
+	primary *cache.Entry // Vary marker found under key, if any
+	reqCC   httpcache.RequestDirectives
+	auth    bool         // the request carries Authorization
+	stale   *cache.Entry // entry being revalidated, if any
+	fwd     string       // Cache-Status fwd reason for a miss
+	in      *http.Request
+	store   bool // the response may be stored (request side)
+	asGET   bool // a HEAD sent to the origin as GET
+	reqTime time.Time
+
+	call     *cache.Call // set when this request leads a coalesced miss
+	released sync.Once
+}
+
+type fillKey struct{}
+
+func fillFrom(ctx context.Context) *fill {
+	f, _ := ctx.Value(fillKey{}).(*fill)
+	return f
+}
+
+// release wakes requests waiting on this fill. It is idempotent and is
+// called as soon as the entry is stored, so waiters do not wait for a slow
+// leading client to finish reading.
+func (f *fill) release() {
+	if f.call == nil {
+		return
+	}
+	f.released.Do(func() { f.h.group.Done(f.key, f.call) })
+}
+
+// fetch forwards r to the origin for the cache.
+func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
+	defer f.release()
+	f.in = r
+	f.store = !f.reqCC.NoStore
+	if !f.store {
+		f.stale = nil
+	}
+	if f.fwd == "" {
+		f.fwd = "miss"
+	}
+	if f.stale != nil {
+		f.fwd = "stale"
+	} else {
+		h.stats.Misses.Add(1)
+	}
+	f.asGET = r.Method == http.MethodHead && f.store
+	f.reqTime = h.now()
+	if f.store && httpcache.IsConditional(r.Header) {
+		w = &conditionalWriter{ResponseWriter: w, req: r.Header}
+	}
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), fillKey{}, f)))
+}
+
+// modifyResponse decides what the cache does with an origin response: a
+// pass-through gets its Cache-Status (and invalidates after a write), a
+// 304 to a revalidation refreshes the stored entry and answers with it, a
+// storable response is captured while it streams to the client.
+func (h *Handler) modifyResponse(resp *http.Response) error {
+	ctx := resp.Request.Context()
+	h.ensureDate(resp.Header)
+	if p, ok := ctx.Value(passKey{}).(*pass); ok {
+		if p.in != nil && !httpcache.IsSafeMethod(p.in.Method) {
+			h.invalidateAfterWrite(ctx, p.in, resp)
+		}
+		setStatus(resp.Header, h.name, httpcache.Status{Fwd: p.fwd, FwdStatus: resp.StatusCode, Detail: p.detail}, xCacheFor(p.fwd))
+		return nil
+	}
+	f := fillFrom(ctx)
+	if f == nil {
+		return nil
+	}
+	now := h.now()
+	if f.stale != nil && resp.StatusCode == http.StatusNotModified {
+		return h.refresh(resp, f, now)
+	}
+	e, reason := h.entryFor(resp, f, now)
+	st := httpcache.Status{Fwd: f.fwd, FwdStatus: resp.StatusCode}
+	if e == nil {
+		st.Detail = reason
+		if f.stale != nil && reason != "" {
+			// The origin's new answer cannot be stored; the old one must
+			// not outlive it.
+			_ = h.tier.Delete(ctx, f.staleKey())
+		}
+		setStatus(resp.Header, h.name, st, xCacheMiss)
+		return nil
+	}
+	st.Stored = true
+	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
+	setStatus(resp.Header, h.name, st, xCacheMiss)
+	resp.Body = newCapture(resp.Body, resp.ContentLength, h.maxObject, func(body []byte) {
+		h.commit(ctx, f, e, body)
+	})
+	return nil
+}
+
+// staleKey is the key the stale entry was found under.
+func (f *fill) staleKey() string {
+	if f.stale != nil && f.stale.Key != "" {
+		return f.stale.Key
+	}
+	return f.key
+}
+
+// entryFor returns the entry to store for resp (without its body), or nil
+// and the reason it is not stored.
+func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.Entry, string) {
+	if !f.store {
+		return nil, "request-no-store"
+	}
+	if resp.StatusCode >= 500 {
+		return nil, "status"
+	}
+	d := httpcache.ParseResponseDirectives(resp.Header)
+	ttl, override := policyTTL(f.pol)
+	ok, reason := httpcache.Storable(httpcache.StoreInput{
+		Method:               http.MethodGet,
+		Status:               resp.StatusCode,
+		ReqDirectives:        f.reqCC,
+		RespDirectives:       d,
+		RespHeader:           resp.Header,
+		ReqHasAuthorization:  f.auth,
+		HasFreshnessOverride: ttl > 0,
+		HeuristicMax:         h.heuristicMax,
+		ResponseTime:         now,
+	})
+	if !ok {
+		return nil, reason
+	}
+	if _, has := resp.Header["Set-Cookie"]; has && (f.pol == nil || !f.pol.AllowSetCookie) {
+		return nil, "set-cookie"
+	}
+	if resp.ContentLength > h.maxObject {
+		return nil, "too-large"
+	}
+	lifetime, explicit := httpcache.FreshnessLifetime(resp.Header, d, now)
+	if ttl > 0 && (override || !explicit) {
+		lifetime, explicit = ttl, true
+	}
+	if !explicit {
+		lifetime, _ = httpcache.HeuristicFreshness(resp.StatusCode, resp.Header, d, now, h.heuristicMax)
+	}
+	e := &cache.Entry{
+		Key:            f.key,
+		Status:         resp.StatusCode,
+		Header:         storedHeader(resp.Header, d),
+		RequestTime:    f.reqTime,
+		ResponseTime:   now,
+		InitialAge:     httpcache.InitialAge(resp.Header, f.reqTime, now),
+		Lifetime:       lifetime,
+		NoCache:        d.NoCache && len(d.NoCacheFields) == 0,
+		MustRevalidate: d.MustRevalidate || d.ProxyRevalidate || d.HasSMaxAge,
+		AuthShareable:  d.Public || d.HasSMaxAge || d.MustRevalidate,
+		ETag:           resp.Header.Get("Etag"),
+		LastModified:   resp.Header.Get("Last-Modified"),
+	}
+	if f.pol != nil {
+		e.Route = f.pol.Pattern
+	}
+	if vary := varyNames(resp.Header); len(vary) > 0 {
+		marker := f.primary
+		if marker == nil || !equalStrings(marker.Vary, vary) {
+			marker = &cache.Entry{Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: h.epoch.Add(1)}
+		}
+		f.primary = marker
+		e.Key = cachekey.Variant(variantBase(marker), vary, f.in.Header)
+		e.Vary = vary
+	}
+	e.KeepUntil = now.Add(keepFor(e))
+	if f.primary != nil && f.primary.KeepUntil.Before(e.KeepUntil) {
+		m := *f.primary
+		m.KeepUntil = e.KeepUntil
+		f.primary = &m
+	}
+	return e, ""
+}
+
+// keepFor is how long a tier keeps an entry: its remaining freshness, plus
+// a while longer when it has validators, since a stale entry that the
+// origin confirms with 304 saves sending the body again.
+func keepFor(e *cache.Entry) time.Duration {
+	d := e.Lifetime - e.InitialAge
+	if e.Validatable() {
+		d += min(max(e.Lifetime, 10*time.Minute), 24*time.Hour)
+	}
+	return max(d, time.Second)
+}
+
+// variantBase is the prefix of variant keys under a Vary marker. It carries
+// the marker's epoch, so variants stored under an invalidated marker are
+// never reachable from its successor.
+func variantBase(marker *cache.Entry) string {
+	return marker.Key + "\x00#" + strconv.FormatUint(marker.VaryEpoch, 36)
+}
+
+// commit stores the captured response; it runs when the origin's body has
+// been read to its end.
+func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []byte) {
+	ctx = context.WithoutCancel(ctx) // the store must not fail because the client left
+	e.Body = body
+	e.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if len(e.Vary) > 0 && f.primary != nil {
+		if err := h.tier.Set(ctx, f.key, f.primary); err != nil {
+			h.log.Debug("cache store failed", "key", f.key, "err", err)
+		}
+	}
+	if err := h.tier.Set(ctx, e.Key, e); err != nil {
+		h.log.Debug("cache store failed", "key", e.Key, "err", err)
+	} else {
+		h.stats.Stored.Add(1)
+	}
+	f.release()
+}
+
+// refresh handles a 304 to a revalidation (RFC 9111 §4.3.3, §4.3.4): the
+// stored header is updated from the 304, the entry is stored again with new
+// freshness, and the client is answered from it.
+func (h *Handler) refresh(resp *http.Response, f *fill, now time.Time) error {
+	ctx := context.WithoutCancel(resp.Request.Context())
+	e := f.stale.Clone()
+	for k, v := range resp.Header {
+		switch k {
+		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Cache-Status", "X-Cache":
+			continue
+		}
+		e.Header[k] = v[:len(v):len(v)]
+	}
+	d := httpcache.ParseResponseDirectives(e.Header)
+	lifetime, explicit := httpcache.FreshnessLifetime(e.Header, d, now)
+	if ttl, override := policyTTL(f.pol); ttl > 0 && (override || !explicit) {
+		lifetime, explicit = ttl, true
+	}
+	if !explicit {
+		lifetime, _ = httpcache.HeuristicFreshness(e.Status, e.Header, d, now, h.heuristicMax)
+	}
+	e.RequestTime, e.ResponseTime = f.reqTime, now
+	e.InitialAge = httpcache.InitialAge(resp.Header, f.reqTime, now)
+	e.Lifetime = lifetime
+	e.NoCache = d.NoCache && len(d.NoCacheFields) == 0
+	e.MustRevalidate = d.MustRevalidate || d.ProxyRevalidate || d.HasSMaxAge
+	e.AuthShareable = d.Public || d.HasSMaxAge || d.MustRevalidate
+	if et := resp.Header.Get("Etag"); et != "" {
+		e.ETag = et
+	}
+	if lm := resp.Header.Get("Last-Modified"); lm != "" {
+		e.LastModified = lm
+	}
+	e.KeepUntil = now.Add(keepFor(e))
+	st := httpcache.Status{Fwd: "stale", FwdStatus: http.StatusNotModified}
+	if d.NoStore || d.Private {
+		_ = h.tier.Delete(ctx, e.Key)
+		st.Detail = "no-store"
+	} else if err := h.tier.Set(ctx, e.Key, e); err == nil {
+		h.stats.Revalidated.Add(1)
+		st.Stored = true
+		st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
+	}
+	f.release()
+
+	hdr := make(http.Header, len(e.Header)+3)
+	for k, v := range e.Header {
+		hdr[k] = v
+	}
+	hdr["Age"] = ageValue(e.Age(now))
+	setStatus(hdr, h.name, st, xCacheHit)
+	resp.StatusCode = e.Status
+	resp.Status = strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
+	resp.Header = hdr
+	resp.ContentLength = int64(len(e.Body))
+	resp.Body = io.NopCloser(bytes.NewReader(e.Body))
+	return nil
+}
+
+// invalidateAfterWrite removes the stored responses a successful unsafe
+// request made stale (RFC 9111 §4.4).
+func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, resp *http.Response) {
+	scheme := "http"
+	if in.TLS != nil {
+		scheme = "https"
+	}
+	target := &url.URL{Scheme: scheme, Host: in.Host, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
+	for _, u := range httpcache.InvalidationTargets(in.Method, resp.StatusCode, target, resp.Header) {
+		key := cachekey.ForURL(u)
+		if err := h.tier.Delete(context.WithoutCancel(ctx), key); err != nil {
+			h.log.Warn("invalidation failed", "key", key, "err", err)
+			continue
+		}
+		h.stats.Invalidations.Add(1)
+	}
+}
+
+// ensureDate adds Date to a response that lacks one (RFC 9110 §6.6.1).
+func (h *Handler) ensureDate(hdr http.Header) {
+	if _, ok := hdr["Date"]; !ok {
+		hdr["Date"] = []string{h.now().UTC().Format(http.TimeFormat)}
+	}
+}
+
+// storedHeader copies the response header fields worth storing: without
+// Set-Cookie, fields named by qualified no-cache/private (RFC 9111
+// §5.2.2.4, §5.2.2.7), Age (recomputed on every hit) and other caches'
+// status fields. Value slices are clipped to len == cap.
+func storedHeader(src http.Header, d httpcache.ResponseDirectives) http.Header {
+	dst := make(http.Header, len(src))
+	for k, v := range src {
+		switch k {
+		case "Set-Cookie", "Age", "Cache-Status", "X-Cache":
+			continue
+		}
+		dst[k] = append([]string(nil), v...)[:len(v):len(v)]
+	}
+	for _, k := range d.NoCacheFields {
+		delete(dst, http.CanonicalHeaderKey(k))
+	}
+	for _, k := range d.PrivateFields {
+		delete(dst, http.CanonicalHeaderKey(k))
+	}
+	return dst
+}
+
+// varyNames returns the canonical field names of the response's Vary.
+func varyNames(h http.Header) []string {
+	var names []string
+	for _, line := range h["Vary"] {
+		for _, n := range strings.Split(line, ",") {
+			n = http.CanonicalHeaderKey(strings.TrimSpace(n))
+			if n == "" || contains(names, n) {
+				continue
+			}
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

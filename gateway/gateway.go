@@ -1,0 +1,290 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// Options configure a Handler. Only Origin is required.
+type Options struct {
+	// Origin is the upstream every request is forwarded to. Its path, if
+	// any, prefixes the request path.
+	Origin *url.URL
+	// Transport makes origin requests. If nil, a keep-alive pooling
+	// http.Transport is built from OriginTimeout, DialTimeout, MaxIdleConns
+	// and MaxConns.
+	Transport http.RoundTripper
+	// OriginTimeout bounds the wait for the origin's response header. If
+	// zero, 10s. Timed-out requests get 504.
+	OriginTimeout time.Duration
+	// DialTimeout bounds connecting to the origin. If zero, 2s.
+	DialTimeout time.Duration
+	// MaxIdleConns is the number of keep-alive connections kept to the
+	// origin. If zero, 256.
+	MaxIdleConns int
+	// MaxConns caps connections to the origin. Zero means no cap.
+	MaxConns int
+	// PreserveHost sends the client's Host to the origin instead of the
+	// origin URL's host.
+	PreserveHost bool
+
+	// Tier stores responses. If nil, a 64 MiB cache.Memory is used.
+	Tier cache.Tier
+	// Policies maps requests to route policies. If nil, every request gets
+	// plain RFC 9111 shared-cache behaviour.
+	Policies *policy.Table
+	// MaxObjectSize is the largest body stored; larger responses stream
+	// through unbuffered. If zero, 8 MiB.
+	MaxObjectSize int64
+	// HeuristicMax caps heuristic freshness (RFC 9111 §4.2.2). Zero
+	// disables heuristic freshness.
+	HeuristicMax time.Duration
+	// CoalesceTimeout bounds how long a request waits for a concurrent miss
+	// of the same key before going to the origin itself. If zero,
+	// OriginTimeout.
+	CoalesceTimeout time.Duration
+
+	// CacheName names this cache in Cache-Status. If empty, "moat".
+	CacheName string
+	// Logger receives errors and, at debug level, one line per request. If
+	// nil, slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Handler is the caching reverse proxy. Create it with New.
+type Handler struct {
+	origin        *url.URL
+	tier          cache.Tier
+	policies      *policy.Table
+	maxObject     int64
+	heuristicMax  time.Duration
+	coalesceWait  time.Duration
+	preserveHost  bool
+	name          string
+	log           *slog.Logger
+	now           func() time.Time
+	proxy         *httputil.ReverseProxy
+	group         cache.Group
+	epoch         atomic.Uint64
+	ownedMemory   *cache.Memory
+	ownsTransport *http.Transport
+
+	stats Stats
+}
+
+// Stats counts the handler's outcomes. All fields are updated atomically.
+type Stats struct {
+	Requests       atomic.Int64
+	Hits           atomic.Int64 // served from cache without contacting the origin
+	Misses         atomic.Int64 // forwarded for a cacheable request with no usable entry
+	Revalidated    atomic.Int64 // stale entries refreshed by a 304
+	Bypass         atomic.Int64 // forwarded without cache (method, route, credentials, directives)
+	Collapsed      atomic.Int64 // requests that waited on a concurrent miss
+	Stored         atomic.Int64 // responses stored
+	OriginRequests atomic.Int64
+	OriginErrors   atomic.Int64
+	Invalidations  atomic.Int64 // keys invalidated by unsafe methods
+}
+
+// ErrNoOrigin is returned by New when Options.Origin is missing.
+var ErrNoOrigin = errors.New("gateway: Options.Origin is required")
+
+// New validates o and returns a Handler.
+func New(o Options) (*Handler, error) {
+	if o.Origin == nil || o.Origin.Host == "" || (o.Origin.Scheme != "http" && o.Origin.Scheme != "https") {
+		return nil, fmt.Errorf("%w (an absolute http or https URL)", ErrNoOrigin)
+	}
+	if o.OriginTimeout == 0 {
+		o.OriginTimeout = 10 * time.Second
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	if o.MaxIdleConns == 0 {
+		o.MaxIdleConns = 256
+	}
+	if o.MaxObjectSize == 0 {
+		o.MaxObjectSize = 8 << 20
+	}
+	if o.CoalesceTimeout == 0 {
+		o.CoalesceTimeout = o.OriginTimeout
+	}
+	if o.CacheName == "" {
+		o.CacheName = "moat"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	h := &Handler{
+		origin:       o.Origin,
+		tier:         o.Tier,
+		policies:     o.Policies,
+		maxObject:    o.MaxObjectSize,
+		heuristicMax: o.HeuristicMax,
+		coalesceWait: o.CoalesceTimeout,
+		preserveHost: o.PreserveHost,
+		name:         o.CacheName,
+		log:          o.Logger,
+		now:          o.Now,
+	}
+	if h.tier == nil {
+		m, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, MaxObjectSize: o.MaxObjectSize, Now: o.Now})
+		if err != nil {
+			return nil, err
+		}
+		h.tier, h.ownedMemory = m, m
+	}
+	transport := o.Transport
+	if transport == nil {
+		t := &http.Transport{
+			Proxy:                 nil, // the origin is reached directly, never through $HTTP_PROXY
+			DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          o.MaxIdleConns,
+			MaxIdleConnsPerHost:   o.MaxIdleConns,
+			MaxConnsPerHost:       o.MaxConns,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   o.DialTimeout + 3*time.Second,
+			ResponseHeaderTimeout: o.OriginTimeout,
+			ExpectContinueTimeout: time.Second,
+			ForceAttemptHTTP2:     true,
+		}
+		transport, h.ownsTransport = t, t
+	}
+	h.proxy = &httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      countingTransport{transport, &h.stats},
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.errorHandler,
+		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
+		BufferPool:     bufferPool{},
+	}
+	return h, nil
+}
+
+// Stats returns the handler's live counters.
+func (h *Handler) Stats() *Stats { return &h.stats }
+
+// Tier returns the tier the handler stores into.
+func (h *Handler) Tier() cache.Tier { return h.tier }
+
+// Close releases what New created: idle origin connections and a default
+// memory tier. It is idempotent; it does not wait for in-flight requests
+// (shut the http.Server down first).
+func (h *Handler) Close() error {
+	if h.ownsTransport != nil {
+		h.ownsTransport.CloseIdleConnections()
+	}
+	if h.ownedMemory != nil {
+		return h.ownedMemory.Close()
+	}
+	return nil
+}
+
+// countingTransport counts origin round trips and their failures.
+type countingTransport struct {
+	rt    http.RoundTripper
+	stats *Stats
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.stats.OriginRequests.Add(1)
+	resp, err := t.rt.RoundTrip(r)
+	if err != nil {
+		t.stats.OriginErrors.Add(1)
+	}
+	return resp, err
+}
+
+// rewrite builds the origin request (httputil.ReverseProxy.Rewrite): the
+// origin URL, X-Forwarded-For/Host/Proto, and for a cache fill the
+// conditional headers the cache, not the client, decides.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(h.origin)
+	pr.SetXForwarded()
+	if h.preserveHost {
+		pr.Out.Host = pr.In.Host
+	}
+	f := fillFrom(pr.Out.Context())
+	if f == nil {
+		return
+	}
+	if f.asGET {
+		// A HEAD miss is fetched as GET so that the answer can fill the
+		// cache; the server discards the body for the HEAD client.
+		pr.Out.Method = http.MethodGet
+	}
+	if f.store {
+		// The cache answers the client's own validators from the full
+		// response (see conditionalWriter); the origin sees only ours.
+		pr.Out.Header.Del("If-None-Match")
+		pr.Out.Header.Del("If-Modified-Since")
+	}
+	if f.stale != nil {
+		if f.stale.ETag != "" {
+			pr.Out.Header.Set("If-None-Match", f.stale.ETag)
+		}
+		if f.stale.LastModified != "" {
+			pr.Out.Header.Set("If-Modified-Since", f.stale.LastModified)
+		}
+	}
+}
+
+// errorHandler answers origin failures: 504 on timeouts, 502 otherwise,
+// with a short plain-text body. It is never cached.
+func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	f := fillFrom(r.Context())
+	if f != nil {
+		f.release()
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; there is no one to answer.
+		h.log.Debug("client canceled", "url", r.URL.String())
+		w.WriteHeader(499)
+		return
+	}
+	status, msg := http.StatusBadGateway, "moat: origin unreachable\n"
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		status, msg = http.StatusGatewayTimeout, "moat: origin timed out\n"
+	}
+	h.log.Error("origin request failed", "method", r.Method, "url", r.URL.String(), "status", status, "err", err)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	fwd := "miss"
+	if f == nil {
+		fwd = "bypass"
+	}
+	setStatus(hdr, h.name, statusFor(fwd, status, err), xCacheFor(fwd))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg))
+}
+
+// bufferPool recycles ReverseProxy copy buffers.
+type bufferPool struct{}
+
+var copyBuffers = newBytePool(32 << 10)
+
+func (bufferPool) Get() []byte  { return copyBuffers.get() }
+func (bufferPool) Put(b []byte) { copyBuffers.put(b) }
+
+var _ http.Handler = (*Handler)(nil)
+var _ = log.New // ReverseProxy.ErrorLog is a *log.Logger bridged to slog

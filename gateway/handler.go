@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/internal/httpcache"
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// ServeHTTP answers r from the cache or the origin.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.stats.Requests.Add(1)
+	pol := h.policies.Match(r)
+
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.stats.Bypass.Add(1)
+		h.forwardUncached(w, r, "method", "")
+		return
+	}
+	if pol != nil && pol.Bypass {
+		h.stats.Bypass.Add(1)
+		h.forwardUncached(w, r, "bypass", "route")
+		return
+	}
+	if r.Header.Get("Range") != "" {
+		// Partial content is not stored (RFC 9111 §3.3 is not
+		// implemented); ranges pass through to the origin.
+		h.stats.Bypass.Add(1)
+		h.forwardUncached(w, r, "partial", "")
+		return
+	}
+
+	now := h.now()
+	reqCC := httpcache.ParseRequestDirectives(r.Header)
+	_, hasAuth := r.Header["Authorization"]
+	key := cachekey.Primary(r)
+	ctx := r.Context()
+
+	e, primary, lookupFwd := h.lookup(ctx, key, r)
+	if e != nil && hasAuth && !e.AuthShareable {
+		// RFC 9111 §3.5: a response stored for anyone does not answer a
+		// request with credentials unless the origin said it may.
+		e = nil
+	}
+	if e != nil {
+		switch h.usable(e, reqCC, now) {
+		case useFresh:
+			h.stats.Hits.Add(1)
+			h.serveEntry(w, r, e, now, httpcache.Status{Hit: true}, "HIT")
+			return
+		case useRevalidate:
+			h.fetch(w, r, &fill{h: h, pol: pol, key: key, primary: primary, reqCC: reqCC, stale: e, auth: hasAuth})
+			return
+		}
+	}
+	if reqCC.OnlyIfCached {
+		// RFC 9111 §5.2.1.7.
+		h.stats.Bypass.Add(1)
+		hdr := w.Header()
+		setStatus(hdr, h.name, httpcache.Status{Fwd: "miss", Detail: "only-if-cached"}, xCacheMiss)
+		w.WriteHeader(http.StatusGatewayTimeout)
+		return
+	}
+
+	f := &fill{h: h, pol: pol, key: key, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd}
+	if !hasAuth && !reqCC.NoStore {
+		// Coalesce: one origin request per key; the others wait and look
+		// the key up again (cache.Group explains why they do not share the
+		// leader's response).
+		call, leader := h.group.Join(key)
+		if !leader {
+			h.stats.Collapsed.Add(1)
+			if call.Wait(ctx, h.coalesceWait) {
+				if e, _, _ := h.lookup(ctx, key, r); e != nil && h.usable(e, reqCC, h.now()) == useFresh {
+					h.stats.Hits.Add(1)
+					h.serveEntry(w, r, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
+					return
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			f.fwd = "miss"
+		} else {
+			f.call = call
+		}
+	}
+	h.fetch(w, r, f)
+}
+
+type use int
+
+const (
+	useNone       use = iota // fetch anew
+	useFresh                 // serve as is
+	useRevalidate            // ask the origin with the entry's validators
+)
+
+// usable decides how a stored entry may answer a request with directives
+// cc at now (RFC 9111 §4, §4.2.4, §5.2.1).
+func (h *Handler) usable(e *cache.Entry, cc httpcache.RequestDirectives, now time.Time) use {
+	age := e.Age(now)
+	ttl := e.Lifetime - age
+	ok := !e.NoCache && !cc.NoCache
+	if ok && cc.HasMaxAge && age > cc.MaxAge {
+		ok = false
+	}
+	if ok && cc.HasMinFresh && ttl < cc.MinFresh {
+		ok = false
+	}
+	if ok && ttl <= 0 {
+		// Stale: only a client's max-stale allows it, and never past
+		// must-revalidate (§4.2.4, §5.2.2.2).
+		ok = !e.MustRevalidate && (cc.MaxStaleAny || (cc.HasMaxStale && -ttl <= cc.MaxStale))
+	}
+	switch {
+	case ok:
+		return useFresh
+	case e.Validatable():
+		return useRevalidate
+	}
+	return useNone
+}
+
+// lookup returns the entry for r under key, following a Vary marker to the
+// variant for r's header values. It also returns the marker (or nil) and the
+// Cache-Status fwd reason for a miss.
+func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, marker *cache.Entry, fwd string) {
+	e, err := h.tier.Get(ctx, key)
+	if err != nil {
+		h.log.Debug("cache lookup failed", "key", key, "err", err)
+	}
+	if e == nil || e.Key != key {
+		return nil, nil, "uri-miss"
+	}
+	if !e.VaryMarker {
+		return e, nil, ""
+	}
+	marker = e
+	vkey := cachekey.Variant(variantBase(marker), marker.Vary, r.Header)
+	v, err := h.tier.Get(ctx, vkey)
+	if err != nil {
+		h.log.Debug("cache lookup failed", "key", vkey, "err", err)
+	}
+	if v == nil || v.Key != vkey {
+		return nil, marker, "vary-miss"
+	}
+	return v, marker, ""
+}
+
+// forwardUncached sends r to the origin without consulting or filling the
+// cache; unsafe methods still invalidate (RFC 9111 §4.4).
+func (h *Handler) forwardUncached(w http.ResponseWriter, r *http.Request, fwd, detail string) {
+	p := &pass{fwd: fwd, detail: detail, in: r}
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), passKey{}, p)))
+}
+
+// pass carries Cache-Status for an uncached forward to modifyResponse.
+type pass struct {
+	fwd, detail string
+	in          *http.Request
+}
+
+type passKey struct{}
+
+// policyTTL returns the route's TTL and whether it replaces the origin's
+// freshness.
+func policyTTL(p *policy.Policy) (time.Duration, bool) {
+	if p == nil {
+		return 0, false
+	}
+	return p.TTL, p.OverrideOrigin
+}

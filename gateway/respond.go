@@ -1,0 +1,223 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/httpcache"
+)
+
+// serveEntry writes a stored response: its header fields (shared value
+// slices, no re-encoding), Age, Cache-Status and X-Cache, then the body;
+// or a 304 when the client's validators match (RFC 9110 §13.1, §15.4.5).
+func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entry, now time.Time, st httpcache.Status, xcache string) {
+	hdr := w.Header()
+	for k, v := range e.Header {
+		hdr[k] = v
+	}
+	hdr["Age"] = ageValue(e.Age(now))
+	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
+	setStatus(hdr, h.name, st, xCacheValue(xcache))
+	if (len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0) &&
+		e.Status == http.StatusOK && httpcache.NotModified(r.Header, e.ETag, e.LastModified, hdr.Get("Date")) {
+		keepNotModifiedFields(hdr)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.WriteHeader(e.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(e.Body)
+	}
+}
+
+// notModifiedFields are the fields a 304 carries (RFC 9110 §15.4.5), plus
+// the cache's own.
+var notModifiedFields = map[string]bool{
+	"Cache-Control": true, "Content-Location": true, "Date": true, "Etag": true,
+	"Expires": true, "Vary": true, "Last-Modified": true, "Age": true,
+	"Cache-Status": true, "X-Cache": true,
+}
+
+func keepNotModifiedFields(hdr http.Header) {
+	for k := range hdr {
+		if !notModifiedFields[k] {
+			delete(hdr, k)
+		}
+	}
+}
+
+// conditionalWriter answers a client's If-None-Match/If-Modified-Since from
+// a full 200 that the cache fetched to store: when the validators match, the
+// client gets a 304 and the body is read from the origin (to be stored) but
+// not sent.
+type conditionalWriter struct {
+	http.ResponseWriter
+	req         http.Header
+	wroteHeader bool
+	discard     bool
+}
+
+func (c *conditionalWriter) WriteHeader(code int) {
+	if c.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 {
+		c.ResponseWriter.WriteHeader(code)
+		return
+	}
+	c.wroteHeader = true
+	hdr := c.ResponseWriter.Header()
+	if code == http.StatusOK && httpcache.NotModified(c.req, hdr.Get("Etag"), hdr.Get("Last-Modified"), hdr.Get("Date")) {
+		keepNotModifiedFields(hdr)
+		c.discard = true
+		code = http.StatusNotModified
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *conditionalWriter) Write(p []byte) (int, error) {
+	if !c.wroteHeader {
+		c.WriteHeader(http.StatusOK)
+	}
+	if c.discard {
+		return len(p), nil
+	}
+	return c.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush).
+func (c *conditionalWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// capture tees an origin body into memory while ReverseProxy streams it to
+// the client. When the body ends cleanly (io.EOF) within the size limit,
+// done receives it; a body cut short (any other error) or too large is
+// never stored.
+type capture struct {
+	rc    io.ReadCloser
+	buf   []byte
+	limit int64
+	over  bool
+	ended bool
+	done  func([]byte)
+}
+
+func newCapture(rc io.ReadCloser, contentLength, limit int64, done func([]byte)) *capture {
+	c := &capture{rc: rc, limit: limit, done: done}
+	if contentLength > 0 && contentLength <= limit {
+		c.buf = make([]byte, 0, contentLength)
+	}
+	return c
+}
+
+func (c *capture) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	if n > 0 && !c.over {
+		if int64(len(c.buf)+n) > c.limit {
+			c.over, c.buf = true, nil
+		} else {
+			c.buf = append(c.buf, p[:n]...)
+		}
+	}
+	if err == io.EOF && !c.ended {
+		c.ended = true
+		if !c.over {
+			if c.buf == nil {
+				c.buf = []byte{}
+			}
+			c.done(c.buf)
+		}
+	}
+	return n, err
+}
+
+func (c *capture) Close() error { return c.rc.Close() }
+
+// Cache-Status and X-Cache values.
+
+var (
+	xCacheHit    = []string{"HIT"}
+	xCacheMiss   = []string{"MISS"}
+	xCacheStale  = []string{"STALE"}
+	xCacheBypass = []string{"BYPASS"}
+)
+
+func xCacheValue(s string) []string {
+	switch s {
+	case "HIT":
+		return xCacheHit
+	case "STALE":
+		return xCacheStale
+	case "BYPASS":
+		return xCacheBypass
+	}
+	return xCacheMiss
+}
+
+// xCacheFor maps a Cache-Status fwd reason of a forwarded request to X-Cache.
+func xCacheFor(fwd string) []string {
+	switch fwd {
+	case "bypass", "method", "partial", "request":
+		return xCacheBypass
+	}
+	return xCacheMiss
+}
+
+func statusFor(fwd string, status int, _ error) httpcache.Status {
+	return httpcache.Status{Fwd: fwd, Detail: "origin-error", FwdStatus: 0}
+}
+
+// setStatus sets Cache-Status and X-Cache. The X-Cache slices are shared and
+// have len == cap.
+func setStatus(hdr http.Header, name string, st httpcache.Status, xcache []string) {
+	var buf [128]byte
+	b := httpcache.AppendCacheStatus(buf[:0], name, st)
+	hdr["Cache-Status"] = []string{string(b)}
+	hdr["X-Cache"] = xcache[:len(xcache):len(xcache)]
+}
+
+// ageValues holds the Age field values of the first hour, so most hits
+// format no number.
+var ageValues = func() [][]string {
+	v := make([][]string, 3600)
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+func ageValue(age time.Duration) []string {
+	s := int64(age / time.Second)
+	if s >= 0 && s < int64(len(ageValues)) {
+		return ageValues[s]
+	}
+	return []string{strconv.FormatInt(max(s, 0), 10)}
+}
+
+// bytePool recycles fixed-size byte slices.
+type bytePool struct {
+	size int
+	p    sync.Pool
+}
+
+func newBytePool(size int) *bytePool {
+	return &bytePool{size: size}
+}
+
+func (b *bytePool) get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, b.size)
+}
+
+func (b *bytePool) put(buf []byte) {
+	if cap(buf) != b.size {
+		return
+	}
+	buf = buf[:b.size]
+	b.p.Put(&buf)
+}

@@ -1,0 +1,119 @@
+// Package cachekey builds the canonical identity of a cacheable request.
+//
+// A key is a string: method, scheme, lower-cased host, path and query, each
+// separated so that no two different requests produce the same text. The
+// variant key of a response that varies on request headers (RFC 9111 §4.1)
+// extends the primary key with the normalized values of those headers.
+package cachekey
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Primary returns the key of r's target. HEAD shares GET's key, since a
+// stored GET answers HEAD (RFC 9110 §9.3.2).
+func Primary(r *http.Request) string {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	path := r.URL.EscapedPath()
+	var b strings.Builder
+	b.Grow(len(method) + len(scheme) + len(host) + len(path) + len(r.URL.RawQuery) + 8)
+	b.WriteString(method)
+	b.WriteByte(' ')
+	b.WriteString(scheme)
+	b.WriteString("://")
+	writeLower(&b, host)
+	b.WriteString(path)
+	if r.URL.RawQuery != "" {
+		b.WriteByte('?')
+		b.WriteString(r.URL.RawQuery)
+	}
+	return b.String()
+}
+
+func writeLower(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+}
+
+// Variant returns the key of the variant of primary selected by the values
+// of the request header fields named in vary (canonical names, in the
+// order the response listed them). Values are normalized per RFC 9111
+// §4.1: field lines combined, whitespace around commas removed; a missing
+// field differs from an empty one.
+func Variant(primary string, vary []string, h http.Header) string {
+	var b strings.Builder
+	b.WriteString(primary)
+	for _, name := range vary {
+		b.WriteString("\x00")
+		b.WriteString(name)
+		vs, ok := h[name]
+		if !ok {
+			b.WriteString("\x01")
+			continue
+		}
+		b.WriteByte('=')
+		for i, v := range vs {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeNormalizedList(&b, v)
+		}
+	}
+	return b.String()
+}
+
+// writeNormalizedList writes a field value with optional whitespace around
+// list commas removed, so "a, b" and "a,b" select the same variant.
+func writeNormalizedList(b *strings.Builder, v string) {
+	v = strings.TrimSpace(v)
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == ',' {
+			b.WriteByte(',')
+			for i+1 < len(v) && (v[i+1] == ' ' || v[i+1] == '\t') {
+				i++
+			}
+			continue
+		}
+		if c == ' ' || c == '\t' {
+			j := i
+			for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+				j++
+			}
+			if j < len(v) && v[j] == ',' {
+				i = j - 1
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+}
+
+// ForURL returns the primary key of a GET of u, for invalidating the
+// target URI of an unsafe request (RFC 9111 §4.4).
+func ForURL(u *url.URL) string {
+	r := http.Request{Method: http.MethodGet, Host: u.Host, URL: &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}}
+	if u.Scheme == "https" {
+		r.TLS = &tls.ConnectionState{}
+	}
+	return Primary(&r)
+}
