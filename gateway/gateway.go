@@ -32,7 +32,7 @@ type Options struct {
 	// DialTimeout bounds connecting to the origin. If zero, 2s.
 	DialTimeout time.Duration
 	// MaxIdleConns is the number of keep-alive connections kept to the
-	// origin. If zero, 256.
+	// origin. If zero, 256; negative keeps none.
 	MaxIdleConns int
 	// MaxConns caps connections to the origin. Zero means no cap.
 	MaxConns int
@@ -153,11 +153,13 @@ func New(o Options) (*Handler, error) {
 	}
 	transport := o.Transport
 	if transport == nil {
+		idle := max(o.MaxIdleConns, 0)
 		t := &http.Transport{
+			DisableKeepAlives:     o.MaxIdleConns < 0,
 			Proxy:                 nil, // the origin is reached directly, never through $HTTP_PROXY
 			DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:          o.MaxIdleConns,
-			MaxIdleConnsPerHost:   o.MaxIdleConns,
+			MaxIdleConns:          idle,
+			MaxIdleConnsPerHost:   idle,
 			MaxConnsPerHost:       o.MaxConns,
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   o.DialTimeout + 3*time.Second,

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/moatproxy/moat/internal/config"
+	"github.com/moatproxy/moat/internal/server"
+)
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "moat.yaml", "config file to check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err == nil {
+		err = cfg.ValidateServe()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes)\n", *path, len(cfg.Routes))
+	return 0
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "moat.yaml", "config file")
+	drain := fs.Duration("drain", 30*time.Second, "how long shutdown waits for in-flight requests")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err == nil {
+		err = cfg.ValidateServe()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log := newLogger(stderr, cfg.Log.SlogLevel(), cfg.Log.Format)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	proxyAddr, adminAddr, err := srv.Start()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log.Info("moat serving", "listen", proxyAddr, "admin", adminAddr, "origin", cfg.Origin.URL, "routes", len(cfg.Routes), "version", versionString())
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "drain", *drain)
+	case err := <-srv.Err():
+		log.Error("listener failed", "err", err)
+		code = 1
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		code = 1
+	}
+	return code
+}

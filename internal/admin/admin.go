@@ -1,0 +1,79 @@
+// Package admin serves moat's admin listener: health and readiness probes
+// (open) and the operator API (bearer token on every endpoint).
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// Options configure the admin handler.
+type Options struct {
+	// Token is the bearer token every endpoint but /healthz and /readyz
+	// requires. It must not be empty.
+	Token string
+	// Ready reports readiness for /readyz. If nil, always ready.
+	Ready func() bool
+	// Stats returns the JSON-encodable value served at /api/stats. If nil,
+	// the endpoint answers 404.
+	Stats func() any
+}
+
+// New returns the admin http.Handler. It panics if o.Token is empty: an
+// admin API without authentication is never served.
+func New(o Options) http.Handler {
+	if o.Token == "" {
+		panic("admin: empty token")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.Ready != nil && !o.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	api := http.NewServeMux()
+	if o.Stats != nil {
+		api.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, o.Stats())
+		})
+	}
+	mux.Handle("/", RequireToken(o.Token, api))
+	return mux
+}
+
+// RequireToken wraps h so that requests without "Authorization: Bearer
+// <token>" get 401. The comparison takes the same time whatever the
+// candidate (hashes of equal length are compared in constant time).
+func RequireToken(token string, h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="moat admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or invalid bearer token"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
