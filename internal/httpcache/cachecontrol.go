@@ -128,7 +128,8 @@ func ParseRequestDirectives(h http.Header) RequestDirectives {
 					break
 				}
 				i = next
-				if lookupDirective(e.name) == dirNoCache && !e.hasValue {
+				if lookupDirective(e.name) == dirNoCache { // with or without an argument
+
 					d.NoCache = true
 				}
 			}

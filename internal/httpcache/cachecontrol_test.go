@@ -135,6 +135,7 @@ func TestParseRequestDirectives(t *testing.T) {
 			RequestDirectives{}},
 		{"pragma_no_cache", header("Pragma", "no-cache"), RequestDirectives{NoCache: true}},
 		{"pragma_no_cache_in_list", header("Pragma", "x-foo, NO-CACHE"), RequestDirectives{NoCache: true}},
+		{"pragma_no_cache_with_argument", header("Pragma", "no-cache=x"), RequestDirectives{NoCache: true}},
 		{"pragma_other", header("Pragma", "x-no-cache"), RequestDirectives{}},
 		{"pragma_ignored_with_cache_control", header("Pragma", "no-cache", "Cache-Control", "max-age=10"),
 			RequestDirectives{MaxAge: 10 * s, HasMaxAge: true}},
