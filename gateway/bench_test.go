@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// discardWriter is a ResponseWriter that reuses its header map and drops
+// the body, so a benchmark measures the handler, not the recorder.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (d *discardWriter) Header() http.Header        { return d.h }
+func (d *discardWriter) WriteHeader(code int)       { d.status = code }
+func (d *discardWriter) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
+func (d *discardWriter) reset() {
+	clear(d.h)
+	d.status, d.n = 0, 0
+}
+
+func benchPolicies(b *testing.B) *policy.Table {
+	tbl, err := policy.New([]policy.Policy{
+		{Pattern: "GET /api/products/{id}", TTL: 5 * time.Minute},
+		{Pattern: "GET /api/products", TTL: 30 * time.Second},
+		{Pattern: "GET /api/catalog", TTL: time.Hour, OverrideOrigin: true},
+		{Pattern: "GET /api/cart", Bypass: true},
+		{Pattern: "GET /api/books/{isbn}"},
+		{Pattern: "/static/{path...}", TTL: 24 * time.Hour},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tbl
+}
+
+// BenchmarkRouteMatchAndKey is the per-request work before the lookup.
+func BenchmarkRouteMatchAndKey(b *testing.B) {
+	tbl := benchPolicies(b)
+	r := httptest.NewRequest("GET", "http://api.example.com/api/products/42?fields=name", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if tbl.Match(r) == nil {
+			b.Fatal("no match")
+		}
+		_ = cachekey.Primary(r)
+	}
+}
+
+// BenchmarkHitPath is the whole handler answering a hit of a 1 KiB body.
+func BenchmarkHitPath(b *testing.B) {
+	for _, size := range []int{1 << 10, 16 << 10} {
+		b.Run(fmt.Sprintf("body=%dKiB", size>>10), func(b *testing.B) {
+			mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer mem.Close()
+			u, _ := url.Parse("http://127.0.0.1:1")
+			h, err := New(Options{Origin: u, Tier: mem, Policies: benchPolicies(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			r := httptest.NewRequest("GET", "http://api.example.com/api/products/42", nil)
+			key := cachekey.Primary(r)
+			now := time.Now()
+			body := make([]byte, size)
+			e := &cache.Entry{
+				Key: key, Status: 200, Body: body,
+				Header: http.Header{
+					"Content-Type":   {"application/json"},
+					"Content-Length": {fmt.Sprint(size)},
+					"Cache-Control":  {"public, max-age=300"},
+					"Etag":           {`"abc123"`},
+					"Date":           {now.UTC().Format(http.TimeFormat)},
+				},
+				ResponseTime: now, RequestTime: now, Lifetime: time.Hour, ETag: `"abc123"`,
+				KeepUntil: now.Add(time.Hour),
+			}
+			if err := mem.Set(b.Context(), key, e); err != nil {
+				b.Fatal(err)
+			}
+			w := &discardWriter{h: make(http.Header, 16)}
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				w.reset()
+				h.ServeHTTP(w, r)
+			}
+			if w.status != 200 || w.n != size {
+				b.Fatalf("status %d, %d bytes", w.status, w.n)
+			}
+		})
+	}
+}
