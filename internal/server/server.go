@@ -94,8 +94,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, errs: make(chan error, 2)}
+	var handler http.Handler = gw
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		handler = accessLog(gw, log)
+	}
 	s.proxy = &http.Server{
-		Handler:           gw,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
