@@ -54,6 +54,12 @@ type Entry struct {
 	// unreachable when a new marker takes its place.
 	VaryEpoch uint64
 
+	// HitForMiss entries carry no response: they record that the last
+	// fill of this key was not storable, so requests for it go to the
+	// origin in parallel instead of queueing behind one another's coalesced
+	// fills (Varnish's hit-for-miss). A storable response replaces them.
+	HitForMiss bool
+
 	// ETag and LastModified are the validators, kept apart from Header for
 	// conditional requests and revalidation.
 	ETag         string

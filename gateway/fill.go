@@ -29,6 +29,7 @@ type fill struct {
 	auth    bool         // the request carries Authorization
 	stale   *cache.Entry // entry being revalidated, if any
 	fwd     string       // Cache-Status fwd reason for a miss
+	detail  string       // Cache-Status detail for a miss
 	in      *http.Request
 	store   bool // the response may be stored (request side)
 	asGET   bool // a HEAD sent to the origin as GET
@@ -108,10 +109,14 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		if f.stale != nil && reason != "" {
 			// The origin's new answer cannot be stored; the old one must
 			// not outlive it.
-			_ = h.tier.Delete(ctx, f.staleKey())
+			_ = h.tier.Delete(context.WithoutCancel(ctx), f.staleKey())
 		}
+		h.markHitForMiss(ctx, f, reason, now)
 		setStatus(resp.Header, h.name, st, xCacheMiss)
 		return nil
+	}
+	if f.detail != "" {
+		st.Detail = f.detail
 	}
 	st.Stored = true
 	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
@@ -120,6 +125,27 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		h.commit(ctx, f, e, body)
 	})
 	return nil
+}
+
+// markHitForMiss records that key's response was not storable, so that its
+// next requests skip coalescing (see cache.Entry.HitForMiss). Only the
+// leader of a coalesced fill marks, and only for reasons that come from the
+// response itself: a request that bypassed for its own reasons
+// (credentials, no-store) says nothing about the URL, a 5xx is transient,
+// and a key holding a Vary marker keeps it (other variants live under it).
+func (h *Handler) markHitForMiss(ctx context.Context, f *fill, reason string, now time.Time) {
+	if h.hitForMiss < 0 || f.call == nil || f.primary != nil {
+		return
+	}
+	switch reason {
+	case "request-no-store", "status", "":
+		return
+	}
+	m := &cache.Entry{Key: f.key, HitForMiss: true, ResponseTime: now, KeepUntil: now.Add(h.hitForMiss)}
+	if f.pol != nil {
+		m.Route = f.pol.Pattern
+	}
+	_ = h.tier.Set(context.WithoutCancel(ctx), f.key, m)
 }
 
 // staleKey is the key the stale entry was found under.

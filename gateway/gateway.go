@@ -56,6 +56,11 @@ type Options struct {
 	// OriginTimeout.
 	CoalesceTimeout time.Duration
 
+	// HitForMissTTL is how long a key whose response was not storable
+	// skips request coalescing (its requests go to the origin in parallel).
+	// If zero, 10s; negative disables the marker.
+	HitForMissTTL time.Duration
+
 	// CacheName names this cache in Cache-Status. If empty, "moat".
 	CacheName string
 	// Logger receives errors and, at debug level, one line per request. If
@@ -73,6 +78,7 @@ type Handler struct {
 	maxObject     int64
 	heuristicMax  time.Duration
 	coalesceWait  time.Duration
+	hitForMiss    time.Duration
 	preserveHost  bool
 	name          string
 	log           *slog.Logger
@@ -123,6 +129,9 @@ func New(o Options) (*Handler, error) {
 	if o.CoalesceTimeout == 0 {
 		o.CoalesceTimeout = o.OriginTimeout
 	}
+	if o.HitForMissTTL == 0 {
+		o.HitForMissTTL = 10 * time.Second
+	}
 	if o.CacheName == "" {
 		o.CacheName = "moat"
 	}
@@ -139,6 +148,7 @@ func New(o Options) (*Handler, error) {
 		maxObject:    o.MaxObjectSize,
 		heuristicMax: o.HeuristicMax,
 		coalesceWait: o.CoalesceTimeout,
+		hitForMiss:   o.HitForMissTTL,
 		preserveHost: o.PreserveHost,
 		name:         o.CacheName,
 		log:          o.Logger,

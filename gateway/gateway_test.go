@@ -630,3 +630,42 @@ func TestTruncatedBodyHijack(t *testing.T) {
 		t.Fatalf("body not truncated: %d bytes, err %v", len(b), err)
 	}
 }
+
+func TestHitForMiss(t *testing.T) {
+	var n atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		if r.URL.Path == "/now-cacheable" && n.Add(1) > 1 {
+			w.Header().Set("Cache-Control", "max-age=60")
+		} else {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		fmt.Fprint(w, "x")
+	})
+	s := newGateway(t, o, nil, nil)
+	wave := func(path string) {
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.do(t, "GET", path) }()
+		}
+		wg.Wait()
+	}
+	wave("/uncacheable")
+	collapsed := s.gw.Stats().Collapsed.Load()
+	if collapsed == 0 {
+		t.Fatal("first wave did not coalesce at all")
+	}
+	wave("/uncacheable")
+	if got := s.gw.Stats().Collapsed.Load(); got != collapsed {
+		t.Errorf("second wave coalesced %d requests behind an uncacheable key; want 0", got-collapsed)
+	}
+	if got := o.count("GET /uncacheable"); got != 20 {
+		t.Errorf("origin requests = %d, want 20 (uncacheable responses are never shared)", got)
+	}
+
+	// A marked key whose response becomes storable is stored again.
+	s.do(t, "GET", "/now-cacheable")
+	s.do(t, "GET", "/now-cacheable")
+	wantXCache(t, s.do(t, "GET", "/now-cacheable"), "HIT")
+}

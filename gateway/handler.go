@@ -41,6 +41,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 
 	e, primary, lookupFwd := h.lookup(ctx, key, r)
+	passMarker := e != nil && e.HitForMiss
+	if passMarker {
+		e = nil
+	}
 	if e != nil && hasAuth && !e.AuthShareable {
 		// RFC 9111 §3.5: a response stored for anyone does not answer a
 		// request with credentials unless the origin said it may.
@@ -67,7 +71,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f := &fill{h: h, pol: pol, key: key, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd}
-	if !hasAuth && !reqCC.NoStore {
+	if passMarker {
+		f.fwd, f.detail = "miss", "hit-for-miss"
+	} else if !hasAuth && !reqCC.NoStore {
 		// Coalesce: one origin request per key; the others wait and look
 		// the key up again (cache.Group explains why they do not share the
 		// leader's response).
@@ -75,7 +81,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !leader {
 			h.stats.Collapsed.Add(1)
 			if call.Wait(ctx, h.coalesceWait) {
-				if e, _, _ := h.lookup(ctx, key, r); e != nil && h.usable(e, reqCC, h.now()) == useFresh {
+				if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && h.usable(e, reqCC, h.now()) == useFresh {
 					h.stats.Hits.Add(1)
 					h.serveEntry(w, r, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
 					return
