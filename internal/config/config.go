@@ -1,0 +1,209 @@
+// Package config is moat's configuration: plain structs, their defaults, and a YAML loader whose
+// every error names the file, the line and the key path.
+//
+// Data flow: [Load] reads a file and hands it to [Parse]. Parse decodes the YAML into a
+// yaml.Node tree, walks that tree against the Go types below (starting from [Default], so a key
+// the file leaves out keeps its default), and then calls [Config.Validate] for the semantic checks.
+// Every problem is collected, not just the first, and returned as one [*Error] sorted by line:
+//
+//	moat.yaml:7: cache.memroy: unknown key (did you mean "memory"?)
+//	moat.yaml:14: routes[2].ttl: invalid duration "5x" (use e.g. 30s, 5m, 1h)
+//
+// The decoder derives the known keys of every mapping from the yaml struct tags, so adding a
+// field with a yaml tag is all it takes for a new key to be accepted, decoded and suggested in
+// "did you mean" hints. A field type may take over its own decoding by implementing
+// yaml.Unmarshaler (as [Duration] and [ByteSize] do) or encoding.TextUnmarshaler.
+//
+// A Config built in code should start from [Default]: the zero Config is not valid (it has no
+// listen address and no cache memory). Validate never fills in defaults; it only checks.
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is the whole of moat's configuration, as read from moat.yaml.
+type Config struct {
+	// Listen is the host:port the gateway serves on. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// TLS, when both files are set, makes the gateway listener serve HTTPS.
+	TLS TLS `yaml:"tls"`
+	// Admin is the separate admin listener (purge API, stats, metrics).
+	Admin Admin `yaml:"admin"`
+	// Origin is the API being cached.
+	Origin Origin `yaml:"origin"`
+	// Cache sizes the cache and bounds heuristic freshness and request coalescing.
+	Cache Cache `yaml:"cache"`
+	// Log selects the log level and format.
+	Log Log `yaml:"log"`
+	// Routes are the per-route caching policies. A request that matches no route gets plain
+	// RFC 9111 shared-cache behaviour: only what the origin marks cacheable is stored.
+	Routes []Route `yaml:"routes"`
+
+	// Source is the file name the config was read from ("" for built-in configs); set by Load
+	// and Parse. Errors from Validate name it.
+	Source string `yaml:"-"`
+
+	// lines maps a key path ("routes[2].ttl") to its line in Source, so that Validate can
+	// report semantic errors at the right line. Nil for configs built in code.
+	lines map[string]int
+}
+
+// TLS names the certificate and key for the gateway listener. Both or neither must be set; when
+// set, the files must exist and form a key pair (checked by Validate with tls.LoadX509KeyPair).
+// Load resolves relative paths against the directory of the config file; Parse leaves them
+// relative to the working directory.
+type TLS struct {
+	CertFile string `yaml:"cert_file" config:"path"`
+	KeyFile  string `yaml:"key_file" config:"path"`
+}
+
+// Admin is the admin listener.
+//
+// WARNING: Token is a secret. Do not log a Config with %v or hand it to a template.
+type Admin struct {
+	// Listen is the host:port of the admin listener; "" (the default) means no admin listener.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token the admin API requires. It is required when Listen is set. In a
+	// file, a value that is exactly "${NAME}" is replaced by the environment variable NAME (an
+	// error if it is unset or empty); no other key expands variables.
+	Token string `yaml:"token" config:"env"`
+}
+
+// Origin is the upstream API that moat caches.
+type Origin struct {
+	// URL is the origin's base URL: absolute http or https, with a host, without query,
+	// fragment or user info. A path prefix is allowed and is prepended to every request path.
+	// Validate accepts "" (the demo builds its origin in code); ValidateServe requires it.
+	URL string `yaml:"url"`
+	// Timeout bounds the wait for the origin's response headers, dialing included.
+	// Default 10s; must be positive.
+	Timeout Duration `yaml:"timeout"`
+	// DialTimeout bounds connecting to the origin. Default 2s; must be positive.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// MaxIdleConns is how many keep-alive connections to the origin are kept idle.
+	// Default 256; 0 keeps none.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// MaxConns caps the connections to the origin, busy or idle. 0 (the default) is unlimited.
+	MaxConns int `yaml:"max_conns"`
+	// HostHeader is the Host sent to the origin: "origin" (the default; the host of URL) or
+	// "client" (the Host the client sent).
+	HostHeader string `yaml:"host_header"`
+}
+
+// Host header modes for Origin.HostHeader.
+const (
+	HostHeaderOrigin = "origin"
+	HostHeaderClient = "client"
+)
+
+// Cache sizes the in-memory cache (L1).
+type Cache struct {
+	// Memory is the L1 budget in bytes of stored responses. Default 256MiB; minimum 1MiB.
+	Memory ByteSize `yaml:"memory"`
+	// MaxObjectSize is the largest response body that is stored; larger ones pass through.
+	// Default 8MiB; must be positive and at most Memory.
+	MaxObjectSize ByteSize `yaml:"max_object_size"`
+	// HeuristicMax caps the heuristic freshness of RFC 9111 §4.2.2 (a fraction of the time since
+	// Last-Modified, for responses without explicit freshness). Default 24h; 0 disables
+	// heuristic freshness.
+	HeuristicMax Duration `yaml:"heuristic_max"`
+	// CoalesceTimeout is how long a request waits for a concurrent identical miss to be answered
+	// before going to the origin itself. 0 (the default) means Origin.Timeout; use
+	// [Config.CoalesceTimeout] for the effective value.
+	CoalesceTimeout Duration `yaml:"coalesce_timeout"`
+}
+
+// Log selects the gateway's logging.
+type Log struct {
+	// Level is one of debug, info, warn, error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// Route is the caching policy of the requests that match one pattern.
+type Route struct {
+	// Match is a Go 1.22 net/http.ServeMux pattern without a host: "[METHOD ]/path", with
+	// wildcards {name}, {name...} and {$}. Required. Without a method it matches all methods;
+	// GET also matches HEAD. The most specific matching pattern wins.
+	Match string `yaml:"match"`
+	// TTL is the freshness lifetime given to a cacheable response that carries no explicit
+	// freshness (no max-age, s-maxage or Expires). 0 (the default) means plain RFC 9111.
+	TTL Duration `yaml:"ttl"`
+	// OverrideOrigin makes TTL replace the origin's explicit freshness too. It never overrides
+	// no-store, private or no-cache. Requires TTL > 0.
+	OverrideOrigin bool `yaml:"override_origin"`
+	// Cache, when false, bypasses the cache for this route (Cache-Status: fwd=bypass).
+	// nil (the default) means true; use [Route.Cached].
+	Cache *bool `yaml:"cache"`
+	// AllowSetCookie stores responses that carry Set-Cookie. The stored copy has Set-Cookie
+	// removed; the client whose request filled the cache still receives it.
+	//
+	// WARNING: the rest of the stored response must not be specific to that client.
+	AllowSetCookie bool `yaml:"allow_set_cookie"`
+
+	// Line is the line of this route in the config's Source (0 for routes built in code), for
+	// runtime messages such as "route at moat.yaml:12".
+	Line int `yaml:"-"`
+}
+
+// Cached reports whether the route uses the cache: Cache is nil or true.
+func (r Route) Cached() bool { return r.Cache == nil || *r.Cache }
+
+// Defaults, as set by Default.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultOriginTimeout = Duration(10 * time.Second)
+	DefaultDialTimeout   = Duration(2 * time.Second)
+	DefaultMaxIdleConns  = 256
+	DefaultMemory        = 256 * MiB
+	DefaultMaxObjectSize = 8 * MiB
+	DefaultHeuristicMax  = Duration(24 * time.Hour)
+	MinMemory            = 1 * MiB
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "text"
+)
+
+// Default returns a Config with every default set, no origin and no routes. Parse starts from
+// it, so a key a file leaves out keeps the value shown here.
+func Default() *Config {
+	return &Config{
+		Listen: DefaultListen,
+		Origin: Origin{
+			Timeout:      DefaultOriginTimeout,
+			DialTimeout:  DefaultDialTimeout,
+			MaxIdleConns: DefaultMaxIdleConns,
+			HostHeader:   HostHeaderOrigin,
+		},
+		Cache: Cache{
+			Memory:        DefaultMemory,
+			MaxObjectSize: DefaultMaxObjectSize,
+			HeuristicMax:  DefaultHeuristicMax,
+		},
+		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// CoalesceTimeout is the effective Cache.CoalesceTimeout: Origin.Timeout when it is zero.
+func (c *Config) CoalesceTimeout() time.Duration {
+	if c.Cache.CoalesceTimeout > 0 {
+		return c.Cache.CoalesceTimeout.D()
+	}
+	return c.Origin.Timeout.D()
+}
+
+// SlogLevel is Level as a slog.Level; info for "" or an unknown level.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}

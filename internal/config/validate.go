@@ -1,0 +1,231 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Validate checks the config's meaning: addresses, the origin URL if set, sizes, durations,
+// enumerations and route patterns. It does not fill in defaults and does not require an origin
+// (see ValidateServe). It returns nil or an *Error with every problem, each at the line of its
+// key when the config came from Parse or Load.
+//
+// TLS files, when set, are loaded to check that they form a key pair, so Validate reads the
+// file system.
+func (c *Config) Validate() error {
+	errs := &problems{source: c.Source}
+	for _, fe := range c.validate() {
+		errs.add(fe)
+	}
+	return errs.err()
+}
+
+// ValidateServe is Validate plus what serving needs: an origin URL.
+func (c *Config) ValidateServe() error {
+	errs := &problems{source: c.Source}
+	for _, fe := range c.validate() {
+		errs.add(fe)
+	}
+	if c.Origin.URL == "" {
+		errs.addf(c.lineOf("origin"), "origin.url", "required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000")
+	}
+	return errs.err()
+}
+
+// lineOf returns the line of the first of keys that the config's source set, else of the
+// nearest enclosing key that it set, else 0.
+func (c *Config) lineOf(keys ...string) int {
+	for _, k := range keys {
+		if l := c.lines[k]; l > 0 {
+			return l
+		}
+	}
+	if len(keys) > 0 {
+		for k := parentKey(keys[0]); k != ""; k = parentKey(k) {
+			if l := c.lines[k]; l > 0 {
+				return l
+			}
+		}
+	}
+	return 0
+}
+
+// checker gathers the problems of one validation.
+type checker struct {
+	c    *Config
+	list []*FieldError
+}
+
+// errorf records a problem with key, at the line of key (or of the first of also that the
+// source set).
+func (k *checker) errorf(key string, also []string, format string, args ...any) {
+	k.list = append(k.list, &FieldError{
+		Source: k.c.Source,
+		Line:   k.c.lineOf(append([]string{key}, also...)...),
+		Key:    key,
+		Msg:    fmt.Sprintf(format, args...),
+	})
+}
+
+func (c *Config) validate() []*FieldError {
+	k := &checker{c: c}
+	k.hostPort("listen", c.Listen)
+	k.tls()
+	k.admin()
+	k.origin()
+	k.cache()
+	k.log()
+	k.routes()
+	return k.list
+}
+
+// hostPort checks a listen address: host:port with a numeric port; the host may be empty
+// (all interfaces).
+func (k *checker) hostPort(key, addr string) {
+	if addr == "" {
+		k.errorf(key, nil, "want host:port, e.g. 127.0.0.1:8080, got an empty value")
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		k.errorf(key, nil, "want host:port, e.g. 127.0.0.1:8080, got %q", addr)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		k.errorf(key, nil, "port %q in %q is not a number from 0 to 65535", port, addr)
+	}
+}
+
+func (k *checker) tls() {
+	t := k.c.TLS
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+	case t.KeyFile == "":
+		k.errorf("tls.key_file", []string{"tls.cert_file"}, "required when tls.cert_file is set")
+	case t.CertFile == "":
+		k.errorf("tls.cert_file", []string{"tls.key_file"}, "required when tls.key_file is set")
+	default:
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			k.errorf("tls.cert_file", nil, "cannot load the key pair: %v", err)
+		}
+	}
+}
+
+func (k *checker) admin() {
+	a := k.c.Admin
+	if a.Listen == "" {
+		return
+	}
+	k.hostPort("admin.listen", a.Listen)
+	if a.Listen == k.c.Listen && !strings.HasSuffix(a.Listen, ":0") {
+		k.errorf("admin.listen", nil, "%q is also the gateway's listen address; the admin listener needs its own", a.Listen)
+	}
+	if a.Token == "" {
+		k.errorf("admin.token", []string{"admin.listen"},
+			`required when admin.listen is set: the bearer token of the admin API ("${NAME}" reads it from the environment variable NAME)`)
+	}
+}
+
+func (k *checker) origin() {
+	o := k.c.Origin
+	if o.URL != "" {
+		if msg := checkOriginURL(o.URL); msg != "" {
+			k.errorf("origin.url", nil, "%s", msg)
+		}
+	}
+	k.positive("origin.timeout", o.Timeout, DefaultOriginTimeout)
+	k.positive("origin.dial_timeout", o.DialTimeout, DefaultDialTimeout)
+	if o.MaxIdleConns < 0 {
+		k.errorf("origin.max_idle_conns", nil, "must not be negative (0 keeps no idle connections)")
+	}
+	if o.MaxConns < 0 {
+		k.errorf("origin.max_conns", nil, "must not be negative (0 is unlimited)")
+	}
+	if o.HostHeader != HostHeaderOrigin && o.HostHeader != HostHeaderClient {
+		k.errorf("origin.host_header", nil, "%s", oneOf(o.HostHeader, []string{HostHeaderOrigin, HostHeaderClient}))
+	}
+}
+
+// checkOriginURL returns what is wrong with an origin URL, or "".
+func checkOriginURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("invalid URL %q: %v", raw, unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("want an absolute http or https URL such as http://127.0.0.1:9000, got %q", raw)
+	case u.Opaque != "" || u.Hostname() == "":
+		return fmt.Sprintf("URL %q has no host", raw)
+	case u.User != nil:
+		return fmt.Sprintf("URL %q has user info, which is not sent to the origin; remove it", redactUser(u))
+	case u.RawQuery != "" || u.ForceQuery:
+		return fmt.Sprintf("URL %q has a query; the origin URL may have a path prefix but no query", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Sprintf("URL %q has a fragment; remove it", raw)
+	}
+	if p := u.Port(); p != "" {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return fmt.Sprintf("port %q in URL %q is not a number from 0 to 65535", p, raw)
+		}
+	}
+	return ""
+}
+
+// unwrapURLError drops url.Error's repetition of the operation and the URL.
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+func redactUser(u *url.URL) string {
+	r := *u
+	r.User = url.User("REDACTED")
+	return r.String()
+}
+
+func (k *checker) positive(key string, d, def Duration) {
+	if d <= 0 {
+		k.errorf(key, nil, "must be positive (default %s), got %s", def, d)
+	}
+}
+
+func (k *checker) cache() {
+	c := k.c.Cache
+	if c.Memory < MinMemory {
+		k.errorf("cache.memory", nil, "%s is below the minimum of %s", c.Memory, MinMemory)
+	}
+	switch {
+	case c.MaxObjectSize <= 0:
+		k.errorf("cache.max_object_size", nil, "must be positive (default %s), got %s", DefaultMaxObjectSize, c.MaxObjectSize)
+	case c.MaxObjectSize > c.Memory && c.Memory >= MinMemory:
+		k.errorf("cache.max_object_size", []string{"cache.memory"}, "%s is larger than cache.memory (%s)", c.MaxObjectSize, c.Memory)
+	}
+	if c.HeuristicMax < 0 {
+		k.errorf("cache.heuristic_max", nil, "must not be negative (0s disables heuristic freshness), got %s", c.HeuristicMax)
+	}
+	if c.CoalesceTimeout < 0 {
+		k.errorf("cache.coalesce_timeout", nil, "must not be negative (0 means origin.timeout), got %s", c.CoalesceTimeout)
+	}
+}
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+)
+
+func (k *checker) log() {
+	l := k.c.Log
+	if !slices.Contains(logLevels, l.Level) {
+		k.errorf("log.level", nil, "%s", oneOf(l.Level, logLevels))
+	}
+	if !slices.Contains(logFormats, l.Format) {
+		k.errorf("log.format", nil, "%s", oneOf(l.Format, logFormats))
+	}
+}
