@@ -33,6 +33,15 @@ type Entry struct {
 	// TTL where policy says so).
 	Lifetime time.Duration
 
+	// StaleWhileRevalidate and StaleIfError are how long past Lifetime the
+	// entry may be served while it is refreshed in the background, or
+	// instead of an origin error (RFC 5861). Never with MustRevalidate.
+	StaleWhileRevalidate time.Duration
+	StaleIfError         time.Duration
+	// FetchTime is how long the origin took to produce the entry: XFetch's
+	// delta, which scales how early a refresh may start.
+	FetchTime time.Duration
+
 	// NoCache: the entry must be validated with the origin before each use
 	// (response Cache-Control: no-cache, RFC 9111 §5.2.2.4).
 	NoCache bool
@@ -88,6 +97,12 @@ func (e *Entry) TTL(now time.Time) time.Duration {
 // origin at now (ignoring request directives).
 func (e *Entry) Fresh(now time.Time) bool {
 	return !e.NoCache && e.TTL(now) > 0
+}
+
+// Staleness returns how long the entry has been stale at now (0 while
+// fresh).
+func (e *Entry) Staleness(now time.Time) time.Duration {
+	return max(-e.TTL(now), 0)
 }
 
 // Validatable reports whether the entry carries a validator the origin can

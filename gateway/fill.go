@@ -27,13 +27,23 @@ type fill struct {
 	primary *cache.Entry // Vary marker found under key, if any
 	reqCC   httpcache.RequestDirectives
 	auth    bool         // the request carries Authorization
-	stale   *cache.Entry // entry being revalidated, if any
+	stale   *cache.Entry // stored entry that could not be served as is, if any
+	// revalidate: the origin request carries stale's validators, and a 304
+	// refreshes it.
+	revalidate bool
+	// fallback is served instead of an origin error (stale-if-error).
+	fallback *cache.Entry
+	// background: a refresh with no client waiting; the response is only
+	// stored.
+	background bool
+	cause      string // what started a background refresh
 	fwd     string       // Cache-Status fwd reason for a miss
 	detail  string       // Cache-Status detail for a miss
 	in      *http.Request
 	store   bool // the response may be stored (request side)
 	asGET   bool // a HEAD sent to the origin as GET
 	reqTime time.Time
+	started time.Time // wall clock, for FetchTime: the injected clock may stand still
 
 	call     *cache.Call // set when this request leads a coalesced miss
 	released sync.Once
@@ -56,28 +66,66 @@ func (f *fill) release() {
 	f.released.Do(func() { f.h.group.Done(f.key, f.call) })
 }
 
-// fetch forwards r to the origin for the cache.
+// fetch forwards r to the origin for the cache, within the origin
+// concurrency limits.
 func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 	defer f.release()
+	now := h.now()
 	f.in = r
 	f.store = !f.reqCC.NoStore
-	if !f.store {
-		f.stale = nil
+	if f.stale != nil {
+		f.revalidate = f.store && f.stale.Validatable()
+		if withinStaleIfError(f.stale, now) {
+			f.fallback = f.stale
+		}
 	}
 	if f.fwd == "" {
 		f.fwd = "miss"
 	}
-	if f.stale != nil {
-		f.fwd = "stale"
-	} else {
+	if !f.background {
 		h.stats.Misses.Add(1)
 	}
+	release, ok := h.limits.acquire(r.Context(), f.pol, f.background)
+	if !ok {
+		h.overloaded(w, r, f, now)
+		return
+	}
+	defer release()
 	f.asGET = r.Method == http.MethodHead && f.store
-	f.reqTime = h.now()
-	if f.store && httpcache.IsConditional(r.Header) {
+	f.reqTime, f.started = h.now(), time.Now()
+	if f.store && !f.background && httpcache.IsConditional(r.Header) {
 		w = &conditionalWriter{ResponseWriter: w, req: r.Header}
 	}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), fillKey{}, f)))
+}
+
+// withinStaleIfError reports whether e may stand in for an origin error at
+// now (RFC 5861 §4; the window is closed by must-revalidate, see
+// freshness, and no-cache forbids it).
+func withinStaleIfError(e *cache.Entry, now time.Time) bool {
+	return !e.NoCache && e.StaleIfError > 0 && e.Staleness(now) <= e.StaleIfError
+}
+
+// overloaded answers a request the origin limits turned away: with a stale
+// entry if there is any (even past its windows, unless must-revalidate or
+// no-cache forbid it), else 503 with Retry-After.
+func (h *Handler) overloaded(w http.ResponseWriter, r *http.Request, f *fill, now time.Time) {
+	h.stats.Shed.Add(1)
+	if f.background {
+		return
+	}
+	if e := f.stale; e != nil && !e.MustRevalidate && !e.NoCache {
+		h.stats.Stale.Add(1)
+		h.serveEntry(w, r, e, now, httpcache.Status{Fwd: "stale", Detail: "origin-busy"}, "STALE")
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Retry-After", "1")
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	setStatus(hdr, h.name, httpcache.Status{Fwd: f.fwd, Detail: "origin-busy"}, xCacheMiss)
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, "moat: origin busy, retry shortly\n")
 }
 
 // modifyResponse decides what the cache does with an origin response: a
@@ -99,14 +147,24 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	now := h.now()
-	if f.stale != nil && resp.StatusCode == http.StatusNotModified {
-		return h.refresh(resp, f, now)
+	if f.revalidate && resp.StatusCode == http.StatusNotModified {
+		return h.revalidated(resp, f, now)
+	}
+	if resp.StatusCode >= 500 && f.fallback != nil && !f.background {
+		// RFC 5861 stale-if-error: the stored answer instead of the
+		// origin's error. The error body is closed unread.
+		h.stats.Stale.Add(1)
+		h.log.Warn("origin error, serving stale", "url", f.in.URL.String(), "status", resp.StatusCode)
+		resp.Body.Close()
+		h.answerWith(resp, f.fallback, now, httpcache.Status{Fwd: "stale", FwdStatus: resp.StatusCode, Detail: "stale-if-error"}, xCacheStale)
+		f.release()
+		return nil
 	}
 	e, reason := h.entryFor(resp, f, now)
 	st := httpcache.Status{Fwd: f.fwd, FwdStatus: resp.StatusCode}
 	if e == nil {
 		st.Detail = reason
-		if f.stale != nil && reason != "" {
+		if f.stale != nil && reason != "status" && reason != "request-no-store" {
 			// The origin's new answer cannot be stored; the old one must
 			// not outlive it.
 			_ = h.tier.Delete(context.WithoutCancel(ctx), f.staleKey())
@@ -166,7 +224,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 		return nil, "status"
 	}
 	d := httpcache.ParseResponseDirectives(resp.Header)
-	ttl, override := policyTTL(f.pol)
+	ttl, _ := policyTTL(f.pol)
 	ok, reason := httpcache.Storable(httpcache.StoreInput{
 		Method:               http.MethodGet,
 		Status:               resp.StatusCode,
@@ -187,13 +245,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if resp.ContentLength > h.maxObject {
 		return nil, "too-large"
 	}
-	lifetime, explicit := httpcache.FreshnessLifetime(resp.Header, d, now)
-	if ttl > 0 && (override || !explicit) {
-		lifetime, explicit = ttl, true
-	}
-	if !explicit {
-		lifetime, _ = httpcache.HeuristicFreshness(resp.StatusCode, resp.Header, d, now, h.heuristicMax)
-	}
+	fr := h.freshness(f.pol, resp.StatusCode, resp.Header, d, now)
 	e := &cache.Entry{
 		Key:            f.key,
 		Status:         resp.StatusCode,
@@ -201,13 +253,11 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 		RequestTime:    f.reqTime,
 		ResponseTime:   now,
 		InitialAge:     httpcache.InitialAge(resp.Header, f.reqTime, now),
-		Lifetime:       lifetime,
-		NoCache:        d.NoCache && len(d.NoCacheFields) == 0,
-		MustRevalidate: d.MustRevalidate || d.ProxyRevalidate || d.HasSMaxAge,
-		AuthShareable:  d.Public || d.HasSMaxAge || d.MustRevalidate,
+		FetchTime:      time.Since(f.started),
 		ETag:           resp.Header.Get("Etag"),
 		LastModified:   resp.Header.Get("Last-Modified"),
 	}
+	fr.apply(e)
 	if f.pol != nil {
 		e.Route = f.pol.Pattern
 	}
@@ -233,7 +283,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 // a while longer when it has validators, since a stale entry that the
 // origin confirms with 304 saves sending the body again.
 func keepFor(e *cache.Entry) time.Duration {
-	d := e.Lifetime - e.InitialAge
+	d := e.Lifetime - e.InitialAge + max(e.StaleWhileRevalidate, e.StaleIfError)
 	if e.Validatable() {
 		d += min(max(e.Lifetime, 10*time.Minute), 24*time.Hour)
 	}
@@ -266,10 +316,10 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 	f.release()
 }
 
-// refresh handles a 304 to a revalidation (RFC 9111 §4.3.3, §4.3.4): the
-// stored header is updated from the 304, the entry is stored again with new
-// freshness, and the client is answered from it.
-func (h *Handler) refresh(resp *http.Response, f *fill, now time.Time) error {
+// revalidated handles a 304 to a revalidation (RFC 9111 §4.3.3, §4.3.4):
+// the stored header is updated from the 304, the entry is stored again with
+// new freshness, and the client is answered from it.
+func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error {
 	ctx := context.WithoutCancel(resp.Request.Context())
 	e := f.stale.Clone()
 	for k, v := range resp.Header {
@@ -280,19 +330,10 @@ func (h *Handler) refresh(resp *http.Response, f *fill, now time.Time) error {
 		e.Header[k] = v[:len(v):len(v)]
 	}
 	d := httpcache.ParseResponseDirectives(e.Header)
-	lifetime, explicit := httpcache.FreshnessLifetime(e.Header, d, now)
-	if ttl, override := policyTTL(f.pol); ttl > 0 && (override || !explicit) {
-		lifetime, explicit = ttl, true
-	}
-	if !explicit {
-		lifetime, _ = httpcache.HeuristicFreshness(e.Status, e.Header, d, now, h.heuristicMax)
-	}
 	e.RequestTime, e.ResponseTime = f.reqTime, now
 	e.InitialAge = httpcache.InitialAge(resp.Header, f.reqTime, now)
-	e.Lifetime = lifetime
-	e.NoCache = d.NoCache && len(d.NoCacheFields) == 0
-	e.MustRevalidate = d.MustRevalidate || d.ProxyRevalidate || d.HasSMaxAge
-	e.AuthShareable = d.Public || d.HasSMaxAge || d.MustRevalidate
+	e.FetchTime = time.Since(f.started)
+	h.freshness(f.pol, e.Status, e.Header, d, now).apply(e)
 	if et := resp.Header.Get("Etag"); et != "" {
 		e.ETag = et
 	}
@@ -310,19 +351,28 @@ func (h *Handler) refresh(resp *http.Response, f *fill, now time.Time) error {
 		st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
 	}
 	f.release()
+	resp.Body.Close()
+	h.answerWith(resp, e, now, st, xCacheHit)
+	return nil
+}
 
+// answerWith replaces an origin response with a stored entry, so that
+// ReverseProxy writes the entry to the client.
+func (h *Handler) answerWith(resp *http.Response, e *cache.Entry, now time.Time, st httpcache.Status, xcache []string) {
 	hdr := make(http.Header, len(e.Header)+3)
 	for k, v := range e.Header {
 		hdr[k] = v
 	}
 	hdr["Age"] = ageValue(e.Age(now))
-	setStatus(hdr, h.name, st, xCacheHit)
+	if !st.HasTTL {
+		st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
+	}
+	setStatus(hdr, h.name, st, xcache)
 	resp.StatusCode = e.Status
 	resp.Status = strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
 	resp.Header = hdr
 	resp.ContentLength = int64(len(e.Body))
 	resp.Body = io.NopCloser(bytes.NewReader(e.Body))
-	return nil
 }
 
 // invalidateAfterWrite removes the stored responses a successful unsafe

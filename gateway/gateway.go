@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/httpcache"
 	"github.com/moatproxy/moat/internal/policy"
 )
 
@@ -61,6 +62,29 @@ type Options struct {
 	// If zero, 10s; negative disables the marker.
 	HitForMissTTL time.Duration
 
+	// MaxOriginConcurrency caps concurrent origin requests (0: no cap).
+	// Requests over it wait in a queue of OriginQueue for at most
+	// OriginQueueTimeout; past that they get a stale entry if there is
+	// one, else 503 with Retry-After. Routes may set their own cap.
+	MaxOriginConcurrency int
+	// OriginQueue bounds the requests waiting for an origin slot. If zero,
+	// 1024.
+	OriginQueue int
+	// OriginQueueTimeout bounds the wait for an origin slot. If zero,
+	// OriginTimeout.
+	OriginQueueTimeout time.Duration
+
+	// RefreshConcurrency caps background refreshes running at once
+	// (stale-while-revalidate, early and predictive). If zero, 16.
+	RefreshConcurrency int
+	// RefreshBudget is the predictive refreshes started per second at most,
+	// hottest keys first. If zero, 100; negative disables predictive
+	// refresh.
+	RefreshBudget float64
+	// Tracker estimates per-key request rates for predictive refresh (and
+	// the hot-key file). If nil, predictive refresh is off.
+	Tracker RateTracker
+
 	// CacheName names this cache in Cache-Status. If empty, "moat".
 	CacheName string
 	// Logger receives errors and, at debug level, one line per request. If
@@ -86,6 +110,9 @@ type Handler struct {
 	proxy         *httputil.ReverseProxy
 	group         cache.Group
 	epoch         atomic.Uint64
+	tracker       RateTracker
+	refresher     *refresher
+	limits        *limits
 	ownedMemory   *cache.Memory
 	ownsTransport *http.Transport
 
@@ -98,6 +125,11 @@ type Stats struct {
 	Hits           atomic.Int64 // served from cache without contacting the origin
 	Misses         atomic.Int64 // forwarded for a cacheable request with no usable entry
 	Revalidated    atomic.Int64 // stale entries refreshed by a 304
+	Stale          atomic.Int64 // stale entries served (stale-while-revalidate, stale-if-error, origin busy)
+	Shed           atomic.Int64 // requests the origin limits turned away
+	Refreshes      [numCauses]atomic.Int64 // background refreshes started, by cause
+	RefreshErrors  atomic.Int64 // background refreshes that failed (logged)
+	RefreshSkipped atomic.Int64 // refreshes not started: concurrency or budget exhausted
 	Bypass         atomic.Int64 // forwarded without cache (method, route, credentials, directives)
 	Collapsed      atomic.Int64 // requests that waited on a concurrent miss
 	Stored         atomic.Int64 // responses stored
@@ -129,6 +161,18 @@ func New(o Options) (*Handler, error) {
 	if o.CoalesceTimeout == 0 {
 		o.CoalesceTimeout = o.OriginTimeout
 	}
+	if o.OriginQueue == 0 {
+		o.OriginQueue = 1024
+	}
+	if o.OriginQueueTimeout == 0 {
+		o.OriginQueueTimeout = o.OriginTimeout
+	}
+	if o.RefreshConcurrency == 0 {
+		o.RefreshConcurrency = 16
+	}
+	if o.RefreshBudget == 0 {
+		o.RefreshBudget = 100
+	}
 	if o.HitForMissTTL == 0 {
 		o.HitForMissTTL = 10 * time.Second
 	}
@@ -153,7 +197,14 @@ func New(o Options) (*Handler, error) {
 		name:         o.CacheName,
 		log:          o.Logger,
 		now:          o.Now,
+		tracker:      o.Tracker,
 	}
+	h.limits = newLimits(o.MaxOriginConcurrency, o.OriginQueue, o.OriginQueueTimeout, o.Policies.Policies())
+	budget := max(o.RefreshBudget, 0)
+	if !anyRefreshAhead(o.Policies) || o.Tracker == nil {
+		budget = 0 // no loop to run
+	}
+	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
 	if h.tier == nil {
 		m, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, MaxObjectSize: o.MaxObjectSize, Now: o.Now})
 		if err != nil {
@@ -196,10 +247,12 @@ func (h *Handler) Stats() *Stats { return &h.stats }
 // Tier returns the tier the handler stores into.
 func (h *Handler) Tier() cache.Tier { return h.tier }
 
-// Close releases what New created: idle origin connections and a default
-// memory tier. It is idempotent; it does not wait for in-flight requests
-// (shut the http.Server down first).
+// Close stops background refreshes (waiting for running ones) and releases
+// what New created: idle origin connections and a default memory tier. It
+// is idempotent; it does not wait for in-flight client requests (shut the
+// http.Server down first).
 func (h *Handler) Close() error {
+	h.refresher.close()
 	if h.ownsTransport != nil {
 		h.ownsTransport.CloseIdleConnections()
 	}
@@ -207,6 +260,15 @@ func (h *Handler) Close() error {
 		return h.ownedMemory.Close()
 	}
 	return nil
+}
+
+func anyRefreshAhead(t *policy.Table) bool {
+	for _, p := range t.Policies() {
+		if p.RefreshAhead {
+			return true
+		}
+	}
+	return false
 }
 
 // countingTransport counts origin round trips and their failures.
@@ -248,7 +310,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Del("If-None-Match")
 		pr.Out.Header.Del("If-Modified-Since")
 	}
-	if f.stale != nil {
+	if f.revalidate {
 		if f.stale.ETag != "" {
 			pr.Out.Header.Set("If-None-Match", f.stale.ETag)
 		}
@@ -264,6 +326,11 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	f := fillFrom(r.Context())
 	if f != nil {
 		f.release()
+		if f.background {
+			h.stats.RefreshErrors.Add(1)
+			h.log.Warn("background refresh failed", "cause", f.cause, "url", r.URL.String(), "err", err)
+			return
+		}
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; there is no one to answer.
@@ -275,6 +342,14 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		status, msg = http.StatusGatewayTimeout, "moat: origin timed out\n"
+	}
+	if f != nil && f.fallback != nil {
+		// RFC 5861 stale-if-error: the origin is down or slow; the stored
+		// answer stands in.
+		h.stats.Stale.Add(1)
+		h.log.Warn("origin request failed, serving stale", "url", f.in.URL.String(), "err", err)
+		h.serveEntry(w, f.in, f.fallback, h.now(), httpcache.Status{Fwd: "stale", Detail: "stale-if-error"}, "STALE")
+		return
 	}
 	h.log.Error("origin request failed", "method", r.Method, "url", r.URL.String(), "status", status, "err", err)
 	hdr := w.Header()

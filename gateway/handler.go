@@ -40,6 +40,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := cachekey.Primary(r)
 	ctx := r.Context()
 
+	if h.tracker != nil {
+		h.tracker.Observe(key, r.URL.RequestURI())
+	}
 	e, primary, lookupFwd := h.lookup(ctx, key, r)
 	passMarker := e != nil && e.HitForMiss
 	if passMarker {
@@ -50,16 +53,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// request with credentials unless the origin said it may.
 		e = nil
 	}
+	var stale *cache.Entry // stored, but not servable as is
 	if e != nil {
 		switch h.usable(e, reqCC, now) {
 		case useFresh:
 			h.stats.Hits.Add(1)
+			h.observe(r, key, e, pol, now)
 			h.serveEntry(w, r, e, now, httpcache.Status{Hit: true}, "HIT")
 			return
-		case useRevalidate:
-			h.fetch(w, r, &fill{h: h, pol: pol, key: key, primary: primary, reqCC: reqCC, stale: e, auth: hasAuth})
+		case useStale:
+			// RFC 5861 stale-while-revalidate: answer now, refresh once in
+			// the background however many requests arrive.
+			h.stats.Stale.Add(1)
+			h.observe(r, key, e, pol, now)
+			h.refresher.trigger(r, key, e, pol, causeSWR)
+			h.serveEntry(w, r, e, now, httpcache.Status{Fwd: "stale", Detail: "stale-while-revalidate"}, "STALE")
 			return
 		}
+		stale = e
 	}
 	if reqCC.OnlyIfCached {
 		// RFC 9111 §5.2.1.7.
@@ -70,27 +81,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f := &fill{h: h, pol: pol, key: key, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd}
+	f := &fill{h: h, pol: pol, key: key, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd, stale: stale}
+	if stale != nil {
+		f.fwd = "stale"
+	}
+	coalesce := !hasAuth && !reqCC.NoStore && (pol == nil || !pol.NoCoalesce)
 	if passMarker {
 		f.fwd, f.detail = "miss", "hit-for-miss"
-	} else if !hasAuth && !reqCC.NoStore {
-		// Coalesce: one origin request per key; the others wait and look
-		// the key up again (cache.Group explains why they do not share the
-		// leader's response).
+	} else if coalesce {
+		// Coalesce: one origin request per key, for a miss and for a
+		// revalidation alike; the others wait and look the key up again
+		// (cache.Group explains why they do not share the leader's
+		// response).
 		call, leader := h.group.Join(key)
 		if !leader {
 			h.stats.Collapsed.Add(1)
 			if call.Wait(ctx, h.coalesceWait) {
-				if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && h.usable(e, reqCC, h.now()) == useFresh {
-					h.stats.Hits.Add(1)
-					h.serveEntry(w, r, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
-					return
+				now := h.now()
+				if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss {
+					switch h.usable(e, reqCC, now) {
+					case useFresh, useStale:
+						h.stats.Hits.Add(1)
+						h.serveEntry(w, r, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")
+						return
+					}
+					f.stale = e
 				}
 			}
 			if ctx.Err() != nil {
 				return
 			}
-			f.fwd = "miss"
+			if f.stale == nil {
+				f.fwd = "miss"
+			}
 		} else {
 			f.call = call
 		}
@@ -101,13 +124,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type use int
 
 const (
-	useNone       use = iota // fetch anew
-	useFresh                 // serve as is
-	useRevalidate            // ask the origin with the entry's validators
+	useNone  use = iota // fetch anew (revalidating when the entry has validators)
+	useFresh            // serve as is
+	useStale            // serve stale now, refresh in the background (RFC 5861)
 )
 
 // usable decides how a stored entry may answer a request with directives
-// cc at now (RFC 9111 §4, §4.2.4, §5.2.1).
+// cc at now (RFC 9111 §4, §4.2.4, §5.2.1; RFC 5861).
 func (h *Handler) usable(e *cache.Entry, cc httpcache.RequestDirectives, now time.Time) use {
 	age := e.Age(now)
 	ttl := e.Lifetime - age
@@ -119,17 +142,28 @@ func (h *Handler) usable(e *cache.Entry, cc httpcache.RequestDirectives, now tim
 		ok = false
 	}
 	if ok && ttl <= 0 {
-		// Stale: only a client's max-stale allows it, and never past
+		// Stale: a client's max-stale allows it, never past
 		// must-revalidate (§4.2.4, §5.2.2.2).
-		ok = !e.MustRevalidate && (cc.MaxStaleAny || (cc.HasMaxStale && -ttl <= cc.MaxStale))
+		if !e.MustRevalidate && (cc.MaxStaleAny || (cc.HasMaxStale && -ttl <= cc.MaxStale)) {
+			return useFresh
+		}
+		// A client that asked for freshness bounds gets them.
+		if -ttl < e.StaleWhileRevalidate && !cc.HasMaxAge && !cc.HasMinFresh {
+			return useStale
+		}
+		return useNone
 	}
-	switch {
-	case ok:
+	if ok {
 		return useFresh
-	case e.Validatable():
-		return useRevalidate
 	}
 	return useNone
+}
+
+// observe runs on hits: early and predictive refresh for routes that ask.
+func (h *Handler) observe(r *http.Request, key string, e *cache.Entry, pol *policy.Policy, now time.Time) {
+	if pol != nil && (pol.EarlyRefresh > 0 || pol.RefreshAhead) {
+		h.refresher.maybeRefresh(r, key, e, pol, now)
+	}
 }
 
 // lookup returns the entry for r under key, following a Vary marker to the

@@ -33,6 +33,33 @@ type Policy struct {
 	// AllowSetCookie stores responses that carry Set-Cookie; the stored copy
 	// has Set-Cookie removed, so only the requesting client receives it.
 	AllowSetCookie bool
+
+	// StaleWhileRevalidate is how long past freshness an entry is served
+	// at once while one background refresh runs (RFC 5861). It applies when
+	// the origin's response carries no stale-while-revalidate, or always
+	// with OverrideOrigin.
+	StaleWhileRevalidate time.Duration
+	// StaleIfError is how long past freshness an entry is served instead of
+	// an origin error (5xx, timeout, refused connection; RFC 5861). Same
+	// precedence as StaleWhileRevalidate.
+	StaleIfError time.Duration
+	// TTLJitter shortens each stored entry's freshness by a random fraction
+	// in [0, TTLJitter), so entries stored together expire apart. 0..0.5.
+	TTLJitter float64
+	// EarlyRefresh is the XFetch beta (Vattani et al., VLDB 2015): a hit on
+	// a fresh entry triggers a background refresh with a probability that
+	// grows as expiry nears, scaled by how long the origin took. 0 is off;
+	// 1 is the paper's recommended value.
+	EarlyRefresh float64
+	// RefreshAhead refreshes entries shortly before expiry when their
+	// request rate predicts requests in the next lifetime (predictive
+	// refresh), within the global refresh budget, hottest keys first.
+	RefreshAhead bool
+	// NoCoalesce lets concurrent misses of one key all go to the origin.
+	NoCoalesce bool
+	// MaxOriginConcurrency caps this route's concurrent origin requests
+	// (0: only the global cap applies).
+	MaxOriginConcurrency int
 }
 
 // route is the http.Handler registered for a pattern; Match recovers the
