@@ -42,12 +42,12 @@ var _ Tier = (*Memory)(nil)
 
 // MemoryStats is a snapshot of a Memory tier's counters.
 type MemoryStats struct {
-	Hits, Misses       uint64
-	Entries            int
-	Bytes, MaxBytes    uint64
-	Evictions          uint64 // dropped to make room (size)
-	Expirations        uint64 // dropped at KeepUntil
-	RejectedTooLarge   uint64
+	Hits, Misses     uint64
+	Entries          int
+	Bytes, MaxBytes  uint64
+	Evictions        uint64 // dropped to make room (size)
+	Expirations      uint64 // dropped at KeepUntil
+	RejectedTooLarge uint64
 }
 
 // NewMemory returns a Memory tier.

@@ -21,8 +21,8 @@ type discardWriter struct {
 	n      int
 }
 
-func (d *discardWriter) Header() http.Header        { return d.h }
-func (d *discardWriter) WriteHeader(code int)       { d.status = code }
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(code int)        { d.status = code }
 func (d *discardWriter) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
 func (d *discardWriter) reset() {
 	clear(d.h)

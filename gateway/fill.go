@@ -37,13 +37,13 @@ type fill struct {
 	// stored.
 	background bool
 	cause      string // what started a background refresh
-	fwd     string       // Cache-Status fwd reason for a miss
-	detail  string       // Cache-Status detail for a miss
-	in      *http.Request
-	store   bool // the response may be stored (request side)
-	asGET   bool // a HEAD sent to the origin as GET
-	reqTime time.Time
-	started time.Time // wall clock, for FetchTime: the injected clock may stand still
+	fwd        string // Cache-Status fwd reason for a miss
+	detail     string // Cache-Status detail for a miss
+	in         *http.Request
+	store      bool // the response may be stored (request side)
+	asGET      bool // a HEAD sent to the origin as GET
+	reqTime    time.Time
+	started    time.Time // wall clock, for FetchTime: the injected clock may stand still
 
 	call     *cache.Call // set when this request leads a coalesced miss
 	released sync.Once
@@ -247,15 +247,15 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	}
 	fr := h.freshness(f.pol, resp.StatusCode, resp.Header, d, now)
 	e := &cache.Entry{
-		Key:            f.key,
-		Status:         resp.StatusCode,
-		Header:         storedHeader(resp.Header, d),
-		RequestTime:    f.reqTime,
-		ResponseTime:   now,
-		InitialAge:     httpcache.InitialAge(resp.Header, f.reqTime, now),
-		FetchTime:      time.Since(f.started),
-		ETag:           resp.Header.Get("Etag"),
-		LastModified:   resp.Header.Get("Last-Modified"),
+		Key:          f.key,
+		Status:       resp.StatusCode,
+		Header:       storedHeader(resp.Header, d),
+		RequestTime:  f.reqTime,
+		ResponseTime: now,
+		InitialAge:   httpcache.InitialAge(resp.Header, f.reqTime, now),
+		FetchTime:    time.Since(f.started),
+		ETag:         resp.Header.Get("Etag"),
+		LastModified: resp.Header.Get("Last-Modified"),
 	}
 	fr.apply(e)
 	if f.pol != nil {

@@ -254,7 +254,7 @@ func TestEarlyRefresh(t *testing.T) {
 // fixedRates is a RateTracker with scripted rates.
 type fixedRates map[string]float64
 
-func (fixedRates) Observe(string, string)     {}
+func (fixedRates) Observe(string, string)    {}
 func (f fixedRates) Rate(key string) float64 { return f[key] }
 
 func TestPredictiveRefresh(t *testing.T) {

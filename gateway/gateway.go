@@ -122,17 +122,17 @@ type Handler struct {
 // Stats counts the handler's outcomes. All fields are updated atomically.
 type Stats struct {
 	Requests       atomic.Int64
-	Hits           atomic.Int64 // served from cache without contacting the origin
-	Misses         atomic.Int64 // forwarded for a cacheable request with no usable entry
-	Revalidated    atomic.Int64 // stale entries refreshed by a 304
-	Stale          atomic.Int64 // stale entries served (stale-while-revalidate, stale-if-error, origin busy)
-	Shed           atomic.Int64 // requests the origin limits turned away
+	Hits           atomic.Int64            // served from cache without contacting the origin
+	Misses         atomic.Int64            // forwarded for a cacheable request with no usable entry
+	Revalidated    atomic.Int64            // stale entries refreshed by a 304
+	Stale          atomic.Int64            // stale entries served (stale-while-revalidate, stale-if-error, origin busy)
+	Shed           atomic.Int64            // requests the origin limits turned away
 	Refreshes      [numCauses]atomic.Int64 // background refreshes started, by cause
-	RefreshErrors  atomic.Int64 // background refreshes that failed (logged)
-	RefreshSkipped atomic.Int64 // refreshes not started: concurrency or budget exhausted
-	Bypass         atomic.Int64 // forwarded without cache (method, route, credentials, directives)
-	Collapsed      atomic.Int64 // requests that waited on a concurrent miss
-	Stored         atomic.Int64 // responses stored
+	RefreshErrors  atomic.Int64            // background refreshes that failed (logged)
+	RefreshSkipped atomic.Int64            // refreshes not started: concurrency or budget exhausted
+	Bypass         atomic.Int64            // forwarded without cache (method, route, credentials, directives)
+	Collapsed      atomic.Int64            // requests that waited on a concurrent miss
+	Stored         atomic.Int64            // responses stored
 	OriginRequests atomic.Int64
 	OriginErrors   atomic.Int64
 	Invalidations  atomic.Int64 // keys invalidated by unsafe methods
