@@ -68,7 +68,7 @@ type Options struct {
 	// one, else 503 with Retry-After. Routes may set their own cap.
 	MaxOriginConcurrency int
 	// OriginQueue bounds the requests waiting for an origin slot. If zero,
-	// 1024.
+	// 1024; negative: no queue.
 	OriginQueue int
 	// OriginQueueTimeout bounds the wait for an origin slot. If zero,
 	// OriginTimeout.

@@ -40,6 +40,12 @@ type Config struct {
 	// Routes are the per-route caching policies. A request that matches no route gets plain
 	// RFC 9111 shared-cache behaviour: only what the origin marks cacheable is stored.
 	Routes []Route `yaml:"routes"`
+	// Volatility overrides the built-in volatility classes (static,
+	// semi-dynamic, dynamic, realtime) or defines new ones.
+	Volatility map[string]VolatilityOverride `yaml:"volatility"`
+	// Hotkeys records the hottest keys to a file, for `moat warm --from
+	// hotkeys` after a restart.
+	Hotkeys Hotkeys `yaml:"hotkeys"`
 
 	// Source is the file name the config was read from ("" for built-in configs); set by Load
 	// and Parse. Errors from Validate name it.
@@ -87,6 +93,15 @@ type Origin struct {
 	MaxIdleConns int `yaml:"max_idle_conns"`
 	// MaxConns caps the connections to the origin, busy or idle. 0 (the default) is unlimited.
 	MaxConns int `yaml:"max_conns"`
+	// MaxConcurrency caps concurrent origin requests (0, the default: no
+	// cap). Requests over it wait in a queue; past the queue they get a
+	// stale entry if there is one, else 503 with Retry-After.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// Queue bounds the requests waiting for an origin slot. Default 1024.
+	Queue int `yaml:"queue"`
+	// QueueTimeout bounds the wait for an origin slot. 0 (the default)
+	// means timeout.
+	QueueTimeout Duration `yaml:"queue_timeout"`
 	// HostHeader is the Host sent to the origin: "origin" (the default; the host of URL) or
 	// "client" (the Host the client sent).
 	HostHeader string `yaml:"host_header"`
@@ -113,6 +128,31 @@ type Cache struct {
 	// before going to the origin itself. 0 (the default) means Origin.Timeout; use
 	// [Config.CoalesceTimeout] for the effective value.
 	CoalesceTimeout Duration `yaml:"coalesce_timeout"`
+	// HitForMiss is how long a key whose response was not storable skips
+	// request coalescing, so its requests go to the origin in parallel.
+	// Default 10s; 0s turns it off.
+	HitForMiss Duration `yaml:"hit_for_miss"`
+	// RefreshConcurrency caps background refreshes running at once
+	// (stale-while-revalidate, early and predictive). Default 16.
+	RefreshConcurrency int `yaml:"refresh_concurrency"`
+	// RefreshBudget is the predictive refreshes per second at most, spent
+	// on the hottest keys first. Default 100; 0 turns predictive refresh
+	// off.
+	RefreshBudget float64 `yaml:"refresh_budget"`
+}
+
+// Hotkeys configures the hot-key file.
+type Hotkeys struct {
+	// File is where the hottest keys are written, periodically and at
+	// shutdown. "" (the default) records nothing to disk (rates are still
+	// tracked for refresh_ahead).
+	File string `yaml:"file" config:"path"`
+	// Top is how many keys are written. Default 1000.
+	Top int `yaml:"top"`
+	// Interval is how often the file is written. Default 1m.
+	Interval Duration `yaml:"interval"`
+	// Capacity is how many keys are tracked. Default 10000.
+	Capacity int `yaml:"capacity"`
 }
 
 // Log selects the gateway's logging.
@@ -144,6 +184,35 @@ type Route struct {
 	// WARNING: the rest of the stored response must not be specific to that client.
 	AllowSetCookie bool `yaml:"allow_set_cookie"`
 
+	// Volatility selects a volatility class (static, semi-dynamic,
+	// dynamic, realtime, or one defined under the top-level volatility:)
+	// whose settings apply unless the route sets them itself.
+	Volatility string `yaml:"volatility"`
+	// StaleWhileRevalidate serves a stale entry at once for this long past
+	// its freshness while one background refresh runs (RFC 5861). Applies
+	// when the origin sends no stale-while-revalidate, or always with
+	// override_origin.
+	StaleWhileRevalidate *Duration `yaml:"stale_while_revalidate"`
+	// StaleIfError serves a stale entry for this long past its freshness
+	// when the origin answers 5xx, times out or refuses connections.
+	StaleIfError *Duration `yaml:"stale_if_error"`
+	// TTLJitter shortens each entry's freshness by a random fraction up
+	// to this ("10%"), so entries stored together expire apart. 0 to 50%.
+	TTLJitter *Percent `yaml:"ttl_jitter"`
+	// EarlyRefresh is the XFetch beta: hits near expiry may refresh in the
+	// background, earlier for entries the origin is slow to produce. 0 is
+	// off, 1 the recommended value.
+	EarlyRefresh *float64 `yaml:"early_refresh"`
+	// RefreshAhead refreshes hot entries shortly before they expire, when
+	// their request rate predicts a request within the next TTL.
+	RefreshAhead *bool `yaml:"refresh_ahead"`
+	// Coalesce: concurrent misses of one key make one origin request.
+	// Default true.
+	Coalesce *bool `yaml:"coalesce"`
+	// MaxOriginConcurrency caps this route's concurrent origin requests.
+	// 0 (the default): only origin.max_concurrency applies.
+	MaxOriginConcurrency int `yaml:"max_origin_concurrency"`
+
 	// Line is the line of this route in the config's Source (0 for routes built in code), for
 	// runtime messages such as "route at moat.yaml:12".
 	Line int `yaml:"-"`
@@ -154,16 +223,20 @@ func (r Route) Cached() bool { return r.Cache == nil || *r.Cache }
 
 // Defaults, as set by Default.
 const (
-	DefaultListen        = "127.0.0.1:8080"
-	DefaultOriginTimeout = Duration(10 * time.Second)
-	DefaultDialTimeout   = Duration(2 * time.Second)
-	DefaultMaxIdleConns  = 256
-	DefaultMemory        = 256 * MiB
-	DefaultMaxObjectSize = 8 * MiB
-	DefaultHeuristicMax  = Duration(24 * time.Hour)
-	MinMemory            = 1 * MiB
-	DefaultLogLevel      = "info"
-	DefaultLogFormat     = "text"
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultOriginTimeout      = Duration(10 * time.Second)
+	DefaultDialTimeout        = Duration(2 * time.Second)
+	DefaultMaxIdleConns       = 256
+	DefaultMemory             = 256 * MiB
+	DefaultMaxObjectSize      = 8 * MiB
+	DefaultHeuristicMax       = Duration(24 * time.Hour)
+	MinMemory                 = 1 * MiB
+	DefaultOriginQueue        = 1024
+	DefaultHitForMiss         = Duration(10 * time.Second)
+	DefaultRefreshConcurrency = 16
+	DefaultRefreshBudget      = 100.0
+	DefaultLogLevel           = "info"
+	DefaultLogFormat          = "text"
 )
 
 // Default returns a Config with every default set, no origin and no routes. Parse starts from
@@ -176,13 +249,18 @@ func Default() *Config {
 			DialTimeout:  DefaultDialTimeout,
 			MaxIdleConns: DefaultMaxIdleConns,
 			HostHeader:   HostHeaderOrigin,
+			Queue:        DefaultOriginQueue,
 		},
 		Cache: Cache{
-			Memory:        DefaultMemory,
-			MaxObjectSize: DefaultMaxObjectSize,
-			HeuristicMax:  DefaultHeuristicMax,
+			Memory:             DefaultMemory,
+			MaxObjectSize:      DefaultMaxObjectSize,
+			HeuristicMax:       DefaultHeuristicMax,
+			HitForMiss:         DefaultHitForMiss,
+			RefreshConcurrency: DefaultRefreshConcurrency,
+			RefreshBudget:      DefaultRefreshBudget,
 		},
-		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
+		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }
 

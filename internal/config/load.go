@@ -64,6 +64,9 @@ func parse(data []byte, source string, opts parseOptions) (*Config, error) {
 	for i := range c.Routes {
 		c.Routes[i].Line = c.lines[fmt.Sprintf("routes[%d]", i)]
 	}
+	if len(c.Volatility) == 0 {
+		c.Volatility = nil // "volatility: {}" and no key at all mean the same
+	}
 
 	// A key that failed to decode still holds its default (or a zero value inside a list),
 	// so Validate's opinion of it would only repeat the decode error, or be wrong.

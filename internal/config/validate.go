@@ -81,6 +81,7 @@ func (c *Config) validate() []*FieldError {
 	k.cache()
 	k.log()
 	k.routes()
+	k.freshness()
 	return k.list
 }
 
@@ -210,6 +211,15 @@ func (k *checker) cache() {
 	if c.HeuristicMax < 0 {
 		k.errorf("cache.heuristic_max", nil, "must not be negative (0s disables heuristic freshness), got %s", c.HeuristicMax)
 	}
+	if c.HitForMiss < 0 {
+		k.errorf("cache.hit_for_miss", nil, "must not be negative (0s turns it off), got %s", c.HitForMiss)
+	}
+	if c.RefreshConcurrency < 1 {
+		k.errorf("cache.refresh_concurrency", nil, "must be at least 1, got %d", c.RefreshConcurrency)
+	}
+	if c.RefreshBudget < 0 {
+		k.errorf("cache.refresh_budget", nil, "must not be negative (0 turns predictive refresh off), got %v", c.RefreshBudget)
+	}
 	if c.CoalesceTimeout < 0 {
 		k.errorf("cache.coalesce_timeout", nil, "must not be negative (0 means origin.timeout), got %s", c.CoalesceTimeout)
 	}
@@ -227,5 +237,85 @@ func (k *checker) log() {
 	}
 	if !slices.Contains(logFormats, l.Format) {
 		k.errorf("log.format", nil, "%s", oneOf(l.Format, logFormats))
+	}
+}
+
+// freshness checks the volatility classes and the routes' freshness
+// settings.
+func (k *checker) freshness() {
+	c := k.c
+	o := c.Origin
+	if o.MaxConcurrency < 0 {
+		k.errorf("origin.max_concurrency", nil, "must not be negative (0: no cap), got %d", o.MaxConcurrency)
+	}
+	if o.Queue < 0 {
+		k.errorf("origin.queue", nil, "must not be negative, got %d", o.Queue)
+	}
+	if o.QueueTimeout < 0 {
+		k.errorf("origin.queue_timeout", nil, "must not be negative, got %s", o.QueueTimeout)
+	}
+	h := c.Hotkeys
+	if h.Top < 1 {
+		k.errorf("hotkeys.top", nil, "must be at least 1, got %d", h.Top)
+	}
+	if h.Interval <= 0 {
+		k.errorf("hotkeys.interval", nil, "must be positive, got %s", h.Interval)
+	}
+	if h.Capacity < h.Top {
+		k.errorf("hotkeys.capacity", nil, "must be at least hotkeys.top (%d), got %d", h.Top, h.Capacity)
+	}
+	names := make([]string, 0, len(c.Volatility))
+	for name := range c.Volatility {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v := c.Volatility[name]
+		base := "volatility." + name
+		k.window(base+".ttl", v.TTL)
+		k.window(base+".stale_while_revalidate", v.StaleWhileRevalidate)
+		k.window(base+".stale_if_error", v.StaleIfError)
+		k.jitter(base+".ttl_jitter", v.TTLJitter)
+		k.beta(base+".early_refresh", v.EarlyRefresh)
+	}
+	known := make([]string, 0, len(Presets)+len(names))
+	for name := range Presets {
+		known = append(known, name)
+	}
+	known = append(known, names...)
+	slices.Sort(known)
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		base := fmt.Sprintf("routes[%d]", i)
+		if r.Volatility != "" {
+			if _, ok := c.VolatilityClass(r.Volatility); !ok {
+				k.errorf(base+".volatility", nil, "%s", oneOf(r.Volatility, known))
+			}
+		}
+		k.window(base+".stale_while_revalidate", r.StaleWhileRevalidate)
+		k.window(base+".stale_if_error", r.StaleIfError)
+		k.jitter(base+".ttl_jitter", r.TTLJitter)
+		k.beta(base+".early_refresh", r.EarlyRefresh)
+		if r.MaxOriginConcurrency < 0 {
+			k.errorf(base+".max_origin_concurrency", nil, "must not be negative, got %d", r.MaxOriginConcurrency)
+		}
+	}
+}
+
+func (k *checker) window(key string, d *Duration) {
+	if d != nil && *d < 0 {
+		k.errorf(key, nil, "must not be negative, got %s", *d)
+	}
+}
+
+func (k *checker) jitter(key string, p *Percent) {
+	if p != nil && (*p < 0 || *p > 0.5) {
+		k.errorf(key, nil, "must be between 0%% and 50%%, got %s", *p)
+	}
+}
+
+func (k *checker) beta(key string, b *float64) {
+	if b != nil && (*b < 0 || *b > 10) {
+		k.errorf(key, nil, "must be between 0 (off) and 10 (1 is the usual value), got %v", *b)
 	}
 }

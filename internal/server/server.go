@@ -51,13 +51,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: origin.url %q: not an absolute URL", cfg.Origin.URL)
 	}
 	pols := make([]policy.Policy, 0, len(cfg.Routes))
-	for _, r := range cfg.Routes {
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		v := cfg.Effective(r)
 		pols = append(pols, policy.Policy{
-			Pattern:        r.Match,
-			TTL:            r.TTL.D(),
-			OverrideOrigin: r.OverrideOrigin,
-			Bypass:         !r.Cached(),
-			AllowSetCookie: r.AllowSetCookie,
+			Pattern:              r.Match,
+			TTL:                  v.TTL.D(),
+			OverrideOrigin:       r.OverrideOrigin,
+			Bypass:               !r.Cached(),
+			AllowSetCookie:       r.AllowSetCookie,
+			StaleWhileRevalidate: v.StaleWhileRevalidate.D(),
+			StaleIfError:         v.StaleIfError.D(),
+			TTLJitter:            float64(v.TTLJitter),
+			EarlyRefresh:         v.EarlyRefresh,
+			RefreshAhead:         v.RefreshAhead,
+			NoCoalesce:           !v.Coalesce,
+			MaxOriginConcurrency: r.MaxOriginConcurrency,
 		})
 	}
 	table, err := policy.New(pols)
@@ -76,18 +85,24 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		maxIdle = -1
 	}
 	gw, err := gateway.New(gateway.Options{
-		Origin:          origin,
-		OriginTimeout:   cfg.Origin.Timeout.D(),
-		DialTimeout:     cfg.Origin.DialTimeout.D(),
-		MaxIdleConns:    maxIdle,
-		MaxConns:        cfg.Origin.MaxConns,
-		PreserveHost:    cfg.Origin.HostHeader == config.HostHeaderClient,
-		Tier:            mem,
-		Policies:        table,
-		MaxObjectSize:   int64(cfg.Cache.MaxObjectSize),
-		HeuristicMax:    cfg.Cache.HeuristicMax.D(),
-		CoalesceTimeout: cfg.CoalesceTimeout(),
-		Logger:          log,
+		Origin:               origin,
+		OriginTimeout:        cfg.Origin.Timeout.D(),
+		DialTimeout:          cfg.Origin.DialTimeout.D(),
+		MaxIdleConns:         maxIdle,
+		MaxConns:             cfg.Origin.MaxConns,
+		PreserveHost:         cfg.Origin.HostHeader == config.HostHeaderClient,
+		Tier:                 mem,
+		Policies:             table,
+		MaxObjectSize:        int64(cfg.Cache.MaxObjectSize),
+		HeuristicMax:         cfg.Cache.HeuristicMax.D(),
+		CoalesceTimeout:      cfg.CoalesceTimeout(),
+		HitForMissTTL:        orNegative(cfg.Cache.HitForMiss.D()),
+		MaxOriginConcurrency: cfg.Origin.MaxConcurrency,
+		OriginQueue:          orNegativeInt(cfg.Origin.Queue),
+		OriginQueueTimeout:   cfg.Origin.QueueTimeout.D(),
+		RefreshConcurrency:   cfg.Cache.RefreshConcurrency,
+		RefreshBudget:        orNegativeF(cfg.Cache.RefreshBudget),
+		Logger:               log,
 	})
 	if err != nil {
 		mem.Close()
@@ -224,4 +239,27 @@ func (s *Server) Stats() any {
 			"expirations": m.Expirations,
 		},
 	}
+}
+
+// orNegative maps a config zero ("off") to the negative value gateway
+// options use for off (their zero means "default").
+func orNegative(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func orNegativeF(f float64) float64 {
+	if f == 0 {
+		return -1
+	}
+	return f
+}
+
+func orNegativeInt(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
