@@ -162,7 +162,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Source != "../../examples/moat.yaml" {
 		t.Errorf("Source = %q", c.Source)
 	}
-	if len(c.Routes) != 3 || c.Routes[1].Match != "GET /api/catalog" || !c.Routes[1].OverrideOrigin || c.Routes[2].Cached() {
+	if len(c.Routes) != 4 || c.Routes[2].Match != "GET /api/catalog" || !c.Routes[2].OverrideOrigin || c.Routes[3].Cached() ||
+		c.Effective(&c.Routes[1]).TTL != Presets["dynamic"].TTL {
 		t.Errorf("routes = %+v", c.Routes)
 	}
 	for i, r := range c.Routes {
