@@ -1,0 +1,23 @@
+# Benchmarks of moat against nginx proxy_cache, Varnish and a bare net/http
+# ceiling (docs/benchmarks.md). Included by the top-level Makefile.
+#
+#   make bench-quick     one 3 s run per system and scenario, under 2 minutes
+#   make bench           3 runs of 6 s, alternating systems, a few minutes
+#   make bench-trace     eviction policy: moat's L1 vs LRU vs Belady on traces
+#
+# BENCH_FLAGS passes flags to bench/cmd/runner, e.g.
+#   make bench BENCH_FLAGS='-scenarios hit-1k-c64,hit-16k-c64 -reps 5'
+
+GO          ?= go
+BENCH_FLAGS ?=
+
+.PHONY: bench bench-quick bench-trace
+
+bench:
+	bench/run.sh $(BENCH_FLAGS)
+
+bench-quick:
+	bench/run.sh -quick $(BENCH_FLAGS)
+
+bench-trace:
+	$(GO) run ./bench/cmd/tracesim

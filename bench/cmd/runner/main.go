@@ -1,0 +1,614 @@
+// Command runner benchmarks moat against nginx proxy_cache, Varnish and a
+// bare net/http ceiling on one machine, and writes bench/results/latest.json.
+//
+// It is driven by bench/run.sh (make bench, make bench-quick), which
+// installs the tools and builds the binaries. The runner starts one origin,
+// then for each group of scenarios starts every system fresh on free ports
+// of 127.0.0.1, the systems pinned to one core and the load generator (wrk,
+// one thread) and origin to the other; it warms the caches, runs each
+// scenario against each system in turn, rotating the order on every
+// repetition so that the machine's drift falls on all systems alike, and
+// reports the median of the repetitions. Every process it starts runs in
+// its own process group and is stopped by PID, on success, error or signal.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	hotIDs    = 1000    // the hot set of the hit scenarios
+	zipfIDs   = 100_000 // the id space of mixed-zipf
+	zipfS     = "0.9"   // its Zipf exponent
+	stampedeN = 1000    // concurrent requests of the stampede
+)
+
+// systemOrder is the order of systems in the report.
+var systemOrder = []string{"moat", "nginx", "varnish", "ceiling"}
+
+// scenario is one measurement: a wrk workload (args to bench/wrk/bench.lua)
+// or, when args is nil, the stampede.
+type scenario struct {
+	name    string
+	conns   int
+	args    []string
+	systems []string
+	objects bool // report how many responses each system holds
+}
+
+// group is a set of scenarios that share one start of the systems.
+type group struct {
+	name      string
+	budget    budget
+	scenarios []scenario
+	warm      func(r *runner, base string) error
+}
+
+var caches = []string{"moat", "nginx", "varnish"}
+var cachesAndCeiling = []string{"moat", "nginx", "varnish", "ceiling"}
+
+// large is the budget of the groups where the cache must not evict: the
+// default 256 MiB of moat, the same for the others.
+var large = budget{moat: "256MiB", nginx: "256m", varnish: "256m"}
+
+// zipfBudget holds about 10,000 of the 100,000 mixed-zipf documents in
+// each system (10%), by each system's own accounting of a ~1 KiB response,
+// measured on this benchmark's responses: moat ~1,750 bytes per entry
+// (Entry.Size), nginx one 4 KiB tmpfs block per cache file, Varnish ~1,360
+// bytes of malloc storage per object. nginx enforces max_size only when its
+// cache manager wakes (at least every 10 s), so it holds more between
+// wake-ups; the report shows the mean number of objects each system held.
+var zipfBudget = budget{moat: "17500000", nginx: "40000k", varnish: "13600000"}
+
+func groups() []group {
+	return []group{
+		{
+			name:   "hit",
+			budget: large,
+			scenarios: []scenario{
+				{name: "hit-1k-c64", conns: 64, args: []string{"hot", "1k", strconv.Itoa(hotIDs)}, systems: cachesAndCeiling},
+				{name: "hit-16k-c64", conns: 64, args: []string{"hot", "16k", strconv.Itoa(hotIDs)}, systems: cachesAndCeiling},
+				{name: "hit-1k-c512", conns: 512, args: []string{"hot", "1k", strconv.Itoa(hotIDs)}, systems: cachesAndCeiling},
+			},
+			warm: warmHot,
+		},
+		{
+			name:   "miss",
+			budget: large,
+			scenarios: []scenario{
+				{name: "miss-1k-c64", conns: 64, args: []string{"unique", "miss", "run"}, systems: caches},
+			},
+			warm: func(r *runner, base string) error {
+				// Open the origin connection pools before measuring.
+				_, err := r.runWrk(base, 64, time.Second, "unique", "miss", "warm")
+				return err
+			},
+		},
+		{
+			name:   "zipf",
+			budget: zipfBudget,
+			scenarios: []scenario{
+				{name: "mixed-zipf-c64", conns: 64, args: []string{"zipf", "zipf", strconv.Itoa(zipfIDs), zipfS}, systems: caches, objects: true},
+			},
+			warm: func(r *runner, base string) error {
+				_, err := r.runWrk(base, 64, r.zipfWarm, "zipf", "zipf", strconv.Itoa(zipfIDs), zipfS)
+				return err
+			},
+		},
+		{
+			name:      "stampede",
+			budget:    large,
+			scenarios: []scenario{{name: "stampede", systems: caches}},
+		},
+	}
+}
+
+type runner struct {
+	procs      procs
+	serverCPU  int
+	loadCPU    int
+	binDir     string
+	wrkScript  string
+	tools      map[string]string
+	workDir    string
+	cacheDir   string
+	originURL  string
+	originHost string
+	originPort string
+
+	reps     int
+	duration time.Duration
+	zipfWarm time.Duration
+	tag      string
+	log      io.Writer
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "one short run per system and scenario (make bench-quick)")
+	reps := flag.Int("reps", 0, "runs per system and scenario (default 3, 1 with -quick)")
+	duration := flag.Duration("duration", 0, "length of each run (default 6s, 3s with -quick)")
+	binDir := flag.String("bin", "", "directory holding the built moat, origin, ceiling and stampede")
+	script := flag.String("script", "bench/wrk/bench.lua", "the wrk script")
+	out := flag.String("out", "bench/results/latest.json", "where to write the JSON report")
+	only := flag.String("scenarios", "", "comma-separated scenarios to run (default all)")
+	systems := flag.String("systems", "", "comma-separated systems to run (default all)")
+	serverCPU := flag.Int("server-cpu", 0, "the core the systems under test are pinned to")
+	loadCPU := flag.Int("load-cpu", 1, "the core wrk and the origin are pinned to")
+	keep := flag.Bool("keep", false, "keep the work directory (configs and logs)")
+	flag.Parse()
+
+	r := &runner{serverCPU: *serverCPU, loadCPU: *loadCPU, binDir: *binDir, log: os.Stderr,
+		reps: 3, duration: 6 * time.Second, zipfWarm: 5 * time.Second,
+		tag: strconv.FormatInt(time.Now().Unix(), 36)}
+	if *quick {
+		r.reps, r.duration, r.zipfWarm = 1, 3*time.Second, 2*time.Second
+	}
+	if *reps > 0 {
+		r.reps = *reps
+	}
+	if *duration > 0 {
+		r.duration = *duration
+	}
+	if abs, err := filepath.Abs(*script); err == nil {
+		r.wrkScript = abs
+	}
+	code := 0
+	if err := r.main(*out, splitList(*only), splitList(*systems), *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *runner) main(out string, onlyScenarios, onlySystems []string, keep bool) (err error) {
+	if r.binDir == "" {
+		return fmt.Errorf("-bin is required (bench/run.sh builds the binaries)")
+	}
+	if err := r.findTools(); err != nil {
+		return err
+	}
+	if r.workDir, err = os.MkdirTemp("", "moat-bench-"); err != nil {
+		return err
+	}
+	_ = os.Chmod(r.workDir, 0o755) // nginx workers and the Varnish child run as other users
+	r.cacheDir = r.workDir
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "moat-bench-"); err == nil {
+			_ = os.Chmod(d, 0o755)
+			r.cacheDir = d
+		}
+	}
+	defer func() {
+		r.procs.stopAll()
+		if r.cacheDir != r.workDir {
+			os.RemoveAll(r.cacheDir)
+		}
+		if keep || err != nil {
+			fmt.Fprintln(r.log, "bench: configs and logs kept in", r.workDir)
+		} else {
+			os.RemoveAll(r.workDir)
+		}
+	}()
+
+	// A signal stops everything this runner started, then exits.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintln(r.log, "bench: got", s, "- stopping everything")
+		r.procs.stopAll()
+		if r.cacheDir != r.workDir {
+			os.RemoveAll(r.cacheDir)
+		}
+		os.Exit(130)
+	}()
+
+	if err := r.startOrigin(); err != nil {
+		return err
+	}
+	rep := &Report{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339)}
+	fmt.Fprintf(r.log, "bench: %s; systems on cpu %d, wrk and origin on cpu %d; %d run(s) of %s each\n",
+		rep.Machine, r.serverCPU, r.loadCPU, r.reps, r.duration)
+	for _, g := range groups() {
+		g.scenarios = filterScenarios(g.scenarios, onlyScenarios, onlySystems)
+		if len(g.scenarios) == 0 {
+			continue
+		}
+		res, err := r.runGroup(g)
+		rep.Results = append(rep.Results, res...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", g.name, err)
+		}
+	}
+	fmt.Println()
+	rep.writeTable(os.Stdout)
+	if err := rep.writeJSON(out); err != nil {
+		return err
+	}
+	fmt.Fprintln(r.log, "bench: wrote", out)
+	return nil
+}
+
+func filterScenarios(scs []scenario, names, systems []string) []scenario {
+	var out []scenario
+	for _, sc := range scs {
+		if len(names) > 0 && !contains(names, sc.name) {
+			continue
+		}
+		if len(systems) > 0 {
+			var keep []string
+			for _, s := range sc.systems {
+				if contains(systems, s) {
+					keep = append(keep, s)
+				}
+			}
+			sc.systems = keep
+		}
+		if len(sc.systems) > 0 {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) findTools() error {
+	r.tools = map[string]string{}
+	path := os.Getenv("PATH") + ":/usr/sbin:/sbin:/usr/local/sbin"
+	var missing []string
+	for _, t := range []string{"taskset", "wrk", "nginx", "varnishd", "varnishstat"} {
+		found := ""
+		for _, dir := range filepath.SplitList(path) {
+			p := filepath.Join(dir, t)
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+				found = p
+				break
+			}
+		}
+		if found == "" {
+			missing = append(missing, t)
+		}
+		r.tools[t] = found
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing tools: %s (bench/run.sh installs them with apt-get)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func (r *runner) startOrigin() error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	r.originPort = strconv.Itoa(port)
+	r.originHost = "127.0.0.1:" + r.originPort
+	r.originURL = "http://" + r.originHost
+	p, err := r.procs.start("origin", r.loadCPU, filepath.Join(r.workDir, "origin.log"),
+		filepath.Join(r.binDir, "origin"), "-listen", r.originHost)
+	if err != nil {
+		return err
+	}
+	return waitHTTP(p, r.originURL)
+}
+
+// originStats reads the origin's request counters.
+func (r *runner) originStats() (total, stampede int64, err error) {
+	resp, err := http.Get(r.originURL + "/_stats")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Requests int64            `json:"requests"`
+		ByKind   map[string]int64 `json:"by_kind"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return 0, 0, err
+	}
+	return s.Requests, s.ByKind["stampede"], nil
+}
+
+// runGroup starts the systems the group needs, warms them, runs its
+// scenarios and stops the systems.
+func (r *runner) runGroup(g group) ([]Result, error) {
+	var names []string
+	for _, name := range systemOrder {
+		for _, sc := range g.scenarios {
+			if contains(sc.systems, name) && !contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	dir := filepath.Join(r.workDir, g.name)
+	bases := map[string]string{}
+	systems := map[string]system{}
+	defer func() {
+		for _, s := range systems {
+			s.Stop()
+		}
+	}()
+	for _, name := range names {
+		s, err := newSystem(name)
+		if err != nil {
+			return nil, err
+		}
+		sdir := filepath.Join(dir, name)
+		if err := os.MkdirAll(sdir, 0o755); err != nil {
+			return nil, err
+		}
+		systems[name] = s
+		base, err := s.Start(r, sdir, g.budget)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		bases[name] = base
+	}
+	if g.warm != nil {
+		for _, name := range names {
+			fmt.Fprintf(r.log, "bench: %s: warming %s\n", g.name, name)
+			if err := g.warm(r, bases[name]); err != nil {
+				return nil, fmt.Errorf("warm %s: %w", name, err)
+			}
+		}
+	}
+	var results []Result
+	for _, sc := range g.scenarios {
+		runs := map[string][]run{}
+		for rep := range r.reps {
+			for _, name := range rotate(sc.systems, rep) {
+				var ru run
+				var err error
+				if sc.args == nil {
+					ru, err = r.stampede(bases[name], fmt.Sprintf("%s-%s-%d", r.tag, name, rep))
+				} else {
+					ru, err = r.measure(sc, bases[name], systems[name])
+				}
+				if err != nil {
+					return results, fmt.Errorf("%s on %s: %w", sc.name, name, err)
+				}
+				fmt.Fprintf(r.log, "bench: %-15s %-8s run %d: %7.0f req/s  p50 %6.2f ms  p99 %7.2f ms  cpu %5.1f us/req %3.0f%%  origin %d of %d  errors %d\n",
+					sc.name, name, rep+1, ru.rps, ru.p50ms, ru.p99ms, ru.cpuPerRequestUS(), 100*ru.cpuUtil(), ru.originRequests, ru.requests, ru.errors)
+				runs[name] = append(runs[name], ru)
+			}
+		}
+		for _, name := range systemOrder {
+			if rs, ok := runs[name]; ok {
+				results = append(results, aggregate(sc.name, name, rs, sc.args != nil, sc.args == nil))
+			}
+		}
+	}
+	return results, nil
+}
+
+// rotate returns list rotated left by n.
+func rotate(list []string, n int) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	n %= len(list)
+	return append(append([]string(nil), list[n:]...), list[:n]...)
+}
+
+// measure runs wrk once and counts what reached the origin meanwhile.
+func (r *runner) measure(sc scenario, base string, s system) (run, error) {
+	before, _, err := r.originStats()
+	if err != nil {
+		return run{}, err
+	}
+	args := sc.args
+	if args[0] == "unique" {
+		args = append([]string(nil), args...)
+		args[2] = r.tag + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	var objects chan int64
+	stopSampling := make(chan struct{})
+	if sc.objects {
+		objects = make(chan int64, 1)
+		go sampleObjects(s, stopSampling, objects)
+	}
+	cpu0 := s.Proc().cpuTime()
+	w, err := r.runWrk(base, sc.conns, r.duration, args...)
+	cpu := s.Proc().cpuTime() - cpu0
+	close(stopSampling)
+	if err != nil {
+		return run{}, err
+	}
+	after, _, err := r.originStats()
+	if err != nil {
+		return run{}, err
+	}
+	ru := run{
+		rps: w.RPS(), p50ms: w.P50US / 1000, p99ms: w.P99US / 1000, p999ms: w.P999US / 1000,
+		errors: w.ErrorCount(), requests: w.Requests, originRequests: after - before,
+		seconds: float64(w.DurationUS) / 1e6, objects: -1, cpu: cpu,
+	}
+	if sc.objects {
+		ru.objects = <-objects
+	}
+	return ru, nil
+}
+
+// sampleObjects reports the mean number of objects s holds, sampled every
+// 500 ms until stop is closed.
+func sampleObjects(s system, stop <-chan struct{}, mean chan<- int64) {
+	var sum, n int64
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			if n == 0 {
+				mean <- s.Objects()
+				return
+			}
+			mean <- sum / n
+			return
+		case <-t.C:
+			if o := s.Objects(); o >= 0 {
+				sum, n = sum+o, n+1
+			}
+		}
+	}
+}
+
+// stampede makes one key stale and sends stampedeN concurrent requests for
+// it, counting how many reach the origin.
+func (r *runner) stampede(base, id string) (run, error) {
+	u := base + "/api/stampede/" + id
+	resp, err := http.Get(u)
+	if err != nil {
+		return run{}, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return run{}, fmt.Errorf("warm %s: status %d", u, resp.StatusCode)
+	}
+	// max-age=1; every system counts freshness in whole seconds, so after
+	// 2.2 s the entry is stale everywhere, and just so.
+	time.Sleep(2200 * time.Millisecond)
+	_, before, err := r.originStats()
+	if err != nil {
+		return run{}, err
+	}
+	cmd := exec.Command("taskset", "-c", strconv.Itoa(r.loadCPU), filepath.Join(r.binDir, "stampede"),
+		"-url", u, "-n", strconv.Itoa(stampedeN))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Stderr = r.log
+	out, err := cmd.Output()
+	if err != nil {
+		return run{}, fmt.Errorf("stampede: %w", err)
+	}
+	var s struct {
+		Requests  int            `json:"requests"`
+		Errors    int            `json:"errors"`
+		FirstErr  string         `json:"first_error"`
+		Statuses  map[string]int `json:"statuses"`
+		ElapsedMS float64        `json:"elapsed_ms"`
+		P50MS     float64        `json:"p50_ms"`
+		P99MS     float64        `json:"p99_ms"`
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		return run{}, fmt.Errorf("stampede output: %w: %s", err, out)
+	}
+	// Background refreshes (nginx, Varnish) may still be on their way.
+	time.Sleep(300 * time.Millisecond)
+	_, after, err := r.originStats()
+	if err != nil {
+		return run{}, err
+	}
+	errs := int64(s.Requests - s.Statuses["200"]) // failed or not 200
+	if s.FirstErr != "" {
+		fmt.Fprintln(r.log, "bench: stampede first error:", s.FirstErr)
+	}
+	rps := 0.0
+	if s.ElapsedMS > 0 {
+		rps = float64(s.Requests) / (s.ElapsedMS / 1000)
+	}
+	return run{rps: rps, p50ms: s.P50MS, p99ms: s.P99MS, errors: errs,
+		requests: int64(s.Requests), originRequests: after - before, objects: -1}, nil
+}
+
+// warmHot loads the hot set of both sizes into a cache.
+func warmHot(r *runner, base string) error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	urls := make(chan string)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range urls {
+				resp, err := client.Get(u)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					fail(fmt.Errorf("%s: status %d", u, resp.StatusCode))
+				}
+			}
+		}()
+	}
+	for _, kind := range []string{"1k", "16k"} {
+		for i := range hotIDs {
+			urls <- base + "/api/" + kind + "/" + strconv.Itoa(i)
+		}
+	}
+	close(urls)
+	wg.Wait()
+	return firstErr
+}
+
+// machine describes the host: CPU model, cores, kernel, OS.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := "?"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	osName := runtime.GOOS
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+				osName = strings.Trim(v, `"`)
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d CPUs, Linux %s, %s", model, runtime.NumCPU(), kernel, osName)
+}

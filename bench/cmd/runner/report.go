@@ -1,0 +1,293 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Report is bench/results/latest.json.
+type Report struct {
+	Machine string   `json:"machine"`
+	Date    string   `json:"date"`
+	Results []Result `json:"results"`
+}
+
+// Result is one system in one scenario: the median over its runs. The
+// first five fields are the ones every result has; the others are
+// present where they mean something.
+type Result struct {
+	Scenario string  `json:"scenario"`
+	System   string  `json:"system"`
+	RPS      float64 `json:"rps"`
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
+
+	P999MS         *float64 `json:"p999_ms,omitempty"`
+	RPSMin         float64  `json:"rps_min"`
+	RPSMax         float64  `json:"rps_max"`
+	Runs           int      `json:"runs"`
+	Errors         int64    `json:"errors"`
+	HitRatio       *float64 `json:"hit_ratio,omitempty"`
+	OriginRPS      *float64 `json:"origin_rps,omitempty"`
+	OriginRequests *int64   `json:"origin_requests,omitempty"`
+	Objects        *int64   `json:"objects,omitempty"`
+	// CPUUSPerReq is the server's CPU time (all its processes, user and
+	// system) per request, in microseconds; CPUUtil is that CPU time over
+	// the run's wall time (1.0 = its core was fully used). Both are less
+	// sensitive than req/s to other load on the machine.
+	CPUUSPerReq *float64 `json:"cpu_us_per_req,omitempty"`
+	CPUUtil     *float64 `json:"cpu_util,omitempty"`
+}
+
+// run is one measurement of one system.
+type run struct {
+	rps, p50ms, p99ms, p999ms float64
+	errors                    int64
+	requests, originRequests  int64
+	seconds                   float64
+	objects                   int64         // -1: unknown
+	cpu                       time.Duration // the server's CPU time during the run
+}
+
+func (r run) cpuPerRequestUS() float64 {
+	if r.requests == 0 {
+		return 0
+	}
+	return float64(r.cpu.Microseconds()) / float64(r.requests)
+}
+
+func (r run) cpuUtil() float64 {
+	if r.seconds == 0 {
+		return 0
+	}
+	return r.cpu.Seconds() / r.seconds
+}
+
+// aggregate reduces runs to their medians.
+func aggregate(scenario, system string, runs []run, withHitRatio, withOriginCount bool) Result {
+	res := Result{Scenario: scenario, System: system, Runs: len(runs)}
+	if len(runs) == 0 {
+		return res
+	}
+	pick := func(f func(run) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	res.RPS = round(pick(func(r run) float64 { return r.rps }), 0)
+	res.P50MS = round(pick(func(r run) float64 { return r.p50ms }), 3)
+	res.P99MS = round(pick(func(r run) float64 { return r.p99ms }), 3)
+	if p := pick(func(r run) float64 { return r.p999ms }); p > 0 {
+		res.P999MS = ptr(round(p, 3))
+	}
+	res.RPSMin, res.RPSMax = math.Inf(1), 0
+	for _, r := range runs {
+		res.RPSMin = min(res.RPSMin, round(r.rps, 0))
+		res.RPSMax = max(res.RPSMax, round(r.rps, 0))
+		res.Errors += r.errors
+	}
+	if withHitRatio {
+		hr := pick(func(r run) float64 {
+			if r.requests == 0 {
+				return 0
+			}
+			return max(0, 1-float64(r.originRequests)/float64(r.requests))
+		})
+		res.HitRatio = ptr(round(hr, 4))
+		res.OriginRPS = ptr(round(pick(func(r run) float64 {
+			if r.seconds == 0 {
+				return 0
+			}
+			return float64(r.originRequests) / r.seconds
+		}), 0))
+	}
+	if withOriginCount {
+		res.OriginRequests = ptr(int64(pick(func(r run) float64 { return float64(r.originRequests) })))
+	}
+	if runs[0].cpu > 0 {
+		res.CPUUSPerReq = ptr(round(pick(run.cpuPerRequestUS), 1))
+		res.CPUUtil = ptr(round(pick(run.cpuUtil), 3))
+	}
+	var objects []float64
+	for _, r := range runs {
+		if r.objects >= 0 {
+			objects = append(objects, float64(r.objects))
+		}
+	}
+	if len(objects) > 0 {
+		res.Objects = ptr(int64(median(objects)))
+	}
+	return res
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// find returns the result of system in scenario.
+func (rep *Report) find(scenario, system string) *Result {
+	for i := range rep.Results {
+		if rep.Results[i].Scenario == scenario && rep.Results[i].System == system {
+			return &rep.Results[i]
+		}
+	}
+	return nil
+}
+
+// wrkSaturation is about where one wrk thread on one core of this kind of
+// machine stops keeping up; figures near it measure wrk, not the server.
+const wrkSaturation = 70000
+
+// tableHeader is the header row of the results table.
+var tableHeader = []string{"scenario", "system", "req/s", "min-max", "p50 ms", "p99 ms", "p99.9 ms",
+	"cpu µs/req", "cpu", "hit ratio", "origin req/s", "origin reqs", "objects", "errors",
+	"moat/nginx", "moat/varnish", "moat/ceiling"}
+
+// writeTable prints the results as a Markdown table, with moat's ratio to
+// nginx, Varnish and the ceiling on moat's row.
+func (rep *Report) writeTable(w io.Writer) {
+	rows := [][]string{tableHeader}
+	for _, r := range rep.Results {
+		rps := fmt.Sprintf("%.0f", r.RPS)
+		if r.RPS >= wrkSaturation {
+			rps += "*"
+		}
+		row := []string{r.Scenario, r.System, rps, fmt.Sprintf("%.0f-%.0f", r.RPSMin, r.RPSMax),
+			fmt.Sprintf("%.2f", r.P50MS), fmt.Sprintf("%.2f", r.P99MS), optF(r.P999MS, "%.2f"),
+			optF(r.CPUUSPerReq, "%.1f"), optPct(r.CPUUtil),
+			optF(r.HitRatio, "%.3f"), optF(r.OriginRPS, "%.0f"), optI(r.OriginRequests), optI(r.Objects),
+			fmt.Sprint(r.Errors), "", "", ""}
+		if r.System == "moat" {
+			n := len(row)
+			row[n-3], row[n-2], row[n-1] = rep.ratio(r.Scenario, "nginx"), rep.ratio(r.Scenario, "varnish"), rep.ratio(r.Scenario, "ceiling")
+		}
+		rows = append(rows, row)
+	}
+	widths := make([]int, len(tableHeader))
+	for _, row := range rows {
+		for i, c := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, c := range cells {
+			if i < 2 {
+				fmt.Fprintf(&b, " %s%s |", c, pad(widths[i], c))
+			} else {
+				fmt.Fprintf(&b, " %s%s |", pad(widths[i], c), c)
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(rows[0])
+	sep := make([]string, len(widths))
+	for i, n := range widths {
+		sep[i] = strings.Repeat("-", n)
+		if i >= 2 {
+			sep[i] = sep[i][:n-1] + ":"
+		}
+	}
+	line(sep)
+	for _, row := range rows[1:] {
+		line(row)
+	}
+	fmt.Fprintf(w, "\nmedians of %s; * = at or near wrk's own limit (~75k req/s on one core)\n", runsLabel(rep))
+}
+
+func pad(width int, s string) string {
+	return strings.Repeat(" ", max(0, width-utf8.RuneCountInString(s)))
+}
+
+func runsLabel(rep *Report) string {
+	n := 0
+	for _, r := range rep.Results {
+		n = max(n, r.Runs)
+	}
+	if n == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("%d runs", n)
+}
+
+// ratio is moat's req/s over other's in scenario; for the stampede, where
+// the point is origin requests, it is the other's origin count over moat's.
+func (rep *Report) ratio(scenario, other string) string {
+	m, o := rep.find(scenario, "moat"), rep.find(scenario, other)
+	if m == nil || o == nil {
+		return ""
+	}
+	if m.OriginRequests != nil {
+		return ""
+	}
+	if o.RPS == 0 {
+		return ""
+	}
+	if other == "ceiling" {
+		return fmt.Sprintf("%.0f%%", 100*m.RPS/o.RPS)
+	}
+	return fmt.Sprintf("%.2fx", m.RPS/o.RPS)
+}
+
+func optF(v *float64, format string) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *v)
+}
+
+func optPct(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100**v)
+}
+
+func optI(v *int64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
+}
+
+// writeJSON writes the report to path atomically.
+func (rep *Report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

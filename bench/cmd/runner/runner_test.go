@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReportJSONShape(t *testing.T) {
+	rep := &Report{Machine: "test box", Date: "2026-01-02T03:04:05Z"}
+	rep.Results = append(rep.Results,
+		aggregate("hit-1k-c64", "moat", []run{
+			{rps: 100, p50ms: 1, p99ms: 3, requests: 1000, seconds: 10, cpu: 5 * time.Second, objects: -1},
+			{rps: 300, p50ms: 2, p99ms: 5, requests: 3000, seconds: 10, cpu: 5 * time.Second, objects: -1},
+			{rps: 200, p50ms: 3, p99ms: 4, requests: 2000, seconds: 10, cpu: 5 * time.Second, objects: -1},
+		}, true, false),
+		aggregate("stampede", "nginx", []run{{rps: 10, originRequests: 1, requests: 1000, objects: -1}}, false, true),
+	)
+	path := filepath.Join(t.TempDir(), "results", "latest.json")
+	if err := rep.writeJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"machine", "date", "results"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("top-level key %q missing", k)
+		}
+	}
+	results := doc["results"].([]any)
+	if len(results) != 2 {
+		t.Fatalf("%d results, want 2", len(results))
+	}
+	for _, r := range results {
+		m := r.(map[string]any)
+		for _, k := range []string{"scenario", "system", "rps", "p50_ms", "p99_ms"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("result %v: key %q missing", m["scenario"], k)
+			}
+		}
+	}
+	hit := results[0].(map[string]any)
+	if hit["rps"] != 200.0 || hit["p50_ms"] != 2.0 || hit["p99_ms"] != 4.0 {
+		t.Errorf("medians = %v, %v, %v; want 200, 2, 4", hit["rps"], hit["p50_ms"], hit["p99_ms"])
+	}
+	if hit["hit_ratio"] != 1.0 {
+		t.Errorf("hit_ratio = %v, want 1", hit["hit_ratio"])
+	}
+	if hit["cpu_us_per_req"] != 2500.0 { // 5 s over 2,000 requests (median)
+		t.Errorf("cpu_us_per_req = %v, want 2500", hit["cpu_us_per_req"])
+	}
+	if _, ok := hit["origin_requests"]; ok {
+		t.Error("origin_requests present on a wrk scenario")
+	}
+	st := results[1].(map[string]any)
+	if st["origin_requests"] != 1.0 {
+		t.Errorf("stampede origin_requests = %v, want 1", st["origin_requests"])
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRotateVisitsEveryPosition(t *testing.T) {
+	list := []string{"moat", "nginx", "varnish", "ceiling"}
+	first := map[string]bool{}
+	for rep := range len(list) {
+		r := rotate(list, rep)
+		if !slices.Equal(slices.Sorted(slices.Values(r)), slices.Sorted(slices.Values(list))) {
+			t.Fatalf("rotate(%d) = %v: not a permutation", rep, r)
+		}
+		first[r[0]] = true
+	}
+	if len(first) != len(list) {
+		t.Errorf("systems that ran first: %v, want all of them", first)
+	}
+}
+
+func TestParseWrk(t *testing.T) {
+	out := []byte("Running 3s test @ http://127.0.0.1:1\n  1 threads and 64 connections\n" +
+		`WRKJSON {"requests":3000,"duration_us":3000000,"bytes":1,"errors":{"connect":0,"read":1,"write":0,"status":2,"timeout":0},"p50_us":1500,"p90_us":2000,"p99_us":4000,"p999_us":9000,"max_us":10000,"mean_us":1600.5}` + "\n")
+	w, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.RPS(); got != 1000 {
+		t.Errorf("RPS = %v, want 1000", got)
+	}
+	if got := w.ErrorCount(); got != 3 {
+		t.Errorf("ErrorCount = %d, want 3", got)
+	}
+	if w.P999US != 9000 {
+		t.Errorf("P999US = %v, want 9000", w.P999US)
+	}
+	if _, err := parseWrk([]byte("no json here")); err == nil {
+		t.Error("parseWrk without a WRKJSON line: no error")
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// comm may hold spaces and parentheses.
+	line := []byte("4242 (nginx: worker (x)) S 4240 4240 4240 0 -1 4194624 100 0 0 0 250 75 0 0 20 0 1 0 1 2 3")
+	pgrp, ticks, ok := parseStat(line)
+	if !ok || pgrp != 4240 || ticks != 325 {
+		t.Errorf("parseStat = %d, %d, %v; want 4240, 325, true", pgrp, ticks, ok)
+	}
+	if _, _, ok := parseStat([]byte("garbage")); ok {
+		t.Error("parseStat(garbage) ok")
+	}
+}
+
+func TestTableShowsRatios(t *testing.T) {
+	rep := &Report{Results: []Result{
+		{Scenario: "hit-1k-c64", System: "moat", RPS: 45000, Runs: 3},
+		{Scenario: "hit-1k-c64", System: "nginx", RPS: 30000, Runs: 3},
+		{Scenario: "hit-1k-c64", System: "varnish", RPS: 36000, Runs: 3},
+		{Scenario: "hit-1k-c64", System: "ceiling", RPS: 50000, Runs: 3},
+	}}
+	var b bytes.Buffer
+	rep.writeTable(&b)
+	out := b.String()
+	for _, want := range []string{"1.50x", "1.25x", "90%", "medians of 3 runs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestFilterScenarios(t *testing.T) {
+	scs := []scenario{{name: "a", systems: []string{"moat", "nginx"}}, {name: "b", systems: []string{"ceiling"}}}
+	got := filterScenarios(scs, nil, []string{"moat"})
+	if len(got) != 1 || got[0].name != "a" || !slices.Equal(got[0].systems, []string{"moat"}) {
+		t.Errorf("filter by system = %+v", got)
+	}
+	if got := filterScenarios(scs, []string{"b"}, nil); len(got) != 1 || got[0].name != "b" {
+		t.Errorf("filter by name = %+v", got)
+	}
+}
+
+func TestConfigsRender(t *testing.T) {
+	nginx := string(render(nginxConfig, map[string]any{"Dir": "/d", "Cache": "/c", "MaxSize": "40m", "OriginHost": "127.0.0.1:9", "Port": 8}))
+	for _, want := range []string{"worker_processes 1;", "access_log off;", "proxy_cache_lock on;",
+		"proxy_cache_use_stale updating", "keepalive 128;", `proxy_set_header Connection "";`, "max_size=40m"} {
+		if !strings.Contains(nginx, want) {
+			t.Errorf("nginx.conf lacks %q", want)
+		}
+	}
+	moat := string(render(moatConfig, map[string]any{"Port": 1, "AdminPort": 2, "Origin": "http://127.0.0.1:9", "Memory": "256MiB"}))
+	for _, want := range []string{"listen: 127.0.0.1:1", "memory: 256MiB", "level: warn"} {
+		if !strings.Contains(moat, want) {
+			t.Errorf("moat.yaml lacks %q", want)
+		}
+	}
+}
