@@ -74,6 +74,10 @@ type Entry struct {
 	ETag         string
 	LastModified string
 
+	// Tags are the entry's surrogate keys (from origin headers and route
+	// templates): a tag purge removes every entry carrying the tag.
+	Tags []string
+
 	// KeepUntil is when a tier may drop the entry: the end of its freshness
 	// plus the time it stays useful stale (revalidation with validators).
 	KeepUntil time.Time
@@ -123,6 +127,9 @@ func (e *Entry) Size() int {
 	}
 	for _, v := range e.Vary {
 		n += len(v) + 16
+	}
+	for _, t := range e.Tags {
+		n += len(t) + 16
 	}
 	return n
 }

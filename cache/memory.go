@@ -23,6 +23,11 @@ type MemoryOptions struct {
 	// Now is the clock used to compute how long to keep entries. Default
 	// time.Now.
 	Now func() time.Time
+	// OnRemove, if set, is called after an entry leaves the tier for any
+	// reason (eviction, expiry, Delete, replacement by Set), on another
+	// goroutine, possibly after a newer entry for the same key was stored.
+	// It must not call the tier.
+	OnRemove func(key string, e *Entry)
 }
 
 // Memory is the in-process L1 tier: a byte-bounded otter cache (W-TinyLFU
@@ -82,6 +87,9 @@ func NewMemory(o MemoryOptions) (*Memory, error) {
 		}),
 		StatsRecorder: m.counter,
 		OnDeletion: func(e otter.DeletionEvent[string, *Entry]) {
+			if o.OnRemove != nil {
+				o.OnRemove(e.Key, e.Value)
+			}
 			switch e.Cause {
 			case otter.CauseOverflow:
 				m.evicted.Add(1)

@@ -165,3 +165,51 @@ func BenchmarkMemoryGetParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestTagIndexFollowsRemovals(t *testing.T) {
+	ctx := context.Background()
+	idx := NewTagIndex(100)
+	removed := make(chan string, 100)
+	m, _ := NewMemory(MemoryOptions{MaxBytes: 1 << 20, OnRemove: func(k string, e *Entry) {
+		idx.Remove(k, e)
+		removed <- k
+	}})
+	defer m.Close()
+	now := time.Now()
+	a := entry("a", 10, time.Hour, now)
+	a.Tags = []string{"product:1", "products"}
+	if err := idx.Add("a", a); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Set(ctx, "a", a)
+
+	// Replace a with a2 carrying one of the same tags: the late removal
+	// notice of a must not unindex a2.
+	a2 := entry("a", 10, time.Hour, now)
+	a2.Tags = []string{"products"}
+	_ = idx.Add("a", a2)
+	_ = m.Set(ctx, "a", a2)
+	<-removed
+	if got := idx.Keys("products"); len(got) != 1 || got[0] != "a" {
+		t.Errorf("products -> %v after replacement, want [a]", got)
+	}
+	_ = m.Delete(ctx, "a")
+	<-removed
+	if got := idx.Keys("products"); len(got) != 0 {
+		t.Errorf("products -> %v after delete, want none", got)
+	}
+}
+
+func TestTagIndexBounded(t *testing.T) {
+	idx := NewTagIndex(3)
+	e := &Entry{Tags: []string{"x", "y"}}
+	if err := idx.Add("k1", e); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Add("k2", e); err != ErrIndexFull {
+		t.Errorf("Add over capacity: %v, want ErrIndexFull", err)
+	}
+	if _, pairs := idx.Len(); pairs != 2 {
+		t.Errorf("pairs = %d, want 2", pairs)
+	}
+}

@@ -43,6 +43,7 @@ type fill struct {
 	store      bool // the response may be stored (request side)
 	asGET      bool // a HEAD sent to the origin as GET
 	reqTime    time.Time
+	gen        uint64    // purge generation when the fill started
 	started    time.Time // wall clock, for FetchTime: the injected clock may stand still
 
 	call     *cache.Call // set when this request leads a coalesced miss
@@ -93,6 +94,7 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 	defer release()
 	f.asGET = r.Method == http.MethodHead && f.store
 	f.reqTime, f.started = h.now(), time.Now()
+	f.gen = h.gens.current()
 	if f.store && !f.background && httpcache.IsConditional(r.Header) {
 		w = &conditionalWriter{ResponseWriter: w, req: r.Header}
 	}
@@ -135,10 +137,20 @@ func (h *Handler) overloaded(w http.ResponseWriter, r *http.Request, f *fill, no
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	ctx := resp.Request.Context()
 	h.ensureDate(resp.Header)
+	h.originInvalidation(ctx, resp)
 	if p, ok := ctx.Value(passKey{}).(*pass); ok {
 		if p.in != nil && !httpcache.IsSafeMethod(p.in.Method) {
 			h.invalidateAfterWrite(ctx, p.in, resp)
 		}
+		if p.pol != nil && len(p.pol.Invalidate) > 0 && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			// Write-path rules: the route names the tags this write made wrong.
+			if tags := p.pol.Expand(p.pol.Invalidate, p.in.URL.EscapedPath()); len(tags) > 0 {
+				if _, err := h.Purge(ctx, Purge{Tags: tags}); err != nil {
+					h.log.Warn("write-path invalidation failed", "route", p.pol.Pattern, "err", err)
+				}
+			}
+		}
+		h.downstreamHeaders(resp.Header, p.pol)
 		setStatus(resp.Header, h.name, httpcache.Status{Fwd: p.fwd, FwdStatus: resp.StatusCode, Detail: p.detail}, xCacheFor(p.fwd))
 		return nil
 	}
@@ -146,6 +158,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	if f == nil {
 		return nil
 	}
+	defer h.downstreamHeaders(resp.Header, f.pol)
 	now := h.now()
 	if f.revalidate && resp.StatusCode == http.StatusNotModified {
 		return h.revalidated(resp, f, now)
@@ -249,7 +262,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	e := &cache.Entry{
 		Key:          f.key,
 		Status:       resp.StatusCode,
-		Header:       storedHeader(resp.Header, d),
+		Header:       h.storedHeader(resp.Header, d),
 		RequestTime:  f.reqTime,
 		ResponseTime: now,
 		InitialAge:   httpcache.InitialAge(resp.Header, f.reqTime, now),
@@ -260,6 +273,10 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	fr.apply(e)
 	if f.pol != nil {
 		e.Route = f.pol.Pattern
+	}
+	e.Tags = h.entryTags(resp.Header, f.pol, f.in.URL.EscapedPath())
+	if h.tagsDown && len(e.Tags) > 0 {
+		e.Header["Surrogate-Key"] = []string{strings.Join(e.Tags, " ")}
 	}
 	if vary := varyNames(resp.Header); len(vary) > 0 {
 		marker := f.primary
@@ -308,12 +325,32 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 			h.log.Debug("cache store failed", "key", f.key, "err", err)
 		}
 	}
+	if err := h.tags.Add(e.Key, e); err != nil {
+		// Unindexed, a tag purge would miss it: do not store.
+		h.stats.IndexFull.Add(1)
+		h.log.Warn("tag index full: response not stored", "key", e.Key)
+		f.release()
+		return
+	}
 	if err := h.tier.Set(ctx, e.Key, e); err != nil {
 		h.log.Debug("cache store failed", "key", e.Key, "err", err)
+		h.tags.Remove(e.Key, e)
+	} else if h.overtaken(ctx, f, e) {
+		h.stats.PurgedFills.Add(1)
 	} else {
 		h.stats.Stored.Add(1)
 	}
 	f.release()
+}
+
+// overtaken removes e if a purge of its key, tags or path came after the
+// fill started (see generations), and reports whether it did.
+func (h *Handler) overtaken(ctx context.Context, f *fill, e *cache.Entry) bool {
+	if !h.gens.purgedSince(f.gen, f.key, f.in.URL.EscapedPath(), e.Tags) {
+		return false
+	}
+	_ = h.tier.Delete(ctx, e.Key)
+	return true
 }
 
 // revalidated handles a 304 to a revalidation (RFC 9111 §4.3.3, §4.3.4):
@@ -345,7 +382,7 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	if d.NoStore || d.Private {
 		_ = h.tier.Delete(ctx, e.Key)
 		st.Detail = "no-store"
-	} else if err := h.tier.Set(ctx, e.Key, e); err == nil {
+	} else if err := h.tier.Set(ctx, e.Key, e); err == nil && !h.overtaken(ctx, f, e) {
 		h.stats.Revalidated.Add(1)
 		st.Stored = true
 		st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
@@ -402,13 +439,17 @@ func (h *Handler) ensureDate(hdr http.Header) {
 
 // storedHeader copies the response header fields worth storing: without
 // Set-Cookie, fields named by qualified no-cache/private (RFC 9111
-// §5.2.2.4, §5.2.2.7), Age (recomputed on every hit) and other caches'
-// status fields. Value slices are clipped to len == cap.
-func storedHeader(src http.Header, d httpcache.ResponseDirectives) http.Header {
+// §5.2.2.4, §5.2.2.7), Age (recomputed on every hit), other caches' status
+// fields and the tag fields (kept in Entry.Tags). Value slices are clipped
+// to len == cap.
+func (h *Handler) storedHeader(src http.Header, d httpcache.ResponseDirectives) http.Header {
 	dst := make(http.Header, len(src))
 	for k, v := range src {
 		switch k {
-		case "Set-Cookie", "Age", "Cache-Status", "X-Cache":
+		case "Set-Cookie", "Age", "Cache-Status", "X-Cache", "X-Moat-Invalidate":
+			continue
+		}
+		if h.isTagHeader(k) {
 			continue
 		}
 		dst[k] = append([]string(nil), v...)[:len(v):len(v)]

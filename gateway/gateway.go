@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -85,6 +86,23 @@ type Options struct {
 	// the hot-key file). If nil, predictive refresh is off.
 	Tracker RateTracker
 
+	// TagIndex indexes stored entries by tag for tag purges. If nil, a
+	// new index of 1M pairs is used. When the tier is a cache.Memory the
+	// caller created, its OnRemove must call TagIndex.Remove, or the index
+	// keeps pairs of evicted entries until they are purged.
+	TagIndex *cache.TagIndex
+	// TagHeaders are the response header fields that carry an entry's tags
+	// (space or comma separated). If nil: Surrogate-Key, Cache-Tag, Xkey.
+	TagHeaders []string
+	// TagsDownstream keeps the tag headers on responses to clients and
+	// sends every entry's tags as Surrogate-Key (for a CDN). By default
+	// they are removed.
+	TagsDownstream bool
+	// OnPurge, if set, is called after every purge (admin API, write-path
+	// rules, X-Moat-Invalidate) with what was purged, e.g. to fan it out to
+	// a CDN. It must not block.
+	OnPurge func(Purge)
+
 	// CacheName names this cache in Cache-Status. If empty, "moat".
 	CacheName string
 	// Logger receives errors and, at debug level, one line per request. If
@@ -111,6 +129,14 @@ type Handler struct {
 	group         cache.Group
 	epoch         atomic.Uint64
 	tracker       RateTracker
+	gens          *generations
+	tags          *cache.TagIndex
+	tagHeaders    []string
+	tagsDown      bool
+	onPurge       func(Purge)
+	versions      map[*policy.Policy]*atomic.Uint64
+	epochAll      atomic.Uint64
+	downstream    map[*policy.Policy][]string
 	refresher     *refresher
 	limits        *limits
 	ownedMemory   *cache.Memory
@@ -135,7 +161,10 @@ type Stats struct {
 	Stored         atomic.Int64            // responses stored
 	OriginRequests atomic.Int64
 	OriginErrors   atomic.Int64
-	Invalidations  atomic.Int64 // keys invalidated by unsafe methods
+	Invalidations  atomic.Int64 // entries invalidated (purges, write paths, unsafe methods)
+	Purges         atomic.Int64 // purge operations
+	PurgedFills    atomic.Int64 // fills not kept because a purge overtook them
+	IndexFull      atomic.Int64 // tagged responses not stored: the tag index was full
 }
 
 // ErrNoOrigin is returned by New when Options.Origin is missing.
@@ -198,6 +227,26 @@ func New(o Options) (*Handler, error) {
 		log:          o.Logger,
 		now:          o.Now,
 		tracker:      o.Tracker,
+		tags:         o.TagIndex,
+		tagsDown:     o.TagsDownstream,
+		onPurge:      o.OnPurge,
+		versions:     newVersions(o.Policies),
+		downstream:   map[*policy.Policy][]string{},
+		// A fill older than this when it stores is treated as overtaken by
+		// any purge (see generations).
+		gens: newGenerations(max(10*time.Minute, 4*(o.OriginTimeout+o.DialTimeout))),
+	}
+	for _, p := range o.Policies.Policies() {
+		if p.Downstream != "" {
+			h.downstream[p] = []string{p.Downstream}
+		}
+	}
+	tagHeaders := o.TagHeaders
+	if tagHeaders == nil {
+		tagHeaders = []string{"Surrogate-Key", "Cache-Tag", "Xkey"}
+	}
+	for _, name := range tagHeaders {
+		h.tagHeaders = append(h.tagHeaders, http.CanonicalHeaderKey(name))
 	}
 	h.limits = newLimits(o.MaxOriginConcurrency, o.OriginQueue, o.OriginQueueTimeout, o.Policies.Policies())
 	budget := max(o.RefreshBudget, 0)
@@ -205,8 +254,13 @@ func New(o Options) (*Handler, error) {
 		budget = 0 // no loop to run
 	}
 	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
+	if h.tags == nil {
+		h.tags = cache.NewTagIndex(0)
+	}
 	if h.tier == nil {
-		m, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, MaxObjectSize: o.MaxObjectSize, Now: o.Now})
+		idx := h.tags
+		m, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, MaxObjectSize: o.MaxObjectSize, Now: o.Now,
+			OnRemove: func(k string, e *cache.Entry) { idx.Remove(k, e) }})
 		if err != nil {
 			return nil, err
 		}
@@ -374,4 +428,7 @@ func (bufferPool) Get() []byte  { return copyBuffers.get() }
 func (bufferPool) Put(b []byte) { copyBuffers.put(b) }
 
 var _ http.Handler = (*Handler)(nil)
+
+// tlsMarker marks synthesized requests as https for key building.
+var tlsMarker = &tls.ConnectionState{}
 var _ = log.New // ReverseProxy.ErrorLog is a *log.Logger bridged to slog

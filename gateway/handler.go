@@ -18,26 +18,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.stats.Bypass.Add(1)
-		h.forwardUncached(w, r, "method", "")
+		h.forwardUncached(w, r, pol, "method", "")
 		return
 	}
 	if pol != nil && pol.Bypass {
 		h.stats.Bypass.Add(1)
-		h.forwardUncached(w, r, "bypass", "route")
+		h.forwardUncached(w, r, pol, "bypass", "route")
 		return
 	}
 	if r.Header.Get("Range") != "" {
 		// Partial content is not stored (RFC 9111 §3.3 is not
 		// implemented); ranges pass through to the origin.
 		h.stats.Bypass.Add(1)
-		h.forwardUncached(w, r, "partial", "")
+		h.forwardUncached(w, r, pol, "partial", "")
 		return
 	}
 
 	now := h.now()
 	reqCC := httpcache.ParseRequestDirectives(r.Header)
 	_, hasAuth := r.Header["Authorization"]
-	key := cachekey.Primary(r)
+	key := h.key(r, pol)
 	ctx := r.Context()
 
 	if h.tracker != nil {
@@ -115,6 +115,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.fwd = "miss"
 			}
 		} else {
+			// Double-check: a leader that finished between our lookup and
+			// Join may have stored what we need.
+			if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && e != stale && h.usable(e, reqCC, h.now()) == useFresh {
+				h.group.Done(key, call)
+				h.stats.Hits.Add(1)
+				h.serveEntry(w, r, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
+				return
+			}
 			f.call = call
 		}
 	}
@@ -194,8 +202,8 @@ func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, m
 
 // forwardUncached sends r to the origin without consulting or filling the
 // cache; unsafe methods still invalidate (RFC 9111 §4.4).
-func (h *Handler) forwardUncached(w http.ResponseWriter, r *http.Request, fwd, detail string) {
-	p := &pass{fwd: fwd, detail: detail, in: r}
+func (h *Handler) forwardUncached(w http.ResponseWriter, r *http.Request, pol *policy.Policy, fwd, detail string) {
+	p := &pass{fwd: fwd, detail: detail, in: r, pol: pol}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), passKey{}, p)))
 }
 
@@ -203,6 +211,7 @@ func (h *Handler) forwardUncached(w http.ResponseWriter, r *http.Request, fwd, d
 type pass struct {
 	fwd, detail string
 	in          *http.Request
+	pol         *policy.Policy
 }
 
 type passKey struct{}

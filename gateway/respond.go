@@ -20,6 +20,13 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.En
 		hdr[k] = v
 	}
 	hdr["Age"] = ageValue(e.Age(now))
+	if e.Route != "" && len(h.downstream) > 0 {
+		if pol := h.policyByPattern(e.Route); pol != nil {
+			if cc, ok := h.downstream[pol]; ok {
+				hdr["Cache-Control"] = cc
+			}
+		}
+	}
 	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
 	setStatus(hdr, h.name, st, xCacheValue(xcache))
 	if (len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0) &&

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -60,6 +62,100 @@ type Policy struct {
 	// MaxOriginConcurrency caps this route's concurrent origin requests
 	// (0: only the global cap applies).
 	MaxOriginConcurrency int
+
+	// Tags are surrogate-key templates added to every stored response of
+	// the route, e.g. "product:{id}": {name} is replaced by the request's
+	// value of the pattern's wildcard.
+	Tags []string
+	// Invalidate are tag templates purged after a 2xx answer to a request
+	// of the route (write-path invalidation, for unsafe-method routes).
+	Invalidate []string
+	// Version is the route's initial namespace version; bumping it (a
+	// routes purge) makes every stored entry of the route unreachable.
+	Version uint64
+	// Downstream, when not empty, replaces the Cache-Control sent to
+	// clients (browsers, CDNs) on every response of the route, independent
+	// of moat's own freshness.
+	Downstream string
+}
+
+// Expand replaces {name} in each template with the value of the pattern's
+// wildcard name in path (an escaped request path), and returns the
+// results. A template naming a wildcard the pattern lacks, or whose value
+// is empty, is dropped.
+func (p *Policy) Expand(templates []string, path string) []string {
+	if len(templates) == 0 {
+		return nil
+	}
+	values := PathValues(p.Pattern, path)
+	out := make([]string, 0, len(templates))
+	for _, t := range templates {
+		if v, ok := expand(t, values); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func expand(t string, values map[string]string) (string, bool) {
+	if !strings.Contains(t, "{") {
+		return t, true
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			b.WriteString(t)
+			return b.String(), true
+		}
+		j := strings.IndexByte(t[i:], '}')
+		if j < 0 {
+			b.WriteString(t)
+			return b.String(), true
+		}
+		v := values[t[i+1:i+j]]
+		if v == "" {
+			return "", false
+		}
+		b.WriteString(t[:i])
+		b.WriteString(v)
+		t = t[i+j+1:]
+	}
+}
+
+// PathValues returns the values of pattern's wildcards in path, which the
+// pattern is known to match (as http.Request.PathValue would: unescaped).
+func PathValues(pattern, path string) map[string]string {
+	if _, after, ok := strings.Cut(pattern, " "); ok {
+		pattern = strings.TrimLeft(after, " \t")
+	}
+	if i := strings.IndexByte(pattern, '/'); i > 0 {
+		pattern = pattern[i:] // drop a host
+	}
+	psegs := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	values := map[string]string{}
+	for i, ps := range psegs {
+		if !strings.HasPrefix(ps, "{") || !strings.HasSuffix(ps, "}") || ps == "{$}" {
+			continue
+		}
+		name := ps[1 : len(ps)-1]
+		if rest, ok := strings.CutSuffix(name, "..."); ok {
+			if i < len(segs) {
+				v, err := url.PathUnescape(strings.Join(segs[i:], "/"))
+				if err == nil {
+					values[rest] = v
+				}
+			}
+			break
+		}
+		if i < len(segs) {
+			if v, err := url.PathUnescape(segs[i]); err == nil {
+				values[name] = v
+			}
+		}
+	}
+	return values
 }
 
 // route is the http.Handler registered for a pattern; Match recovers the

@@ -96,3 +96,23 @@ func FuzzPattern(f *testing.F) {
 		}
 	})
 }
+
+func TestExpand(t *testing.T) {
+	tests := []struct {
+		pattern, path string
+		templates     []string
+		want          string
+	}{
+		{"GET /api/products/{id}", "/api/products/42", []string{"product:{id}", "products"}, "product:42 products"},
+		{"PUT /api/{kind}/{id}", "/api/books/9%2F1", []string{"{kind}:{id}"}, "books:9/1"},
+		{"/static/{path...}", "/static/css/a.css", []string{"file:{path}"}, "file:css/a.css"},
+		{"GET /a/{id}", "/a/1", []string{"x:{missing}", "ok"}, "ok"},
+		{"GET /{$}", "/", []string{"home"}, "home"},
+	}
+	for _, tt := range tests {
+		p := &Policy{Pattern: tt.pattern}
+		if got := strings.Join(p.Expand(tt.templates, tt.path), " "); got != tt.want {
+			t.Errorf("Expand(%q, %q, %q) = %q, want %q", tt.pattern, tt.path, tt.templates, got, tt.want)
+		}
+	}
+}

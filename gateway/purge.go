@@ -1,0 +1,235 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// ErrBadPurge is wrapped by errors about invalid purge requests.
+var ErrBadPurge = errors.New("gateway: invalid purge")
+
+// Purge says what to invalidate. Tags, URLs and prefixes are removed (or,
+// with Soft, marked stale so that they are served under their stale
+// windows and refreshed); routes and all are invalidated in O(1) by bumping
+// a namespace version, always hard.
+type Purge struct {
+	Tags     []string `json:"tags,omitempty"`
+	URLs     []string `json:"urls,omitempty"`     // absolute URLs as clients request them
+	Prefixes []string `json:"prefixes,omitempty"` // path prefixes, e.g. "/api/products/"
+	Routes   []string `json:"routes,omitempty"`   // route patterns, e.g. "GET /api/products/{id}"
+	All      bool     `json:"all,omitempty"`
+	Soft     bool     `json:"soft,omitempty"`
+}
+
+// Empty reports whether p names nothing to purge.
+func (p Purge) Empty() bool {
+	return len(p.Tags)+len(p.URLs)+len(p.Prefixes)+len(p.Routes) == 0 && !p.All
+}
+
+// PurgeResult reports what a purge did.
+type PurgeResult struct {
+	// Affected counts the stored entries removed or marked stale (for
+	// routes and all: the entries made unreachable that the L1 tier held).
+	Affected int `json:"affected"`
+	// Versions are the new namespace versions of the purged routes.
+	Versions map[string]uint64 `json:"versions,omitempty"`
+	Soft     bool              `json:"soft,omitempty"`
+}
+
+// ranger is a tier that can list its entries (cache.Memory).
+type ranger interface {
+	Range(fn func(key string, e *cache.Entry) bool)
+}
+
+// Purge invalidates what p names, on this node, and hands p to
+// Options.OnPurge (fan-out to other layers). After it returns, no request
+// is answered from a purged entry, and no fill that started before it
+// stores one (see generations).
+func (h *Handler) Purge(ctx context.Context, p Purge) (PurgeResult, error) {
+	if p.Empty() {
+		return PurgeResult{}, fmt.Errorf("%w: name tags, urls, prefixes, routes or all", ErrBadPurge)
+	}
+	var keys []string
+	for _, raw := range p.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || !u.IsAbs() || u.Host == "" {
+			return PurgeResult{}, fmt.Errorf("%w: url %q is not an absolute URL", ErrBadPurge, raw)
+		}
+		keys = append(keys, h.keyForURL(u))
+	}
+	for _, pre := range p.Prefixes {
+		if !strings.HasPrefix(pre, "/") {
+			return PurgeResult{}, fmt.Errorf("%w: prefix %q must start with /", ErrBadPurge, pre)
+		}
+	}
+	var routes []*policy.Policy
+	for _, pattern := range p.Routes {
+		pol := h.policyByPattern(pattern)
+		if pol == nil {
+			return PurgeResult{}, fmt.Errorf("%w: no route %q", ErrBadPurge, pattern)
+		}
+		routes = append(routes, pol)
+	}
+	now := h.now()
+	h.gens.stamp(now, p.Tags, keys, p.Prefixes)
+	res := PurgeResult{Soft: p.Soft}
+	ctx = context.WithoutCancel(ctx) // a purge half done is worse than one finished late
+
+	if p.All {
+		res.Affected += h.countEntries(func(*cache.Entry) bool { return true })
+		h.epochAll.Add(1)
+	}
+	for _, pol := range routes {
+		res.Affected += h.countEntries(func(e *cache.Entry) bool { return e.Route == pol.Pattern })
+		if res.Versions == nil {
+			res.Versions = map[string]uint64{}
+		}
+		res.Versions[pol.Pattern] = h.versions[pol].Add(1)
+	}
+	for _, tag := range p.Tags {
+		for _, key := range h.tags.Keys(tag) {
+			res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
+		}
+	}
+	for _, key := range keys {
+		res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
+	}
+	if len(p.Prefixes) > 0 {
+		if rg, ok := h.tier.(ranger); ok {
+			var matched []string
+			rg.Range(func(key string, _ *cache.Entry) bool {
+				path := keyPath(key)
+				for _, pre := range p.Prefixes {
+					if strings.HasPrefix(path, pre) {
+						matched = append(matched, key)
+						break
+					}
+				}
+				return true
+			})
+			for _, key := range matched {
+				res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
+			}
+		}
+	}
+	h.stats.Purges.Add(1)
+	h.stats.Invalidations.Add(int64(res.Affected))
+	if h.onPurge != nil {
+		h.onPurge(p)
+	}
+	return res, nil
+}
+
+// invalidateKey removes the entry under key, or marks it stale (soft). It
+// returns 1 if there was an entry.
+func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now time.Time) int {
+	e, _ := h.tier.Get(ctx, key)
+	if e == nil {
+		return 0
+	}
+	if soft && !e.VaryMarker && !e.HitForMiss {
+		c := e.Clone()
+		c.Lifetime = min(c.Lifetime, c.Age(now)) // stale from now on
+		if err := h.tags.Add(key, c); err == nil {
+			if h.tier.Set(ctx, key, c) == nil {
+				return 1
+			}
+		}
+	}
+	if err := h.tier.Delete(ctx, key); err != nil {
+		h.log.Warn("invalidation failed", "key", key, "err", err)
+	}
+	return 1
+}
+
+func (h *Handler) countEntries(match func(*cache.Entry) bool) int {
+	rg, ok := h.tier.(ranger)
+	if !ok {
+		return 0
+	}
+	n := 0
+	rg.Range(func(_ string, e *cache.Entry) bool {
+		if !e.VaryMarker && !e.HitForMiss && match(e) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// keyPath extracts the path (with query) of a primary or variant key.
+func keyPath(key string) string {
+	_, rest, ok := strings.Cut(key, "://")
+	if !ok {
+		return ""
+	}
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
+		return ""
+	}
+	rest = rest[i:]
+	if j := strings.IndexByte(rest, 0); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// key returns the cache key of r under its route: the canonical primary
+// key, plus the namespace versions when a route or global purge bumped
+// them.
+func (h *Handler) key(r *http.Request, pol *policy.Policy) string {
+	return h.versioned(cachekey.Primary(r), pol)
+}
+
+func (h *Handler) versioned(key string, pol *policy.Policy) string {
+	all := h.epochAll.Load()
+	var rv uint64
+	if pol != nil {
+		rv = h.versions[pol].Load()
+	}
+	if all == 0 && rv == 0 {
+		return key
+	}
+	return key + "\x00v" + strconv.FormatUint(all, 36) + "." + strconv.FormatUint(rv, 36)
+}
+
+// keyForURL is the key a GET of u is stored under.
+func (h *Handler) keyForURL(u *url.URL) string {
+	r := &http.Request{Method: http.MethodGet, Host: u.Host, URL: &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}, Header: http.Header{}}
+	if u.Scheme == "https" {
+		r.TLS = tlsMarker
+	}
+	return h.versioned(cachekey.ForURL(u), h.policies.Match(r))
+}
+
+func (h *Handler) policyByPattern(pattern string) *policy.Policy {
+	for _, p := range h.policies.Policies() {
+		if p.Pattern == pattern {
+			return p
+		}
+	}
+	return nil
+}
+
+// newVersions gives every route a namespace version counter, starting at
+// its configured version.
+func newVersions(t *policy.Table) map[*policy.Policy]*atomic.Uint64 {
+	m := map[*policy.Policy]*atomic.Uint64{}
+	for _, p := range t.Policies() {
+		v := new(atomic.Uint64)
+		v.Store(p.Version)
+		m[p] = v
+	}
+	return m
+}

@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// Bounds on tags, so one response cannot blow up the tag index.
+const (
+	maxTagsPerEntry = 64
+	maxTagLen       = 256
+)
+
+func (h *Handler) isTagHeader(k string) bool {
+	for _, t := range h.tagHeaders {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// entryTags collects an entry's tags: those the origin lists in the tag
+// header fields, and the route's templates expanded with the request's
+// path values. Duplicates are dropped; the count and length are bounded.
+func (h *Handler) entryTags(hdr http.Header, pol *policy.Policy, path string) []string {
+	var tags []string
+	add := func(t string) {
+		if t == "" || len(t) > maxTagLen || len(tags) >= maxTagsPerEntry || contains(tags, t) {
+			return
+		}
+		tags = append(tags, t)
+	}
+	for _, name := range h.tagHeaders {
+		for _, line := range hdr[name] {
+			for _, t := range splitTags(line) {
+				add(t)
+			}
+		}
+	}
+	if pol != nil {
+		for _, t := range pol.Expand(pol.Tags, path) {
+			add(t)
+		}
+	}
+	return tags
+}
+
+// splitTags splits a tag field value on spaces and commas.
+func splitTags(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
+}
+
+// originInvalidation applies an origin's X-Moat-Invalidate (tags to purge,
+// space or comma separated) and removes the field from the response.
+func (h *Handler) originInvalidation(ctx context.Context, resp *http.Response) {
+	lines, ok := resp.Header["X-Moat-Invalidate"]
+	if !ok {
+		return
+	}
+	resp.Header.Del("X-Moat-Invalidate")
+	var tags []string
+	for _, l := range lines {
+		tags = append(tags, splitTags(l)...)
+	}
+	if len(tags) == 0 {
+		return
+	}
+	if _, err := h.Purge(ctx, Purge{Tags: tags}); err != nil {
+		h.log.Warn("X-Moat-Invalidate failed", "err", err)
+	}
+}
+
+// downstreamHeaders sets what clients see of a response of route pol: the
+// route's downstream Cache-Control, and no tag fields unless configured.
+func (h *Handler) downstreamHeaders(hdr http.Header, pol *policy.Policy) {
+	if !h.tagsDown {
+		for _, name := range h.tagHeaders {
+			delete(hdr, name)
+		}
+	}
+	if pol != nil {
+		if cc, ok := h.downstream[pol]; ok {
+			hdr["Cache-Control"] = cc
+		}
+	}
+}
