@@ -104,3 +104,58 @@ func BenchmarkHitPath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPurgeTag100k purges one tag that covers 100,000 stored entries.
+func BenchmarkPurgeTag100k(b *testing.B) {
+	const n = 100_000
+	idx := cache.NewTagIndex(0)
+	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 1 << 30, OnRemove: func(k string, e *cache.Entry) { idx.Remove(k, e) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mem.Close()
+	u, _ := url.Parse("http://127.0.0.1:1")
+	h, err := New(Options{Origin: u, Tier: mem, TagIndex: idx})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	now := time.Now()
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("GET http://api.example.com/api/products/%d", i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		for _, k := range keys {
+			e := &cache.Entry{Key: k, Status: 200, Body: []byte("{}"), ResponseTime: now, Lifetime: time.Hour,
+				KeepUntil: now.Add(time.Hour), Tags: []string{"products"}}
+			_ = idx.Add(k, e)
+			_ = mem.Set(b.Context(), k, e)
+		}
+		b.StartTimer()
+		res, err := h.Purge(b.Context(), Purge{Tags: []string{"products"}})
+		if err != nil || res.Affected != n {
+			b.Fatalf("purge: %+v %v", res, err)
+		}
+	}
+}
+
+// BenchmarkPurgeRouteVersion bumps a route's namespace version: O(1)
+// whatever the route holds (the count of affected entries is a scan, so
+// the benchmark measures an empty L1).
+func BenchmarkPurgeRouteVersion(b *testing.B) {
+	u, _ := url.Parse("http://127.0.0.1:1")
+	h, err := New(Options{Origin: u, Policies: benchPolicies(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Purge(b.Context(), Purge{Routes: []string{"GET /api/products/{id}"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -3,6 +3,7 @@
 //	moat serve --config moat.yaml     run the caching reverse proxy
 //	moat demo [--load 10s]            run a demo origin with moat in front
 //	moat validate --config moat.yaml  check a config file
+//	moat purge --tag product:42       purge through the admin API
 //	moat version                      print the version
 package main
 
@@ -23,6 +24,7 @@ Usage:
   moat serve --config FILE      run the caching reverse proxy
   moat demo [--load 10s]        run a demo API with moat in front of it (no files needed)
   moat validate --config FILE   check a config file; exit 1 naming file:line and key on error
+  moat purge --token T --tag X  purge through a running moat's admin API (also --url, --prefix, --route, --all, --soft)
   moat version                  print the version
 
 Run "moat COMMAND -h" for a command's flags.
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "purge":
+		return cmdPurge(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "moat", versionString())
 		return 0

@@ -187,6 +187,21 @@ routes:
 		t.Errorf("admin stats: %d %s", r.StatusCode, b)
 	}
 
+	// moat purge through the admin API: the entry is gone afterwards.
+	var pout, perr bytes.Buffer
+	if code := run([]string{"purge", "--admin", "http://" + adminAddr, "--token", "test-token-123", "--url", "http://" + listen + "/api/products/1"}, &pout, &perr); code != 0 {
+		t.Fatalf("moat purge exit %d: %s", code, perr.String())
+	}
+	if !strings.Contains(pout.String(), "purged: 1 entries removed") {
+		t.Errorf("moat purge output %q", pout.String())
+	}
+	if r, _ := get("http://" + listen + "/api/products/1"); r.Header.Get("X-Cache") != "MISS" {
+		t.Errorf("after purge: X-Cache %q, want MISS", r.Header.Get("X-Cache"))
+	}
+	if code := run([]string{"purge", "--admin", "http://" + adminAddr, "--token", "wrong", "--tag", "x"}, io.Discard, &perr); code != 1 || !strings.Contains(perr.String(), "401") {
+		t.Errorf("purge with a wrong token: exit %d, stderr %q", code, perr.String())
+	}
+
 	// Graceful shutdown: a request in flight when SIGTERM arrives completes.
 	done := make(chan string, 1)
 	go func() {

@@ -3,11 +3,15 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/moatproxy/moat/gateway"
 )
 
 // Options configure the admin handler.
@@ -20,6 +24,8 @@ type Options struct {
 	// Stats returns the JSON-encodable value served at /api/stats. If nil,
 	// the endpoint answers 404.
 	Stats func() any
+	// Purge runs a purge for POST /purge. If nil, the endpoint answers 404.
+	Purge func(context.Context, gateway.Purge) (gateway.PurgeResult, error)
 }
 
 // New returns the admin http.Handler. It panics if o.Token is empty: an
@@ -46,6 +52,26 @@ func New(o Options) http.Handler {
 	if o.Stats != nil {
 		api.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, o.Stats())
+		})
+	}
+	if o.Purge != nil {
+		api.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
+			var p gateway.Purge
+			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+			if err := dec.Decode(&p); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON purge request: " + err.Error()})
+				return
+			}
+			res, err := o.Purge(r.Context(), p)
+			if err != nil {
+				status := http.StatusInternalServerError
+				if errors.Is(err, gateway.ErrBadPurge) {
+					status = http.StatusBadRequest
+				}
+				writeJSON(w, status, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, res)
 		})
 	}
 	mux.Handle("/", RequireToken(o.Token, api))

@@ -1,10 +1,14 @@
 package admin
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/moatproxy/moat/gateway"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -62,5 +66,38 @@ func TestReadyAndStats(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if !strings.Contains(rec.Body.String(), `"hits": 3`) {
 		t.Errorf("stats body %q", rec.Body.String())
+	}
+}
+
+func TestPurgeEndpoint(t *testing.T) {
+	var got gateway.Purge
+	h := New(Options{Token: "t", Purge: func(_ context.Context, p gateway.Purge) (gateway.PurgeResult, error) {
+		if p.Empty() {
+			return gateway.PurgeResult{}, fmt.Errorf("%w: empty", gateway.ErrBadPurge)
+		}
+		got = p
+		return gateway.PurgeResult{Affected: 7}, nil
+	}})
+	do := func(body, token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/purge", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := do(`{"tags":["product:42"],"soft":true}`, ""); rec.Code != 401 {
+		t.Errorf("without token: %d, want 401", rec.Code)
+	}
+	rec := do(`{"tags":["product:42"],"soft":true}`, "t")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"affected": 7`) || got.Tags[0] != "product:42" || !got.Soft {
+		t.Errorf("purge: %d %s, saw %+v", rec.Code, rec.Body.String(), got)
+	}
+	if rec := do(`{"tags":`, "t"); rec.Code != 400 {
+		t.Errorf("broken JSON: %d, want 400", rec.Code)
+	}
+	if rec := do(`{}`, "t"); rec.Code != 400 {
+		t.Errorf("empty purge: %d, want 400", rec.Code)
 	}
 }

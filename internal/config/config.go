@@ -19,7 +19,9 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -42,10 +44,15 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// Volatility overrides the built-in volatility classes (static,
 	// semi-dynamic, dynamic, realtime) or defines new ones.
-	Volatility map[string]VolatilityOverride `yaml:"volatility"`
+	Volatility map[string]VolatilityOverride `yaml:"volatility,omitempty"`
 	// Hotkeys records the hottest keys to a file, for `moat warm --from
 	// hotkeys` after a restart.
 	Hotkeys Hotkeys `yaml:"hotkeys"`
+	// Tags configures surrogate keys (tags) on stored responses.
+	Tags Tags `yaml:"tags"`
+	// PurgeTargets are URLs every purge is POSTed to (a CDN's purge API,
+	// another cache), with retries and a bounded queue.
+	PurgeTargets []PurgeTarget `yaml:"purge_targets,omitempty"`
 
 	// Source is the file name the config was read from ("" for built-in configs); set by Load
 	// and Parse. Errors from Validate name it.
@@ -141,6 +148,74 @@ type Cache struct {
 	RefreshBudget float64 `yaml:"refresh_budget"`
 }
 
+// Tags configures surrogate keys.
+type Tags struct {
+	// Headers are the origin response fields that list an entry's tags
+	// (space or comma separated). Default Surrogate-Key, Cache-Tag, xkey.
+	Headers []string `yaml:"headers,omitempty"`
+	// Downstream keeps the tag fields on responses to clients and sends
+	// every entry's tags as Surrogate-Key (for a CDN). Default false: they
+	// are removed.
+	Downstream bool `yaml:"downstream"`
+	// MaxIndex bounds the tag index, in (tag, entry) pairs. A tagged
+	// response that would exceed it is not stored. Default 1000000.
+	MaxIndex int `yaml:"max_index"`
+}
+
+// PurgeTarget is one URL purges are fanned out to.
+type PurgeTarget struct {
+	// URL is the absolute http(s) URL each purge is POSTed to as JSON.
+	URL string `yaml:"url"`
+	// Headers are sent with every purge (e.g. the CDN's API token; a value
+	// "${NAME}" is read from the environment).
+	Headers map[string]string `yaml:"headers,omitempty" config:"env"`
+	// Timeout bounds one attempt. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Downstream is the Cache-Control a route sends to clients and CDNs,
+// independent of moat's own freshness.
+type Downstream struct {
+	MaxAge               *Duration `yaml:"max_age"`
+	SMaxAge              *Duration `yaml:"s_maxage"`
+	StaleWhileRevalidate *Duration `yaml:"stale_while_revalidate"`
+	StaleIfError         *Duration `yaml:"stale_if_error"`
+	Public               bool      `yaml:"public"`
+	Private              bool      `yaml:"private"`
+	NoStore              bool      `yaml:"no_store"`
+	NoCache              bool      `yaml:"no_cache"`
+	Immutable            bool      `yaml:"immutable"`
+}
+
+// CacheControl renders d as a Cache-Control field value ("" when d sets
+// nothing).
+func (d *Downstream) CacheControl() string {
+	if d == nil {
+		return ""
+	}
+	var parts []string
+	flag := func(on bool, name string) {
+		if on {
+			parts = append(parts, name)
+		}
+	}
+	secs := func(v *Duration, name string) {
+		if v != nil {
+			parts = append(parts, fmt.Sprintf("%s=%d", name, int64(v.D()/time.Second)))
+		}
+	}
+	flag(d.Public, "public")
+	flag(d.Private, "private")
+	flag(d.NoStore, "no-store")
+	flag(d.NoCache, "no-cache")
+	secs(d.MaxAge, "max-age")
+	secs(d.SMaxAge, "s-maxage")
+	secs(d.StaleWhileRevalidate, "stale-while-revalidate")
+	secs(d.StaleIfError, "stale-if-error")
+	flag(d.Immutable, "immutable")
+	return strings.Join(parts, ", ")
+}
+
 // Hotkeys configures the hot-key file.
 type Hotkeys struct {
 	// File is where the hottest keys are written, periodically and at
@@ -213,6 +288,19 @@ type Route struct {
 	// 0 (the default): only origin.max_concurrency applies.
 	MaxOriginConcurrency int `yaml:"max_origin_concurrency"`
 
+	// Tags are tag templates added to every stored response of the route,
+	// e.g. "product:{id}" ({id} is the pattern's wildcard).
+	Tags []string `yaml:"tags,omitempty"`
+	// Invalidate are tag templates purged after a 2xx answer to a request
+	// of the route (write-path invalidation).
+	Invalidate []string `yaml:"invalidate,omitempty"`
+	// Version is the route's namespace version; changing it invalidates
+	// every stored entry of the route at once. Default 0.
+	Version uint64 `yaml:"version"`
+	// Downstream sets the Cache-Control sent to clients on the route's
+	// responses, independent of moat's own TTL.
+	Downstream *Downstream `yaml:"downstream"`
+
 	// Line is the line of this route in the config's Source (0 for routes built in code), for
 	// runtime messages such as "route at moat.yaml:12".
 	Line int `yaml:"-"`
@@ -260,6 +348,7 @@ func Default() *Config {
 			RefreshBudget:      DefaultRefreshBudget,
 		},
 		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
+		Tags:    Tags{MaxIndex: 1_000_000},
 		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }

@@ -130,7 +130,8 @@ routes:
 		Cache: Cache{Memory: 3 * GiB / 2, MaxObjectSize: 100 * MB, HeuristicMax: 0, CoalesceTimeout: Duration(2 * time.Second),
 			HitForMiss: DefaultHitForMiss, RefreshConcurrency: DefaultRefreshConcurrency, RefreshBudget: DefaultRefreshBudget},
 		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
-		Log:   Log{Level: "debug", Format: "json"},
+		Tags:    Tags{MaxIndex: 1_000_000},
+		Log:     Log{Level: "debug", Format: "json"},
 		Routes: []Route{
 			{Match: "GET /api/products/{id}", TTL: Duration(36 * time.Hour), Line: 19},
 			{Match: "/api/health", Cache: &no, Line: 21},
@@ -431,7 +432,7 @@ func TestValidateBuiltInConfig(t *testing.T) {
 	for _, fe := range ce.Errors() {
 		keys = append(keys, fe.Key)
 	}
-	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.format hotkeys.top hotkeys.interval"
+	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.format hotkeys.top hotkeys.interval tags.max_index"
 	if strings.Join(keys, " ") != wantKeys {
 		t.Errorf("zero Config errors at %q, want %q", strings.Join(keys, " "), wantKeys)
 	}

@@ -144,7 +144,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, line int, f 
 	case reflect.Slice:
 		d.sliceValue(n, v, path, line)
 	case reflect.Map:
-		d.mapValue(n, v, path, line)
+		d.mapValue(n, v, path, line, f)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(line, path, "want a string, got %s", describe(n))
@@ -267,7 +267,8 @@ func (d *decoder) sliceValue(n *yaml.Node, v reflect.Value, path string, line in
 	v.Set(s)
 }
 
-func (d *decoder) mapValue(n *yaml.Node, v reflect.Value, path string, line int) {
+// f's env and path flags apply to the map's values.
+func (d *decoder) mapValue(n *yaml.Node, v reflect.Value, path string, line int, f field) {
 	if n.Kind != yaml.MappingNode {
 		d.fail(line, path, "want a mapping, got %s", describe(n))
 		return
@@ -286,7 +287,7 @@ func (d *decoder) mapValue(n *yaml.Node, v reflect.Value, path string, line int)
 		if old := v.MapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key())); old.IsValid() {
 			elem.Set(old)
 		}
-		d.value(p.value, elem, kp, p.key.Line, field{})
+		d.value(p.value, elem, kp, p.key.Line, field{env: f.env, path: f.path})
 		v.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key()), elem)
 	}
 }

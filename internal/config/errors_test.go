@@ -149,7 +149,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "top_level_not_mapping",
 			in:   "- listen\n",
-			want: []string{`moat.yaml:1: want a mapping with keys listen, tls, admin, origin, cache, log, routes, volatility, hotkeys, got a list`},
+			want: []string{`moat.yaml:1: want a mapping with keys listen, tls, admin, origin, cache, log, routes`},
 		},
 		{
 			name: "yaml_syntax",
@@ -419,7 +419,7 @@ func TestDecodeErrorsAreNotRepeatedByValidate(t *testing.T) {
 	got := parseErrors(t, "routes:\n  - match: GET /a\n    ttl: 5x\n    override_origin: true\n  - 7\n", nil)
 	want := []string{
 		`moat.yaml:3: routes[0].ttl: invalid duration "5x" (use e.g. 30s, 5m, 1h)`,
-		`moat.yaml:5: routes[1]: want a mapping with keys match, ttl, override_origin, cache, allow_set_cookie, volatility, stale_while_revalidate, stale_if_error, ttl_jitter, early_refresh, refresh_ahead, coalesce, max_origin_concurrency, got "7"`,
+		`moat.yaml:5: routes[1]: want a mapping with keys match, ttl, override_origin, cache, allow_set_cookie, volatility, stale_while_revalidate, stale_if_error, ttl_jitter, early_refresh, refresh_ahead, coalesce, max_origin_concurrency, tags, invalidate, version, downstream, got "7"`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))

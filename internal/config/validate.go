@@ -82,6 +82,7 @@ func (c *Config) validate() []*FieldError {
 	k.log()
 	k.routes()
 	k.freshness()
+	k.invalidation()
 	return k.list
 }
 
@@ -317,5 +318,65 @@ func (k *checker) jitter(key string, p *Percent) {
 func (k *checker) beta(key string, b *float64) {
 	if b != nil && (*b < 0 || *b > 10) {
 		k.errorf(key, nil, "must be between 0 (off) and 10 (1 is the usual value), got %v", *b)
+	}
+}
+
+// invalidation checks tags, purge targets and the routes' invalidation keys.
+func (k *checker) invalidation() {
+	c := k.c
+	if c.Tags.MaxIndex < 1 {
+		k.errorf("tags.max_index", nil, "must be at least 1, got %d", c.Tags.MaxIndex)
+	}
+	for i, h := range c.Tags.Headers {
+		if !isToken(h) {
+			k.errorf(fmt.Sprintf("tags.headers[%d]", i), nil, "%q is not a header field name", h)
+		}
+	}
+	for i, t := range c.PurgeTargets {
+		key := fmt.Sprintf("purge_targets[%d].url", i)
+		u, err := url.Parse(t.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			k.errorf(key, nil, "want an absolute http or https URL, got %q", t.URL)
+		}
+		if t.Timeout < 0 {
+			k.errorf(fmt.Sprintf("purge_targets[%d].timeout", i), nil, "must not be negative, got %s", t.Timeout)
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		base := fmt.Sprintf("routes[%d]", i)
+		for j, t := range r.Tags {
+			k.template(fmt.Sprintf("%s.tags[%d]", base, j), t)
+		}
+		for j, t := range r.Invalidate {
+			k.template(fmt.Sprintf("%s.invalidate[%d]", base, j), t)
+		}
+		if d := r.Downstream; d != nil {
+			key := base + ".downstream"
+			switch {
+			case d.Public && d.Private:
+				k.errorf(key, nil, "public and private exclude each other")
+			case d.NoStore && (d.MaxAge != nil || d.SMaxAge != nil || d.Public):
+				k.errorf(key, nil, "no_store with max_age, s_maxage or public says two things")
+			case d.CacheControl() == "":
+				k.errorf(key, nil, "sets nothing: give max_age, s_maxage, public, private, no_store ...")
+			}
+			for name, v := range map[string]*Duration{"max_age": d.MaxAge, "s_maxage": d.SMaxAge, "stale_while_revalidate": d.StaleWhileRevalidate, "stale_if_error": d.StaleIfError} {
+				if v != nil && *v < 0 {
+					k.errorf(key+"."+name, nil, "must not be negative, got %s", *v)
+				}
+			}
+		}
+	}
+}
+
+// template checks a tag template: non-empty, balanced braces.
+func (k *checker) template(key, t string) {
+	if strings.TrimSpace(t) == "" || strings.ContainsAny(t, " ,\t") {
+		k.errorf(key, nil, "want a tag without spaces or commas, e.g. product:{id}, got %q", t)
+		return
+	}
+	if strings.Count(t, "{") != strings.Count(t, "}") {
+		k.errorf(key, nil, "unbalanced braces in %q", t)
 	}
 }

@@ -83,3 +83,42 @@ func TestParsePercent(t *testing.T) {
 		t.Error("ParsePercent(ten%) accepted")
 	}
 }
+
+func TestInvalidationKeys(t *testing.T) {
+	t.Setenv("CDN_TOKEN", "tok-123")
+	c, err := Parse([]byte(`
+tags: {headers: [Surrogate-Key, xkey], downstream: true}
+purge_targets:
+  - url: https://cdn.example/purge
+    headers: {Authorization: "${CDN_TOKEN}"}
+routes:
+  - match: GET /api/products/{id}
+    tags: ["product:{id}", products]
+    version: 3
+    downstream: {max_age: 60s, s_maxage: 1h, stale_while_revalidate: 30s, public: true}
+  - match: PUT /api/products/{id}
+    invalidate: ["product:{id}", products]
+`), "i.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PurgeTargets[0].Headers["Authorization"]; got != "tok-123" {
+		t.Errorf("purge target header = %q, want the environment's value", got)
+	}
+	if got := c.Routes[0].Downstream.CacheControl(); got != "public, max-age=60, s-maxage=3600, stale-while-revalidate=30" {
+		t.Errorf("downstream = %q", got)
+	}
+	if c.Routes[0].Version != 3 || len(c.Routes[1].Invalidate) != 2 || !c.Tags.Downstream {
+		t.Errorf("parsed %+v", c)
+	}
+	for _, tt := range []struct{ in, want string }{
+		{"routes:\n  - match: GET /a\n    downstream: {public: true, private: true}\n", "i.yaml:3: routes[0].downstream: public and private exclude each other"},
+		{"routes:\n  - match: GET /a\n    tags: [\"a b\"]\n", "routes[0].tags[0]: want a tag without spaces"},
+		{"routes:\n  - match: GET /a/{id}\n    invalidate: [\"x:{id\"]\n", "routes[0].invalidate[0]: unbalanced braces"},
+		{"purge_targets:\n  - url: ftp://x\n", "i.yaml:2: purge_targets[0].url: want an absolute http or https URL"},
+	} {
+		if _, err := Parse([]byte(tt.in), "i.yaml"); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) error %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/admin"
 	"github.com/moatproxy/moat/internal/config"
+	"github.com/moatproxy/moat/internal/fanout"
 	"github.com/moatproxy/moat/internal/policy"
 )
 
@@ -30,6 +31,7 @@ type Server struct {
 	log     *slog.Logger
 	memory  *cache.Memory
 	gateway *gateway.Handler
+	fanout  *fanout.Fanout
 	proxy   *http.Server
 	admin   *http.Server
 	ready   atomic.Bool
@@ -67,18 +69,33 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			RefreshAhead:         v.RefreshAhead,
 			NoCoalesce:           !v.Coalesce,
 			MaxOriginConcurrency: r.MaxOriginConcurrency,
+			Tags:                 r.Tags,
+			Invalidate:           r.Invalidate,
+			Version:              r.Version,
+			Downstream:           r.Downstream.CacheControl(),
 		})
 	}
 	table, err := policy.New(pols)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	tags := cache.NewTagIndex(cfg.Tags.MaxIndex)
 	mem, err := cache.NewMemory(cache.MemoryOptions{
 		MaxBytes:      int64(cfg.Cache.Memory),
 		MaxObjectSize: int64(cfg.Cache.MaxObjectSize) + 64<<10, // headroom for headers and bookkeeping
+		OnRemove:      func(k string, e *cache.Entry) { tags.Remove(k, e) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
+	}
+	var targets []fanout.Target
+	for _, t := range cfg.PurgeTargets {
+		targets = append(targets, fanout.Target{URL: t.URL, Headers: t.Headers, Timeout: t.Timeout.D()})
+	}
+	fan, err := fanout.New(fanout.Options{Targets: targets, Logger: log})
+	if err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("server: purge_targets: %w", err)
 	}
 	maxIdle := cfg.Origin.MaxIdleConns
 	if maxIdle == 0 {
@@ -108,7 +125,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		mem.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, errs: make(chan error, 2)}
+	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, errs: make(chan error, 2)}
 	var handler http.Handler = gw
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		handler = accessLog(gw, log)
@@ -125,6 +142,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 				Token: cfg.Admin.Token,
 				Ready: s.ready.Load,
 				Stats: s.Stats,
+				Purge: gw.Purge,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -153,6 +171,7 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 		s.proxy.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, s.proxy.TLSConfig)
 	}
+	s.fanout.Start()
 	s.serve(s.proxy, ln)
 	proxyAddr = ln.Addr().String()
 	if s.admin != nil {
@@ -205,6 +224,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.served.Wait()
+	// Purges accepted before shutdown still reach the other layers.
+	if err := s.fanout.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("purge fan-out: %w", err))
+	}
 	errs = append(errs, s.gateway.Close(), s.memory.Close())
 	return errors.Join(errs...)
 }
@@ -230,6 +253,9 @@ func (s *Server) Stats() any {
 		"origin_requests": g.OriginRequests.Load(),
 		"origin_errors":   g.OriginErrors.Load(),
 		"invalidations":   g.Invalidations.Load(),
+		"purges":          g.Purges.Load(),
+		"stale":           g.Stale.Load(),
+		"shed":            g.Shed.Load(),
 		"hit_ratio":       ratio,
 		"memory": map[string]any{
 			"entries":     m.Entries,
