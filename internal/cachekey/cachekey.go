@@ -4,6 +4,22 @@
 // separated so that no two different requests produce the same text. The
 // variant key of a response that varies on request headers (RFC 9111 §4.1)
 // extends the primary key with the normalized values of those headers.
+//
+// The data flow on the request path:
+//
+//	Normalizer.Normalize(r.URL, route's ParamRules) → canonical path, query
+//	SetPathQuery(outbound URL, path, query)          → the origin sees the same
+//	Key(method, scheme, host, path, query)           → primary key
+//	Language / MediaType / HeaderValue               → route vary dimensions
+//
+// Normalization makes equivalent URLs one key (RFC 3986 §6.2.2: percent-
+// encoding, dot segments) and removes what cannot change the answer
+// (tracking parameters, declared defaults, parameters outside a route's
+// allow list). Because the origin receives the normalized request, a
+// stored response always answers exactly what its key says.
+//
+// Primary, Variant and ForURL key a request as it arrived, without
+// normalization.
 package cachekey
 
 import (
@@ -45,6 +61,10 @@ func Primary(r *http.Request) string {
 }
 
 func writeLower(b *strings.Builder, s string) {
+	if !hasUpper(s) {
+		b.WriteString(s)
+		return
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'A' <= c && c <= 'Z' {
@@ -52,6 +72,15 @@ func writeLower(b *strings.Builder, s string) {
 		}
 		b.WriteByte(c)
 	}
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // Variant returns the key of the variant of primary selected by the values
