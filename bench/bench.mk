@@ -4,6 +4,8 @@
 #   make bench-quick     one 3 s run per system and scenario, under 2 minutes
 #   make bench           3 runs of 6 s, alternating systems, a few minutes
 #   make bench-trace     eviction policy: moat's L1 vs LRU vs Belady on traces
+#   make bench-profile   CPU and allocation profiles of moat and the ceiling
+#                        serving hit-1k-c64 (bench/results/*.prof)
 #
 # BENCH_FLAGS passes flags to bench/cmd/runner, e.g.
 #   make bench BENCH_FLAGS='-scenarios hit-1k-c64,hit-16k-c64 -reps 5'
@@ -11,7 +13,9 @@
 GO          ?= go
 BENCH_FLAGS ?=
 
-.PHONY: bench bench-quick bench-trace
+PROFILE_SCENARIO ?= hit-1k-c64
+
+.PHONY: bench bench-quick bench-trace bench-profile
 
 bench:
 	bench/run.sh $(BENCH_FLAGS)
@@ -21,3 +25,11 @@ bench-quick:
 
 bench-trace:
 	$(GO) run ./bench/cmd/tracesim
+
+bench-profile:
+	bench/run.sh -profile moat -scenarios $(PROFILE_SCENARIO) -duration 15s $(BENCH_FLAGS)
+	bench/run.sh -profile ceiling -scenarios $(PROFILE_SCENARIO) -duration 15s $(BENCH_FLAGS)
+	@for s in moat ceiling; do \
+	  echo "== $$s: top of the CPU profile (cumulative)"; \
+	  $(GO) tool pprof -top -cum -nodecount=30 bench/results/$$s-$(PROFILE_SCENARIO).cpu.prof 2>/dev/null | tail -n +6; \
+	done

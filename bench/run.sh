@@ -62,6 +62,9 @@ fi
 for cmd in origin ceiling stampede runner; do
   "$GO" build -o "$bin/$cmd" "./bench/cmd/$cmd"
 done
+if [[ " $* " == *" -profile "* ]]; then
+  "$GO" build -tags moatprof -o "$bin/moatprof" ./bench/cmd/moatprof
+fi
 
 "$bin/runner" -bin "$bin" -script bench/wrk/bench.lua "$@" &
 runner_pid=$!

@@ -12,6 +12,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // on http.DefaultServeMux, served only with -pprof
 	"os"
 	"strconv"
 	"time"
@@ -78,7 +79,11 @@ func (c ceiling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	ids := flag.Int("ids", 1000, "ids per kind (1k, 16k) answered from memory")
+	pprofAddr := flag.String("pprof", "", "if set, serve net/http/pprof on this address (bench/profile.sh)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)

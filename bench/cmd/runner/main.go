@@ -28,6 +28,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/moatproxy/moat/bench/internal/payload"
 )
 
 const (
@@ -63,7 +65,7 @@ var cachesAndCeiling = []string{"moat", "nginx", "varnish", "ceiling"}
 
 // large is the budget of the groups where the cache must not evict: the
 // default 256 MiB of moat, the same for the others.
-var large = budget{moat: "256MiB", nginx: "256m", varnish: "256m"}
+var large = budget{moat: "256MiB", nginx: "256m", varnish: "256m", moatSWR: "10s"}
 
 // zipfBudget holds about 10,000 of the 100,000 mixed-zipf documents in
 // each system (10%), by each system's own accounting of a ~1 KiB response,
@@ -72,7 +74,7 @@ var large = budget{moat: "256MiB", nginx: "256m", varnish: "256m"}
 // bytes of malloc storage per object. nginx enforces max_size only when its
 // cache manager wakes (at least every 10 s), so it holds more between
 // wake-ups; the report shows the mean number of objects each system held.
-var zipfBudget = budget{moat: "17500000", nginx: "40000k", varnish: "13600000"}
+var zipfBudget = budget{moat: "17500000", nginx: "40000k", varnish: "13600000", moatSWR: "10s"}
 
 func groups() []group {
 	return []group{
@@ -114,6 +116,14 @@ func groups() []group {
 			budget:    large,
 			scenarios: []scenario{{name: "stampede", systems: caches}},
 		},
+		{
+			// The same stampede on moat without stale-while-revalidate:
+			// the 1,000 requests must wait for one coalesced
+			// revalidation instead of being answered stale.
+			name:      "stampede-coalesce",
+			budget:    budget{moat: "256MiB", moatSWR: "0s"},
+			scenarios: []scenario{{name: "stampede-coalesce", systems: []string{"moat"}}},
+		},
 	}
 }
 
@@ -129,6 +139,8 @@ type runner struct {
 	originURL  string
 	originHost string
 	originPort string
+
+	pprofAddr string // set in -profile mode: where moat or the ceiling serve pprof
 
 	reps     int
 	duration time.Duration
@@ -149,6 +161,7 @@ func main() {
 	serverCPU := flag.Int("server-cpu", 0, "the core the systems under test are pinned to")
 	loadCPU := flag.Int("load-cpu", 1, "the core wrk and the origin are pinned to")
 	keep := flag.Bool("keep", false, "keep the work directory (configs and logs)")
+	profile := flag.String("profile", "", "instead of benchmarking, profile this system (moat or ceiling) in the first of -scenarios; writes CPU and allocation profiles next to -out")
 	flag.Parse()
 
 	r := &runner{serverCPU: *serverCPU, loadCPU: *loadCPU, binDir: *binDir, log: os.Stderr,
@@ -167,7 +180,15 @@ func main() {
 		r.wrkScript = abs
 	}
 	code := 0
-	if err := r.main(*out, splitList(*only), splitList(*systems), *keep); err != nil {
+	do := func() error { return r.main(*out, splitList(*only), splitList(*systems), *keep) }
+	if *profile != "" {
+		sc := "hit-1k-c64"
+		if l := splitList(*only); len(l) > 0 {
+			sc = l[0]
+		}
+		do = func() error { return r.profileMain(*profile, sc, filepath.Dir(*out), *keep) }
+	}
+	if err := do(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		code = 1
 	}
@@ -185,51 +206,12 @@ func splitList(s string) []string {
 }
 
 func (r *runner) main(out string, onlyScenarios, onlySystems []string, keep bool) (err error) {
-	if r.binDir == "" {
-		return fmt.Errorf("-bin is required (bench/run.sh builds the binaries)")
-	}
-	if err := r.findTools(); err != nil {
+	cleanup, err := r.setUp()
+	if err != nil {
 		return err
 	}
-	if r.workDir, err = os.MkdirTemp("", "moat-bench-"); err != nil {
-		return err
-	}
-	_ = os.Chmod(r.workDir, 0o755) // nginx workers and the Varnish child run as other users
-	r.cacheDir = r.workDir
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		if d, err := os.MkdirTemp("/dev/shm", "moat-bench-"); err == nil {
-			_ = os.Chmod(d, 0o755)
-			r.cacheDir = d
-		}
-	}
-	defer func() {
-		r.procs.stopAll()
-		if r.cacheDir != r.workDir {
-			os.RemoveAll(r.cacheDir)
-		}
-		if keep || err != nil {
-			fmt.Fprintln(r.log, "bench: configs and logs kept in", r.workDir)
-		} else {
-			os.RemoveAll(r.workDir)
-		}
-	}()
+	defer func() { cleanup(keep || err != nil) }()
 
-	// A signal stops everything this runner started, then exits.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-sigs
-		fmt.Fprintln(r.log, "bench: got", s, "- stopping everything")
-		r.procs.stopAll()
-		if r.cacheDir != r.workDir {
-			os.RemoveAll(r.cacheDir)
-		}
-		os.Exit(130)
-	}()
-
-	if err := r.startOrigin(); err != nil {
-		return err
-	}
 	rep := &Report{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339)}
 	fmt.Fprintf(r.log, "bench: %s; systems on cpu %d, wrk and origin on cpu %d; %d run(s) of %s each\n",
 		rep.Machine, r.serverCPU, r.loadCPU, r.reps, r.duration)
@@ -251,6 +233,56 @@ func (r *runner) main(out string, onlyScenarios, onlySystems []string, keep bool
 	}
 	fmt.Fprintln(r.log, "bench: wrote", out)
 	return nil
+}
+
+// setUp finds the tools, makes the work directories, arranges for signals
+// to stop everything, and starts the origin. cleanup stops every process
+// and removes the directories (the work directory is kept if asked).
+func (r *runner) setUp() (cleanup func(keep bool), err error) {
+	if r.binDir == "" {
+		return nil, fmt.Errorf("-bin is required (bench/run.sh builds the binaries)")
+	}
+	if err := r.findTools(); err != nil {
+		return nil, err
+	}
+	if r.workDir, err = os.MkdirTemp("", "moat-bench-"); err != nil {
+		return nil, err
+	}
+	_ = os.Chmod(r.workDir, 0o755) // nginx workers and the Varnish child run as other users
+	r.cacheDir = r.workDir
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "moat-bench-"); err == nil {
+			_ = os.Chmod(d, 0o755)
+			r.cacheDir = d
+		}
+	}
+	cleanup = func(keep bool) {
+		r.procs.stopAll()
+		if r.cacheDir != r.workDir {
+			os.RemoveAll(r.cacheDir)
+		}
+		if keep {
+			fmt.Fprintln(r.log, "bench: configs and logs kept in", r.workDir)
+		} else {
+			os.RemoveAll(r.workDir)
+		}
+	}
+
+	// A signal stops everything this runner started, then exits.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintln(r.log, "bench: got", s, "- stopping everything")
+		cleanup(false)
+		os.Exit(130)
+	}()
+
+	if err := r.startOrigin(); err != nil {
+		cleanup(true)
+		return nil, err
+	}
+	return cleanup, nil
 }
 
 func filterScenarios(scs []scenario, names, systems []string) []scenario {
@@ -497,9 +529,9 @@ func (r *runner) stampede(base, id string) (run, error) {
 	if resp.StatusCode != http.StatusOK {
 		return run{}, fmt.Errorf("warm %s: status %d", u, resp.StatusCode)
 	}
-	// max-age=1; every system counts freshness in whole seconds, so after
-	// 2.2 s the entry is stale everywhere, and just so.
-	time.Sleep(2200 * time.Millisecond)
+	// Every system counts freshness in whole seconds, so 1.2 s after
+	// max-age the entry is stale everywhere, and just so.
+	time.Sleep(payload.StampedeMaxAge*time.Second + 1200*time.Millisecond)
 	_, before, err := r.originStats()
 	if err != nil {
 		return run{}, err
@@ -531,8 +563,8 @@ func (r *runner) stampede(base, id string) (run, error) {
 		return run{}, err
 	}
 	errs := int64(s.Requests - s.Statuses["200"]) // failed or not 200
-	if s.FirstErr != "" {
-		fmt.Fprintln(r.log, "bench: stampede first error:", s.FirstErr)
+	if s.FirstErr != "" || errs > 0 {
+		fmt.Fprintf(r.log, "bench: stampede statuses %v, %d failed (first error: %q)\n", s.Statuses, s.Errors, s.FirstErr)
 	}
 	rps := 0.0
 	if s.ElapsedMS > 0 {

@@ -25,6 +25,12 @@ type budget struct {
 	moat    string // cache.memory
 	nginx   string // proxy_cache_path max_size
 	varnish string // -s malloc,SIZE
+
+	// moatSWR is the route's stale_while_revalidate. "10s" matches what
+	// the others do out of the box or as configured here: Varnish's
+	// default grace is 10 s, and nginx serves stale while one request
+	// updates (proxy_cache_use_stale updating).
+	moatSWR string
 }
 
 // system is one cache under test (or the ceiling).
@@ -110,6 +116,7 @@ log: {level: warn}   # no per-request logging
 routes:
   - match: GET /api/{kind}/{id}
     ttl: 5m
+    stale_while_revalidate: {{.SWR}}
 `))
 
 type moatSystem struct {
@@ -131,12 +138,16 @@ func (m *moatSystem) Start(r *runner, dir string, b budget) (string, error) {
 		return "", err
 	}
 	conf := filepath.Join(dir, "moat.yaml")
-	data := map[string]any{"Port": port, "AdminPort": adminPort, "Origin": r.originURL, "Memory": b.moat}
+	data := map[string]any{"Port": port, "AdminPort": adminPort, "Origin": r.originURL, "Memory": b.moat, "SWR": b.moatSWR}
 	if err := os.WriteFile(conf, render(moatConfig, data), 0o644); err != nil {
 		return "", err
 	}
-	m.p, err = r.procs.start("moat", r.serverCPU, filepath.Join(dir, "moat.log"),
-		filepath.Join(r.binDir, "moat"), "serve", "--config", conf, "--drain", "2s")
+	argv := []string{filepath.Join(r.binDir, "moat"), "serve", "--config", conf, "--drain", "2s"}
+	if r.pprofAddr != "" {
+		// moatprof is moat serve plus net/http/pprof (-tags moatprof).
+		argv = []string{filepath.Join(r.binDir, "moatprof"), "-config", conf, "-pprof", r.pprofAddr}
+	}
+	m.p, err = r.procs.start("moat", r.serverCPU, filepath.Join(dir, "moat.log"), argv...)
 	if err != nil {
 		return "", err
 	}
@@ -395,8 +406,11 @@ func (c *ceilingSystem) Start(r *runner, dir string, _ budget) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.p, err = r.procs.start("ceiling", r.serverCPU, filepath.Join(dir, "ceiling.log"),
-		filepath.Join(r.binDir, "ceiling"), "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-ids", strconv.Itoa(hotIDs))
+	argv := []string{filepath.Join(r.binDir, "ceiling"), "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-ids", strconv.Itoa(hotIDs)}
+	if r.pprofAddr != "" {
+		argv = append(argv, "-pprof", r.pprofAddr)
+	}
+	c.p, err = r.procs.start("ceiling", r.serverCPU, filepath.Join(dir, "ceiling.log"), argv...)
 	if err != nil {
 		return "", err
 	}
