@@ -23,10 +23,10 @@ type MemoryOptions struct {
 	// Now is the clock used to compute how long to keep entries. Default
 	// time.Now.
 	Now func() time.Time
-	// OnRemove, if set, is called after an entry leaves the tier for any
-	// reason (eviction, expiry, Delete, replacement by Set), on another
-	// goroutine, possibly after a newer entry for the same key was stored.
-	// It must not call the tier.
+	// OnRemove, if set, is called when an entry leaves the tier for any
+	// reason (eviction, expiry, Delete, replacement by Set), while the
+	// tier's lock for the key is held: it must be quick and must not call
+	// the tier.
 	OnRemove func(key string, e *Entry)
 }
 
@@ -86,7 +86,11 @@ func NewMemory(o MemoryOptions) (*Memory, error) {
 			return max(d, time.Millisecond)
 		}),
 		StatsRecorder: m.counter,
-		OnDeletion: func(e otter.DeletionEvent[string, *Entry]) {
+		// Atomic: runs during the removal itself, on the removing goroutine,
+		// instead of one goroutine per event; a purge of 100k entries
+		// would otherwise start 100k goroutines. OnRemove therefore runs
+		// under a bucket lock and must not call the tier.
+		OnAtomicDeletion: func(e otter.DeletionEvent[string, *Entry]) {
 			if o.OnRemove != nil {
 				o.OnRemove(e.Key, e.Value)
 			}

@@ -46,6 +46,9 @@ type fill struct {
 	gen        uint64    // purge generation when the fill started
 	started    time.Time // wall clock, for FetchTime: the injected clock may stand still
 
+	result     Result        // how the client was answered
+	originTime time.Duration // until the origin's response header
+
 	call     *cache.Call // set when this request leads a coalesced miss
 	released sync.Once
 }
@@ -86,6 +89,7 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 	if !f.background {
 		h.stats.Misses.Add(1)
 	}
+	f.result = ResultMiss
 	release, ok := h.limits.acquire(r.Context(), f.pol, f.background)
 	if !ok {
 		h.overloaded(w, r, f, now)
@@ -118,6 +122,7 @@ func (h *Handler) overloaded(w http.ResponseWriter, r *http.Request, f *fill, no
 	}
 	if e := f.stale; e != nil && !e.MustRevalidate && !e.NoCache {
 		h.stats.Stale.Add(1)
+		f.result = ResultStale
 		h.serveEntry(w, r, e, now, httpcache.Status{Fwd: "stale", Detail: "origin-busy"}, "STALE")
 		return
 	}
@@ -160,6 +165,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	}
 	defer h.downstreamHeaders(resp.Header, f.pol)
 	now := h.now()
+	f.originTime = time.Since(f.started)
 	if f.revalidate && resp.StatusCode == http.StatusNotModified {
 		return h.revalidated(resp, f, now)
 	}
@@ -167,6 +173,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		// RFC 5861 stale-if-error: the stored answer instead of the
 		// origin's error. The error body is closed unread.
 		h.stats.Stale.Add(1)
+		f.result = ResultStale
 		h.log.Warn("origin error, serving stale", "url", f.in.URL.String(), "status", resp.StatusCode)
 		resp.Body.Close()
 		h.answerWith(resp, f.fallback, now, httpcache.Status{Fwd: "stale", FwdStatus: resp.StatusCode, Detail: "stale-if-error"}, xCacheStale)
@@ -384,6 +391,7 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 		st.Detail = "no-store"
 	} else if err := h.tier.Set(ctx, e.Key, e); err == nil && !h.overtaken(ctx, f, e) {
 		h.stats.Revalidated.Add(1)
+		f.result = ResultRevalidated
 		st.Stored = true
 		st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
 	}

@@ -64,7 +64,9 @@ func TestStaleWhileRevalidateStampede(t *testing.T) {
 				strings.Contains(rec.Header().Get("Cache-Status"), "fwd=stale") {
 				stale.Add(1)
 			} else {
-				if other.Add(1) == 1 { t.Logf("other: %d %q %v", rec.Code, rec.Body.String(), rec.Header()) }
+				if other.Add(1) == 1 {
+					t.Logf("other: %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+				}
 			}
 		}()
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -103,6 +104,16 @@ type Options struct {
 	// a CDN. It must not block.
 	OnPurge func(Purge)
 
+	// Observer receives request and origin events (metrics). If nil,
+	// none are produced.
+	Observer Observer
+	// AccessLog, if set, receives one Info line per request (sampled by
+	// AccessLogSample): method, path, status, route, cache result, key
+	// hash, bytes, duration and origin time.
+	AccessLog *slog.Logger
+	// AccessLogSample is the share of requests logged, 0 to 1. If zero, 1.
+	AccessLogSample float64
+
 	// CacheName names this cache in Cache-Status. If empty, "moat".
 	CacheName string
 	// Logger receives errors and, at debug level, one line per request. If
@@ -129,6 +140,9 @@ type Handler struct {
 	group         cache.Group
 	epoch         atomic.Uint64
 	tracker       RateTracker
+	obs           Observer
+	accessLog     *slog.Logger
+	accessSample  float64
 	gens          *generations
 	tags          *cache.TagIndex
 	tagHeaders    []string
@@ -227,6 +241,9 @@ func New(o Options) (*Handler, error) {
 		log:          o.Logger,
 		now:          o.Now,
 		tracker:      o.Tracker,
+		obs:          o.Observer,
+		accessLog:    o.AccessLog,
+		accessSample: cmp.Or(o.AccessLogSample, 1),
 		tags:         o.TagIndex,
 		tagsDown:     o.TagsDownstream,
 		onPurge:      o.OnPurge,
@@ -286,7 +303,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
-		Transport:      countingTransport{transport, &h.stats},
+		Transport:      countingTransport{transport, h},
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.errorHandler,
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
@@ -325,17 +342,32 @@ func anyRefreshAhead(t *policy.Table) bool {
 	return false
 }
 
-// countingTransport counts origin round trips and their failures.
+// countingTransport counts origin round trips and their failures, and
+// reports them to the Observer.
 type countingTransport struct {
-	rt    http.RoundTripper
-	stats *Stats
+	rt http.RoundTripper
+	h  *Handler
 }
 
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.stats.OriginRequests.Add(1)
+	t.h.stats.OriginRequests.Add(1)
+	start := time.Now()
 	resp, err := t.rt.RoundTrip(r)
 	if err != nil {
-		t.stats.OriginErrors.Add(1)
+		t.h.stats.OriginErrors.Add(1)
+	}
+	if t.h.obs != nil {
+		route := ""
+		if f := fillFrom(r.Context()); f != nil && f.pol != nil {
+			route = f.pol.Pattern
+		} else if p, ok := r.Context().Value(passKey{}).(*pass); ok && p.pol != nil {
+			route = p.pol.Pattern
+		}
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.h.obs.Origin(route, status, time.Since(start), err)
 	}
 	return resp, err
 }
@@ -401,6 +433,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		// RFC 5861 stale-if-error: the origin is down or slow; the stored
 		// answer stands in.
 		h.stats.Stale.Add(1)
+		f.result = ResultStale
 		h.log.Warn("origin request failed, serving stale", "url", f.in.URL.String(), "err", err)
 		h.serveEntry(w, f.in, f.fallback, h.now(), httpcache.Status{Fwd: "stale", Detail: "stale-if-error"}, "STALE")
 		return

@@ -15,6 +15,17 @@ import (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.stats.Requests.Add(1)
 	pol := h.policies.Match(r)
+	if h.obs == nil && h.accessLog == nil {
+		var o outcome
+		h.serve(w, r, pol, &o)
+		return
+	}
+	h.serveObserved(w, r, pol)
+}
+
+// serve answers r and records in o how.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Policy, o *outcome) {
+	o.result = ResultBypass
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.stats.Bypass.Add(1)
@@ -38,6 +49,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqCC := httpcache.ParseRequestDirectives(r.Header)
 	_, hasAuth := r.Header["Authorization"]
 	key := h.key(r, pol)
+	o.key = key
 	ctx := r.Context()
 
 	if h.tracker != nil {
@@ -58,6 +70,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch h.usable(e, reqCC, now) {
 		case useFresh:
 			h.stats.Hits.Add(1)
+			o.result = ResultHit
 			h.observe(r, key, e, pol, now)
 			h.serveEntry(w, r, e, now, httpcache.Status{Hit: true}, "HIT")
 			return
@@ -65,6 +78,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// RFC 5861 stale-while-revalidate: answer now, refresh once in
 			// the background however many requests arrive.
 			h.stats.Stale.Add(1)
+			o.result = ResultStale
 			h.observe(r, key, e, pol, now)
 			h.refresher.trigger(r, key, e, pol, causeSWR)
 			h.serveEntry(w, r, e, now, httpcache.Status{Fwd: "stale", Detail: "stale-while-revalidate"}, "STALE")
@@ -102,6 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					switch h.usable(e, reqCC, now) {
 					case useFresh, useStale:
 						h.stats.Hits.Add(1)
+						o.result = ResultHit
 						h.serveEntry(w, r, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")
 						return
 					}
@@ -109,6 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if ctx.Err() != nil {
+				o.result = ResultMiss
 				return
 			}
 			if f.stale == nil {
@@ -120,6 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && e != stale && h.usable(e, reqCC, h.now()) == useFresh {
 				h.group.Done(key, call)
 				h.stats.Hits.Add(1)
+				o.result = ResultHit
 				h.serveEntry(w, r, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
 				return
 			}
@@ -127,6 +144,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.fetch(w, r, f)
+	o.result, o.origin = f.result, f.originTime
 }
 
 type use int

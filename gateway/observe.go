@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// Result is how the cache answered a request.
+type Result uint8
+
+// Results, in the order of ResultNames.
+const (
+	ResultHit         Result = iota // served from cache without the origin
+	ResultMiss                      // fetched from the origin for the cache
+	ResultStale                     // served stale (stale-while-revalidate, stale-if-error, origin busy)
+	ResultRevalidated               // a stale entry confirmed by the origin (304)
+	ResultBypass                    // forwarded without the cache
+	NumResults
+)
+
+// ResultNames name the results in metrics and logs.
+var ResultNames = [NumResults]string{"hit", "miss", "stale", "revalidated", "bypass"}
+
+func (r Result) String() string { return ResultNames[r] }
+
+// Observer receives per-request and per-origin-request events, e.g. for
+// metrics. Implementations must be safe for concurrent use and quick: they
+// run on the request path.
+type Observer interface {
+	// Request is called once per client request after it was answered;
+	// route is the matched pattern ("" for none).
+	Request(route string, result Result, d time.Duration)
+	// Origin is called once per origin round trip (the wait for the
+	// response header), with the status or the error.
+	Origin(route string, status int, d time.Duration, err error)
+}
+
+// outcome is what serve reports about one request.
+type outcome struct {
+	result Result
+	key    string
+	origin time.Duration
+}
+
+// serveObserved is ServeHTTP with timing, the Observer and the sampled
+// access log.
+func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *policy.Policy) {
+	start := time.Now()
+	var rec *statusRecorder
+	if h.accessLog != nil && (h.accessSample >= 1 || rand.Float64() < h.accessSample) {
+		rec = &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		w = rec
+	}
+	var o outcome
+	h.serve(w, r, pol, &o)
+	d := time.Since(start)
+	route := ""
+	if pol != nil {
+		route = pol.Pattern
+	}
+	if h.obs != nil {
+		h.obs.Request(route, o.result, d)
+	}
+	if rec != nil {
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.RequestURI()),
+			slog.Int("status", rec.status),
+			slog.String("route", route),
+			slog.String("cache", o.result.String()),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("dur", d),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if o.key != "" {
+			attrs = append(attrs, slog.String("key", keyHash(o.key)))
+		}
+		if o.origin > 0 {
+			attrs = append(attrs, slog.Duration("origin", o.origin))
+		}
+		h.accessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	}
+}
+
+// keyHash is the short form of a key for logs: it identifies the entry
+// without writing URLs (which may carry personal data) into every line.
+func keyHash(key string) string {
+	return strconv.FormatUint(xxhash.Sum64String(key), 16)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wroteHeader && code >= 200 {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	r.wroteHeader = true
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
