@@ -65,3 +65,29 @@ func ExampleMediaType() {
 	// "application/json"
 	// ""
 }
+
+// The route of docs/keys.md: three spellings of one search share a key.
+func ExampleNormalizer_CompileParams() {
+	n, _ := cachekey.NewNormalizer(cachekey.Options{})
+	rules, err := n.CompileParams(cachekey.Params{
+		Defaults: map[string]string{"page": "1", "sort": "relevance"},
+		Allow:    []string{"q", "page", "sort"},
+		Strip:    []string{"debug*", "_*"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	for _, target := range []string{
+		"/api/search?q=red+shoes",
+		"/api/search?page=1&q=red%20shoes&utm_source=newsletter",
+		"/api/search?sort=relevance&q=red+shoes&fbclid=IwAR0x&debug_timing=1&x=junk",
+	} {
+		u, _ := url.ParseRequestURI(target)
+		path, query, _ := n.Normalize(u, rules)
+		fmt.Println(cachekey.Key("GET", "http", "shop", path, query))
+	}
+	// Output:
+	// GET http://shop/api/search?q=red%20shoes
+	// GET http://shop/api/search?q=red%20shoes
+	// GET http://shop/api/search?q=red%20shoes
+}

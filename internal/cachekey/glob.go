@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -63,7 +64,7 @@ func (m *nameMatcher) empty() bool {
 // match reports whether the lower-cased name matches a pattern.
 func (m *nameMatcher) match(name []byte) bool {
 	if len(name) == 0 {
-		return len(m.globs) > 0 && m.matchGlobs(name) || slicesContainsEmpty(m.prefixes)
+		return slices.Contains(m.prefixes, "") || m.matchGlobs(name)
 	}
 	if !m.first.has(name[0]) {
 		return false
@@ -82,15 +83,6 @@ func (m *nameMatcher) match(name []byte) bool {
 func (m *nameMatcher) matchGlobs(name []byte) bool {
 	for _, g := range m.globs {
 		if globMatch(g, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func slicesContainsEmpty(list []string) bool {
-	for _, s := range list {
-		if s == "" {
 			return true
 		}
 	}

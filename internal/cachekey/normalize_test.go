@@ -297,3 +297,34 @@ func TestNormalizeAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizerConcurrent shares one Normalizer and its rules between
+// goroutines; run with -race.
+func TestNormalizerConcurrent(t *testing.T) {
+	n, _ := NewNormalizer(Options{TrackingParams: []string{"ref*"}})
+	rules, _ := n.CompileParams(Params{Defaults: map[string]string{"page": "1"}, Strip: []string{"debug*"}})
+	targets := []string{"/a?b=1&a=2&utm_source=x", "/a/./b?page=1&ref=x", "/a?q=a+b&debug=1", "/a"}
+	want := make([]string, len(targets))
+	for i, target := range targets {
+		u, _ := url.ParseRequestURI(target)
+		p, q, _ := n.Normalize(u, rules)
+		want[i] = p + "?" + q
+	}
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 200; i++ {
+				target := targets[i%len(targets)]
+				u, _ := url.ParseRequestURI(target)
+				if p, q, _ := n.Normalize(u, rules); p+"?"+q != want[i%len(targets)] {
+					t.Errorf("Normalize(%q) = %q, want %q", target, p+"?"+q, want[i%len(targets)])
+					return
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}
