@@ -1,0 +1,152 @@
+package compress
+
+import (
+	"net/http"
+	"testing"
+)
+
+// The first cases are the examples of RFC 9110 §12.5.3.
+var acceptsTests = []struct {
+	name, header                 string
+	identity, gzip, brotli, zstd bool
+}{
+	{name: "rfc_compress_gzip", header: "compress, gzip", identity: true, gzip: true},
+	{name: "rfc_empty", header: "", identity: true},
+	{name: "rfc_star", header: "*", identity: true, gzip: true, brotli: true, zstd: true},
+	{name: "rfc_weights", header: "compress;q=0.5, gzip;q=1.0", identity: true, gzip: true},
+	{name: "rfc_identity_weighted_star_refused", header: "gzip;q=1.0, identity; q=0.5, *;q=0", identity: true, gzip: true},
+	{name: "br_refused", header: "br;q=0", identity: true},
+	{name: "star_refused", header: "*;q=0"},
+	{name: "star_refused_identity_listed", header: "*;q=0, identity", identity: true},
+	{name: "identity_refused", header: "identity;q=0, gzip", gzip: true},
+	{name: "star_except_br", header: "*, br;q=0", identity: true, gzip: true, zstd: true},
+	{name: "chrome", header: "gzip, deflate, br, zstd", identity: true, gzip: true, brotli: true, zstd: true},
+	{name: "case_insensitive", header: "GZIP;Q=0.5, Br", identity: true, gzip: true, brotli: true},
+	{name: "whitespace", header: " \tbr ; q=1 ,\tzstd\t", identity: true, brotli: true, zstd: true},
+	{name: "spaces_around_equals", header: "gzip; q = 0", identity: true},
+	{name: "x_gzip", header: "x-gzip", identity: true, gzip: true},
+	{name: "empty_elements", header: ",, gzip ,,", identity: true, gzip: true},
+	{name: "listed_twice_lower_wins", header: "gzip, gzip;q=0", identity: true},
+	{name: "smallest_weight", header: "zstd;q=0.001", identity: true, zstd: true},
+	{name: "q_above_one_ignored", header: "gzip;q=2", identity: true},
+	{name: "q_one_point_one_ignored", header: "gzip;q=1.001", identity: true},
+	{name: "q_four_decimals_ignored", header: "gzip;q=0.0001", identity: true},
+	{name: "q_empty_ignored", header: "gzip;q=", identity: true},
+	{name: "q_without_value_ignored", header: "gzip;q", identity: true},
+	{name: "q_trailing_dot", header: "gzip;q=1.", identity: true, gzip: true},
+	{name: "malformed_identity_refusal_ignored", header: "identity;q=zero", identity: true},
+	{name: "other_parameter_ignored", header: "br;level=11", identity: true, brotli: true},
+	{name: "unknown_codings", header: "deflate, compress, lz4", identity: true},
+	{name: "empty_token", header: ";q=1", identity: true},
+}
+
+func TestAccepts(t *testing.T) {
+	for _, tt := range acceptsTests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := map[Encoding]bool{Identity: tt.identity, Gzip: tt.gzip, Brotli: tt.brotli, Zstd: tt.zstd}
+			for enc := range numEncodings {
+				if got := Accepts(tt.header, enc); got != want[enc] {
+					t.Errorf("Accepts(%q, %q) = %v, want %v", tt.header, enc, got, want[enc])
+				}
+			}
+		})
+	}
+	if Accepts("*", numEncodings) {
+		t.Errorf("Accepts(%q, %v) = true, want false", "*", numEncodings)
+	}
+}
+
+func TestPreferred(t *testing.T) {
+	tests := []struct {
+		name, header string
+		offered      []Encoding
+		want         Encoding
+	}{
+		{"chrome_stored_br", "gzip, deflate, br, zstd", []Encoding{Brotli, Identity}, Brotli},
+		{"chrome_stored_gzip", "gzip, deflate, br, zstd", []Encoding{Gzip, Identity}, Gzip},
+		{"server_order_on_ties", "gzip, zstd, br", []Encoding{Gzip, Zstd, Brotli}, Brotli},
+		{"zstd_over_gzip", "gzip, zstd", []Encoding{Gzip, Zstd}, Zstd},
+		{"coding_over_identity_on_ties", "gzip, identity", []Encoding{Identity, Gzip}, Gzip},
+		{"client_weight_wins", "gzip;q=1, br;q=0.8", []Encoding{Brotli, Gzip}, Gzip},
+		{"empty_header", "", []Encoding{Brotli, Identity}, Identity},
+		{"implicit_identity_ranks_last", "br;q=0.1", []Encoding{Identity, Brotli}, Brotli},
+		{"explicit_identity_can_win", "br;q=0.5, identity", []Encoding{Brotli, Identity}, Identity},
+		{"star", "*", []Encoding{Gzip, Identity}, Gzip},
+		{"rfc_identity_weighted", "gzip;q=1.0, identity; q=0.5, *;q=0", []Encoding{Brotli, Identity}, Identity},
+		{"rfc_gzip_first", "gzip;q=1.0, identity; q=0.5, *;q=0", []Encoding{Gzip, Identity}, Gzip},
+		{"nothing_acceptable", "*;q=0", []Encoding{Gzip}, Identity},
+		{"identity_refused_fallback", "identity;q=0, gzip", []Encoding{Brotli, Identity}, Identity},
+		{"nothing_offered", "br", nil, Identity},
+		{"invalid_offer_skipped", "*", []Encoding{numEncodings, Zstd}, Zstd},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Preferred(tt.header, tt.offered...); got != tt.want {
+				t.Errorf("Preferred(%q, %v) = %q, want %q", tt.header, tt.offered, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAcceptEncoding(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.Header
+		want string
+	}{
+		{"absent", http.Header{}, ""},
+		{"one_line", http.Header{"Accept-Encoding": {"gzip, br"}}, "gzip, br"},
+		{"two_lines", http.Header{"Accept-Encoding": {"gzip", "br;q=0.5"}}, "gzip,br;q=0.5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := AcceptEncoding(tt.h); got != tt.want {
+				t.Errorf("AcceptEncoding(%v) = %q, want %q", tt.h, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseQValue(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   int16
+		wantOK bool
+	}{
+		{"0", 0, true}, {"1", 1000, true}, {"0.5", 500, true}, {"0.05", 50, true},
+		{"0.123", 123, true}, {"1.000", 1000, true}, {"0.", 0, true},
+		{"", 0, false}, {"2", 0, false}, {"1.5", 0, false}, {".5", 0, false},
+		{"0.1234", 0, false}, {"0,5", 0, false}, {"0.5x", 0, false}, {"01", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseQValue(tt.in)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("parseQValue(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestHotPathsDoNotAllocate(t *testing.T) {
+	const chrome = "gzip, deflate, br, zstd"
+	var mix Mix
+	h := http.Header{"Vary": {"Origin, accept-encoding"}}
+	tests := []struct {
+		name string
+		fn   func()
+	}{
+		{"Accepts", func() { Accepts("gzip;q=1.0, identity; q=0.5, *;q=0", Brotli) }},
+		{"Preferred", func() { Preferred(chrome, Brotli, Identity) }},
+		{"Mix.Observe", func() { mix.Observe(chrome) }},
+		{"Mix.Choose", func() { mix.Choose() }},
+		{"Compressible", func() { Compressible("application/vnd.api+json; charset=utf-8", 4096) }},
+		{"AddVary_present", func() { AddVary(h) }},
+		{"ParseEncoding", func() { ParseEncoding("gzip") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if n := testing.AllocsPerRun(100, tt.fn); n != 0 {
+				t.Errorf("%s allocates %v times per call, want 0", tt.name, n)
+			}
+		})
+	}
+}
