@@ -68,6 +68,9 @@ type Entry struct {
 	// origin in parallel instead of queueing behind one another's coalesced
 	// fills (Varnish's hit-for-miss). A storable response replaces them.
 	HitForMiss bool
+	// NotStoredReason, on a HitForMiss marker, says why the response was
+	// not storable (for inspection).
+	NotStoredReason string
 
 	// ETag and LastModified are the validators, kept apart from Header for
 	// conditional requests and revalidation.

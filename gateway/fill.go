@@ -150,7 +150,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		if p.pol != nil && len(p.pol.Invalidate) > 0 && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			// Write-path rules: the route names the tags this write made wrong.
 			if tags := p.pol.Expand(p.pol.Invalidate, p.in.URL.EscapedPath()); len(tags) > 0 {
-				if _, err := h.Purge(ctx, Purge{Tags: tags}); err != nil {
+				if _, err := h.purge(ctx, Purge{Tags: tags}, PurgeWrite); err != nil {
 					h.log.Warn("write-path invalidation failed", "route", p.pol.Pattern, "err", err)
 				}
 			}
@@ -219,7 +219,7 @@ func (h *Handler) markHitForMiss(ctx context.Context, f *fill, reason string, no
 	case "request-no-store", "status", "":
 		return
 	}
-	m := &cache.Entry{Key: f.key, HitForMiss: true, ResponseTime: now, KeepUntil: now.Add(h.hitForMiss)}
+	m := &cache.Entry{Key: f.key, HitForMiss: true, NotStoredReason: reason, ResponseTime: now, KeepUntil: now.Add(h.hitForMiss)}
 	if f.pol != nil {
 		m.Route = f.pol.Pattern
 	}
@@ -428,14 +428,27 @@ func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, re
 		scheme = "https"
 	}
 	target := &url.URL{Scheme: scheme, Host: in.Host, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
-	for _, u := range httpcache.InvalidationTargets(in.Method, resp.StatusCode, target, resp.Header) {
-		key := cachekey.ForURL(u)
-		if err := h.tier.Delete(context.WithoutCancel(ctx), key); err != nil {
+	targets := httpcache.InvalidationTargets(in.Method, resp.StatusCode, target, resp.Header)
+	if len(targets) == 0 {
+		return
+	}
+	keys := make([]string, len(targets))
+	for i, u := range targets {
+		keys[i] = h.keyForURL(u)
+	}
+	// Stamp first, delete after: a fill of one of these URLs already in
+	// flight will not store (see generations).
+	h.gens.stamp(h.now(), nil, keys, nil)
+	ctx = context.WithoutCancel(ctx)
+	for _, key := range keys {
+		if err := h.tier.Delete(ctx, key); err != nil {
 			h.log.Warn("invalidation failed", "key", key, "err", err)
 			continue
 		}
 		h.stats.Invalidations.Add(1)
+		h.stats.PurgedByKind[PurgeRFC].Add(1)
 	}
+	h.stats.PurgesByKind[PurgeRFC].Add(1)
 }
 
 // ensureDate adds Date to a response that lacks one (RFC 9110 §6.6.1).

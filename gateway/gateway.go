@@ -171,14 +171,17 @@ type Stats struct {
 	RefreshErrors  atomic.Int64            // background refreshes that failed (logged)
 	RefreshSkipped atomic.Int64            // refreshes not started: concurrency or budget exhausted
 	Bypass         atomic.Int64            // forwarded without cache (method, route, credentials, directives)
-	Collapsed      atomic.Int64            // requests that waited on a concurrent miss
+	Collapsed      atomic.Int64            // requests that waited on a concurrent miss (lock waits)
+	Leaders        atomic.Int64            // coalesced fills led (lock acquisitions)
 	Stored         atomic.Int64            // responses stored
 	OriginRequests atomic.Int64
 	OriginErrors   atomic.Int64
-	Invalidations  atomic.Int64 // entries invalidated (purges, write paths, unsafe methods)
-	Purges         atomic.Int64 // purge operations
-	PurgedFills    atomic.Int64 // fills not kept because a purge overtook them
-	IndexFull      atomic.Int64 // tagged responses not stored: the tag index was full
+	Invalidations  atomic.Int64                // entries invalidated (purges, write paths, unsafe methods)
+	Purges         atomic.Int64                // purge operations
+	PurgesByKind   [NumPurgeKinds]atomic.Int64 // purge operations by where they came from
+	PurgedByKind   [NumPurgeKinds]atomic.Int64 // entries invalidated, by where the purge came from
+	PurgedFills    atomic.Int64                // fills not kept because a purge overtook them
+	IndexFull      atomic.Int64                // tagged responses not stored: the tag index was full
 }
 
 // ErrNoOrigin is returned by New when Options.Origin is missing.

@@ -141,6 +141,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 				return
 			}
 			f.call = call
+			h.stats.Leaders.Add(1)
 		}
 	}
 	h.fetch(w, r, f)

@@ -57,6 +57,25 @@ type ranger interface {
 // is answered from a purged entry, and no fill that started before it
 // stores one (see generations).
 func (h *Handler) Purge(ctx context.Context, p Purge) (PurgeResult, error) {
+	return h.purge(ctx, p, PurgeAPI)
+}
+
+// PurgeKind says where a purge came from.
+type PurgeKind uint8
+
+// Purge kinds, in PurgeKindNames order.
+const (
+	PurgeAPI    PurgeKind = iota // admin API, moat purge, Handler.Purge
+	PurgeWrite                   // a route's invalidate rules after a write
+	PurgeHeader                  // the origin's X-Moat-Invalidate
+	PurgeRFC                     // RFC 9111 §4.4 after an unsafe method
+	NumPurgeKinds
+)
+
+// PurgeKindNames name the purge kinds in metrics.
+var PurgeKindNames = [NumPurgeKinds]string{"api", "write", "header", "rfc9111"}
+
+func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResult, error) {
 	if p.Empty() {
 		return PurgeResult{}, fmt.Errorf("%w: name tags, urls, prefixes, routes or all", ErrBadPurge)
 	}
@@ -124,6 +143,8 @@ func (h *Handler) Purge(ctx context.Context, p Purge) (PurgeResult, error) {
 		}
 	}
 	h.stats.Purges.Add(1)
+	h.stats.PurgesByKind[kind].Add(1)
+	h.stats.PurgedByKind[kind].Add(int64(res.Affected))
 	h.stats.Invalidations.Add(int64(res.Affected))
 	if h.onPurge != nil {
 		h.onPurge(p)

@@ -69,7 +69,7 @@ func (h *Handler) originInvalidation(ctx context.Context, resp *http.Response) {
 	if len(tags) == 0 {
 		return
 	}
-	if _, err := h.Purge(ctx, Purge{Tags: tags}); err != nil {
+	if _, err := h.purge(ctx, Purge{Tags: tags}, PurgeHeader); err != nil {
 		h.log.Warn("X-Moat-Invalidate failed", "err", err)
 	}
 }

@@ -3,12 +3,17 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/moatproxy/moat/gateway"
@@ -26,6 +31,18 @@ type Options struct {
 	Stats func() any
 	// Purge runs a purge for POST /purge. If nil, the endpoint answers 404.
 	Purge func(context.Context, gateway.Purge) (gateway.PurgeResult, error)
+	// Keys answers GET /api/keys (query: route, limit).
+	Keys func(r *http.Request, route string, limit int) any
+	// Inspect answers GET /api/inspect for the request it builds from the
+	// query (url, repeated header=Name:value).
+	Inspect func(*http.Request) any
+	// Routes answers GET /api/routes.
+	Routes func() any
+	// Metrics serves GET /metrics (Prometheus).
+	Metrics http.Handler
+	// UI serves the dashboard at / and its assets (no token: the page logs
+	// in with the token and sends it on every API call).
+	UI http.Handler
 }
 
 // New returns the admin http.Handler. It panics if o.Token is empty: an
@@ -74,7 +91,44 @@ func New(o Options) http.Handler {
 			writeJSON(w, http.StatusOK, res)
 		})
 	}
-	mux.Handle("/", RequireToken(o.Token, api))
+	if o.Keys != nil {
+		api.HandleFunc("GET /api/keys", func(w http.ResponseWriter, r *http.Request) {
+			limit := 20
+			if v := r.URL.Query().Get("limit"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 1000 {
+					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be a number from 1 to 1000"})
+					return
+				}
+				limit = n
+			}
+			writeJSON(w, http.StatusOK, o.Keys(r, r.URL.Query().Get("route"), limit))
+		})
+	}
+	if o.Inspect != nil {
+		api.HandleFunc("GET /api/inspect", func(w http.ResponseWriter, r *http.Request) {
+			req, err := inspectRequest(r)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, o.Inspect(req))
+		})
+	}
+	if o.Routes != nil {
+		api.HandleFunc("GET /api/routes", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, o.Routes())
+		})
+	}
+	if o.Metrics != nil {
+		api.Handle("GET /metrics", o.Metrics)
+	}
+	protected := RequireToken(o.Token, api)
+	if o.UI != nil {
+		mux.Handle("GET /{$}", o.UI)
+		mux.Handle("GET /assets/", o.UI)
+	}
+	mux.Handle("/", protected)
 	return mux
 }
 
@@ -93,6 +147,34 @@ func RequireToken(token string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// inspectRequest builds the request /api/inspect explains: GET (or
+// method=) of url=, with header=Name:value fields.
+func inspectRequest(r *http.Request) (*http.Request, error) {
+	q := r.URL.Query()
+	raw := q.Get("url")
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || !u.IsAbs() || u.Host == "" {
+		return nil, errors.New("url must be an absolute URL, e.g. url=http://api.example.com/api/products/42")
+	}
+	method := cmp.Or(q.Get("method"), http.MethodGet)
+	req, err := http.NewRequestWithContext(r.Context(), method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.RequestURI = u.RequestURI()
+	if u.Scheme == "https" {
+		req.TLS = &tls.ConnectionState{}
+	}
+	for _, h := range q["header"] {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("header %q: want Name: value", h)
+		}
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	return req, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -232,6 +232,12 @@ type Hotkeys struct {
 
 // Log selects the gateway's logging.
 type Log struct {
+	// Access logs one Info line per request (method, path, status, route,
+	// cache result, key hash, bytes, duration, origin time). Default false;
+	// at level debug every request is logged anyway.
+	Access bool `yaml:"access"`
+	// AccessSample is the share of requests logged ("10%"). Default 100%.
+	AccessSample Percent `yaml:"access_sample"`
 	// Level is one of debug, info, warn, error. Default info.
 	Level string `yaml:"level"`
 	// Format is text or json. Default text.
@@ -349,7 +355,7 @@ func Default() *Config {
 		},
 		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
 		Tags:    Tags{MaxIndex: 1_000_000},
-		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat, AccessSample: 1},
 	}
 }
 

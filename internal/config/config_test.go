@@ -131,7 +131,7 @@ routes:
 			HitForMiss: DefaultHitForMiss, RefreshConcurrency: DefaultRefreshConcurrency, RefreshBudget: DefaultRefreshBudget},
 		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
 		Tags:    Tags{MaxIndex: 1_000_000},
-		Log:     Log{Level: "debug", Format: "json"},
+		Log:     Log{Level: "debug", Format: "json", AccessSample: 1},
 		Routes: []Route{
 			{Match: "GET /api/products/{id}", TTL: Duration(36 * time.Hour), Line: 19},
 			{Match: "/api/health", Cache: &no, Line: 21},
@@ -432,7 +432,7 @@ func TestValidateBuiltInConfig(t *testing.T) {
 	for _, fe := range ce.Errors() {
 		keys = append(keys, fe.Key)
 	}
-	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.format hotkeys.top hotkeys.interval tags.max_index"
+	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.access_sample log.format hotkeys.top hotkeys.interval tags.max_index"
 	if strings.Join(keys, " ") != wantKeys {
 		t.Errorf("zero Config errors at %q, want %q", strings.Join(keys, " "), wantKeys)
 	}

@@ -236,6 +236,9 @@ func (k *checker) log() {
 	if !slices.Contains(logLevels, l.Level) {
 		k.errorf("log.level", nil, "%s", oneOf(l.Level, logLevels))
 	}
+	if l.AccessSample <= 0 || l.AccessSample > 1 {
+		k.errorf("log.access_sample", nil, "must be above 0%% and at most 100%%, got %s", l.AccessSample)
+	}
 	if !slices.Contains(logFormats, l.Format) {
 		k.errorf("log.format", nil, "%s", oneOf(l.Format, logFormats))
 	}

@@ -21,7 +21,12 @@ import (
 	"github.com/moatproxy/moat/internal/admin"
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/fanout"
+	"github.com/moatproxy/moat/internal/hotkeys"
+	"github.com/moatproxy/moat/internal/metrics"
 	"github.com/moatproxy/moat/internal/policy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Server is a configured moat. Start binds its listeners; Shutdown drains
@@ -32,6 +37,11 @@ type Server struct {
 	memory  *cache.Memory
 	gateway *gateway.Handler
 	fanout  *fanout.Fanout
+	metrics *metrics.Metrics
+	tracker *hotkeys.Tracker
+	tags    *cache.TagIndex
+	stopHot context.CancelFunc
+	hotDone chan struct{}
 	proxy   *http.Server
 	admin   *http.Server
 	ready   atomic.Bool
@@ -97,6 +107,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		mem.Close()
 		return nil, fmt.Errorf("server: purge_targets: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	patterns := make([]string, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		patterns[i] = r.Match
+	}
+	met := metrics.New(reg, patterns)
+	tracker := hotkeys.New(hotkeys.Options{Capacity: cfg.Hotkeys.Capacity})
+	var accessLog *slog.Logger
+	if cfg.Log.Access || log.Enabled(context.Background(), slog.LevelDebug) {
+		accessLog = log
+	}
 	maxIdle := cfg.Origin.MaxIdleConns
 	if maxIdle == 0 {
 		maxIdle = -1
@@ -119,19 +141,26 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		OriginQueueTimeout:   cfg.Origin.QueueTimeout.D(),
 		RefreshConcurrency:   cfg.Cache.RefreshConcurrency,
 		RefreshBudget:        orNegativeF(cfg.Cache.RefreshBudget),
-		Logger:               log,
+		TagIndex:             tags,
+		TagHeaders:           cfg.Tags.Headers,
+		TagsDownstream:       cfg.Tags.Downstream,
+		OnPurge: func(p gateway.Purge) {
+			fan.Enqueue(fanout.Purge{Tags: p.Tags, URLs: p.URLs, Prefixes: p.Prefixes, Routes: p.Routes, All: p.All, Soft: p.Soft})
+		},
+		Tracker:         tracker,
+		Observer:        met,
+		AccessLog:       accessLog,
+		AccessLogSample: float64(cfg.Log.AccessSample),
+		Logger:          log,
 	})
 	if err != nil {
 		mem.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, errs: make(chan error, 2)}
-	var handler http.Handler = gw
-	if log.Enabled(context.Background(), slog.LevelDebug) {
-		handler = accessLog(gw, log)
-	}
+	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, errs: make(chan error, 2)}
+	metrics.RegisterComponents(reg, metrics.Components{Gateway: gw, Memory: mem, Tags: tags, Fanout: fan, Hotkeys: tracker})
 	s.proxy = &http.Server{
-		Handler:           handler,
+		Handler:           gw,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -139,10 +168,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Admin.Listen != "" {
 		s.admin = &http.Server{
 			Handler: admin.New(admin.Options{
-				Token: cfg.Admin.Token,
-				Ready: s.ready.Load,
-				Stats: s.Stats,
-				Purge: gw.Purge,
+				Token:   cfg.Admin.Token,
+				Ready:   s.ready.Load,
+				Stats:   s.Stats,
+				Purge:   gw.Purge,
+				Keys:    s.keys,
+				Inspect: func(r *http.Request) any { return gw.Inspect(r) },
+				Routes:  s.routes,
+				Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -172,6 +205,14 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 		ln = tls.NewListener(ln, s.proxy.TLSConfig)
 	}
 	s.fanout.Start()
+	if s.cfg.Hotkeys.File != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopHot, s.hotDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.hotDone)
+			s.tracker.Run(ctx, s.cfg.Hotkeys.File, s.cfg.Hotkeys.Top, s.cfg.Hotkeys.Interval.D(), s.log)
+		}()
+	}
 	s.serve(s.proxy, ln)
 	proxyAddr = ln.Addr().String()
 	if s.admin != nil {
@@ -224,6 +265,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.served.Wait()
+	if s.stopHot != nil {
+		s.stopHot() // Run writes the hot-key file once more as it stops
+		<-s.hotDone
+	}
 	// Purges accepted before shutdown still reach the other layers.
 	if err := s.fanout.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("purge fan-out: %w", err))
@@ -236,35 +281,75 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Stats() any {
 	g := s.gateway.Stats()
 	m := s.memory.Stats()
-	req := g.Requests.Load()
-	hits := g.Hits.Load()
-	ratio := 0.0
-	if req > 0 {
-		ratio = float64(hits) / float64(req)
+	total, routes := s.metrics.Snapshot()
+	refreshes := map[string]int64{}
+	for i, name := range gateway.CauseNames {
+		refreshes[name] = g.Refreshes[i].Load()
 	}
 	return map[string]any{
-		"requests":        req,
-		"hits":            hits,
-		"misses":          g.Misses.Load(),
-		"revalidated":     g.Revalidated.Load(),
-		"bypass":          g.Bypass.Load(),
-		"collapsed":       g.Collapsed.Load(),
-		"stored":          g.Stored.Load(),
-		"origin_requests": g.OriginRequests.Load(),
-		"origin_errors":   g.OriginErrors.Load(),
-		"invalidations":   g.Invalidations.Load(),
-		"purges":          g.Purges.Load(),
-		"stale":           g.Stale.Load(),
-		"shed":            g.Shed.Load(),
-		"hit_ratio":       ratio,
-		"memory": map[string]any{
+		"uptime_seconds": s.metrics.Uptime().Seconds(),
+		"totals":         total,
+		"routes":         routes,
+		"cache": map[string]any{
 			"entries":     m.Entries,
 			"bytes":       m.Bytes,
 			"max_bytes":   m.MaxBytes,
 			"evictions":   m.Evictions,
 			"expirations": m.Expirations,
 		},
+		"refreshes":     refreshes,
+		"purges":        g.Purges.Load(),
+		"invalidations": g.Invalidations.Load(),
+		"collapsed":     g.Collapsed.Load(),
+		"stored":        g.Stored.Load(),
+		"shed":          g.Shed.Load(),
+		"origin_errors": g.OriginErrors.Load(),
 	}
+}
+
+// keys answers /api/keys: the hottest tracked keys and what is stored.
+func (s *Server) keys(r *http.Request, route string, limit int) any {
+	top := s.tracker.Top(max(limit*4, 100))
+	hot := make([]gateway.HotKey, len(top))
+	for i, t := range top {
+		hot[i] = gateway.HotKey{Key: t.Key, URL: t.URL, Rate: t.Rate}
+	}
+	return map[string]any{"keys": s.gateway.Describe(r, hot, route, limit)}
+}
+
+// routes answers /api/routes: every route with its effective settings.
+func (s *Server) routes() any {
+	type routeInfo struct {
+		Pattern              string   `json:"pattern"`
+		Line                 int      `json:"line,omitempty"`
+		Bypass               bool     `json:"bypass"`
+		Volatility           string   `json:"volatility,omitempty"`
+		TTLSeconds           float64  `json:"ttl_seconds"`
+		OverrideOrigin       bool     `json:"override_origin"`
+		StaleWhileRevalidate float64  `json:"stale_while_revalidate_seconds"`
+		StaleIfError         float64  `json:"stale_if_error_seconds"`
+		TTLJitter            float64  `json:"ttl_jitter"`
+		EarlyRefresh         float64  `json:"early_refresh"`
+		RefreshAhead         bool     `json:"refresh_ahead"`
+		Coalesce             bool     `json:"coalesce"`
+		Tags                 []string `json:"tags,omitempty"`
+		Invalidate           []string `json:"invalidate,omitempty"`
+		Version              uint64   `json:"version"`
+		Downstream           string   `json:"downstream,omitempty"`
+	}
+	out := []routeInfo{}
+	for i := range s.cfg.Routes {
+		r := &s.cfg.Routes[i]
+		v := s.cfg.Effective(r)
+		out = append(out, routeInfo{
+			Pattern: r.Match, Line: r.Line, Bypass: !r.Cached(), Volatility: r.Volatility,
+			TTLSeconds: v.TTL.D().Seconds(), OverrideOrigin: r.OverrideOrigin,
+			StaleWhileRevalidate: v.StaleWhileRevalidate.D().Seconds(), StaleIfError: v.StaleIfError.D().Seconds(),
+			TTLJitter: float64(v.TTLJitter), EarlyRefresh: v.EarlyRefresh, RefreshAhead: v.RefreshAhead, Coalesce: v.Coalesce,
+			Tags: r.Tags, Invalidate: r.Invalidate, Version: r.Version, Downstream: r.Downstream.CacheControl(),
+		})
+	}
+	return map[string]any{"routes": out}
 }
 
 // orNegative maps a config zero ("off") to the negative value gateway

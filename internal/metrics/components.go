@@ -1,0 +1,123 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/gateway"
+	"github.com/moatproxy/moat/internal/fanout"
+	"github.com/moatproxy/moat/internal/hotkeys"
+)
+
+// Components are the parts whose own counters are exported at scrape time.
+// Nil fields are skipped.
+type Components struct {
+	Gateway *gateway.Handler
+	Memory  *cache.Memory
+	Tags    *cache.TagIndex
+	Fanout  *fanout.Fanout
+	Hotkeys *hotkeys.Tracker
+}
+
+// RegisterComponents registers a collector that reads c's counters when
+// Prometheus scrapes.
+func RegisterComponents(reg prometheus.Registerer, c Components) {
+	reg.MustRegister(&collector{c: c})
+}
+
+type collector struct{ c Components }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	dEntries     = desc("moat_cache_entries", "Entries held, by tier.", "tier")
+	dBytes       = desc("moat_cache_bytes", "Bytes held (estimated), by tier.", "tier")
+	dMaxBytes    = desc("moat_cache_max_bytes", "Byte budget, by tier.", "tier")
+	dEvictions   = desc("moat_cache_evictions_total", "Entries dropped by the tier, by reason (size: to make room; expired: past their keep time).", "tier", "reason")
+	dRejected    = desc("moat_cache_rejected_total", "Entries the tier refused, by reason.", "tier", "reason")
+	dLookups     = desc("moat_cache_lookups_total", "Tier lookups by result.", "tier", "result")
+	dStored      = desc("moat_stored_total", "Responses stored.")
+	dWaiters     = desc("moat_coalesced_waiters_total", "Requests that waited for a concurrent fill of the same key instead of going to the origin.")
+	dLockAcq     = desc("moat_lock_acquisitions_total", "Fill locks taken (one leader per key), by scope.", "scope")
+	dLockWait    = desc("moat_lock_waits_total", "Requests that found a key's fill lock held and waited, by scope.", "scope")
+	dLockContend = desc("moat_lock_contention_total", "Fill-lock contention events (a lock found held), by scope.", "scope")
+	dRefreshes   = desc("moat_refreshes_total", "Background refreshes started, by cause (swr, early, predictive).", "cause")
+	dRefreshErr  = desc("moat_refresh_errors_total", "Background refreshes that failed (logged).")
+	dRefreshSkip = desc("moat_refresh_skipped_total", "Background refreshes not started: concurrency, budget or origin limits.")
+	dInval       = desc("moat_invalidations_total", "Invalidation operations, by kind (api, write, header, rfc9111).", "kind")
+	dInvalEnt    = desc("moat_invalidated_entries_total", "Entries invalidated, by kind of invalidation.", "kind")
+	dPurgedFills = desc("moat_purged_fills_total", "Fills not kept because a purge overtook them.")
+	dShed        = desc("moat_shed_total", "Requests the origin concurrency limits turned away (answered stale or 503).")
+	dTagPairs    = desc("moat_tag_index_pairs", "(tag, entry) pairs in the tag index.")
+	dTags        = desc("moat_tag_index_tags", "Distinct tags in the tag index.")
+	dIndexFull   = desc("moat_tag_index_full_total", "Tagged responses not stored because the tag index was full.")
+	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed, dropped).", "result")
+	dFanPending  = desc("moat_purge_fanout_pending", "Purge deliveries waiting in the queues.")
+	dHotTracked  = desc("moat_hotkeys_tracked", "Keys whose request rate is tracked.")
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dLookups, dStored, dWaiters,
+		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
+		dTagPairs, dTags, dIndexFull, dFanout, dFanPending, dHotTracked} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if m := c.c.Memory; m != nil {
+		s := m.Stats()
+		gauge(dEntries, float64(s.Entries), "l1")
+		gauge(dBytes, float64(s.Bytes), "l1")
+		gauge(dMaxBytes, float64(s.MaxBytes), "l1")
+		counter(dEvictions, float64(s.Evictions), "l1", "size")
+		counter(dEvictions, float64(s.Expirations), "l1", "expired")
+		counter(dRejected, float64(s.RejectedTooLarge), "l1", "too_large")
+		counter(dLookups, float64(s.Hits), "l1", "hit")
+		counter(dLookups, float64(s.Misses), "l1", "miss")
+	}
+	if g := c.c.Gateway; g != nil {
+		s := g.Stats()
+		counter(dStored, float64(s.Stored.Load()))
+		counter(dWaiters, float64(s.Collapsed.Load()))
+		counter(dLockAcq, float64(s.Leaders.Load()), "local")
+		counter(dLockWait, float64(s.Collapsed.Load()), "local")
+		counter(dLockContend, float64(s.Collapsed.Load()), "local")
+		for i, name := range gateway.CauseNames {
+			counter(dRefreshes, float64(s.Refreshes[i].Load()), name)
+		}
+		counter(dRefreshErr, float64(s.RefreshErrors.Load()))
+		counter(dRefreshSkip, float64(s.RefreshSkipped.Load()))
+		for i, name := range gateway.PurgeKindNames {
+			counter(dInval, float64(s.PurgesByKind[i].Load()), name)
+			counter(dInvalEnt, float64(s.PurgedByKind[i].Load()), name)
+		}
+		counter(dPurgedFills, float64(s.PurgedFills.Load()))
+		counter(dShed, float64(s.Shed.Load()))
+		counter(dIndexFull, float64(s.IndexFull.Load()))
+	}
+	if t := c.c.Tags; t != nil {
+		tags, pairs := t.Len()
+		gauge(dTags, float64(tags))
+		gauge(dTagPairs, float64(pairs))
+	}
+	if f := c.c.Fanout; f != nil {
+		s := f.Stats()
+		counter(dFanout, float64(s.Sent), "sent")
+		counter(dFanout, float64(s.Retried), "retried")
+		counter(dFanout, float64(s.Failed), "failed")
+		counter(dFanout, float64(s.Dropped), "dropped")
+		gauge(dFanPending, float64(s.Pending))
+	}
+	if h := c.c.Hotkeys; h != nil {
+		gauge(dHotTracked, float64(h.Stats().Tracked))
+	}
+}
