@@ -79,7 +79,7 @@ type JWTConfig struct {
 	Header string `yaml:"header"`
 	// Leeway is the clock skew allowed when checking exp, nbf and iat. Default 30s; at most 5m.
 	// Zero means the default; a negative value is an error.
-	Leeway time.Duration `yaml:"leeway"`
+	Leeway Duration `yaml:"leeway"`
 }
 
 // APIKeysConfig verifies API keys against a table.
@@ -204,3 +204,20 @@ func (h headers) claim(p *problems, field, name string) string {
 	h[canon] = field
 	return canon
 }
+
+// Duration is a time.Duration that reads from text such as "30s" (so that
+// config files can write leeway: 30s).
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 30s)", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }

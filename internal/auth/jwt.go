@@ -53,7 +53,7 @@ func newJWTSource(p *problems, c JWTConfig, tiers map[string]int, used headers, 
 	s.header = used.claim(p, "auth.jwt.header", header)
 	s.bearer = s.header == "Authorization"
 
-	leeway := c.Leeway
+	leeway := time.Duration(c.Leeway)
 	switch {
 	case leeway == 0:
 		leeway = DefaultLeeway

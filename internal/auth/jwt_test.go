@@ -215,7 +215,7 @@ func TestPublicKeyFileForms(t *testing.T) {
 }
 
 func TestLeewayConfigured(t *testing.T) {
-	r := mustNew(t, Config{Tiers: tiers4, JWT: &JWTConfig{HS256Secret: testSecret, Leeway: 2 * time.Minute}})
+	r := mustNew(t, Config{Tiers: tiers4, JWT: &JWTConfig{HS256Secret: testSecret, Leeway: Duration(2 * time.Minute)}})
 	for _, tt := range []struct {
 		name string
 		exp  time.Duration

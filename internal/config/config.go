@@ -20,6 +20,8 @@ package config
 
 import (
 	"fmt"
+	"github.com/moatproxy/moat/internal/auth"
+	"github.com/moatproxy/moat/internal/cachekey"
 	"log/slog"
 	"strings"
 	"time"
@@ -48,6 +50,13 @@ type Config struct {
 	// Hotkeys records the hottest keys to a file, for `moat warm --from
 	// hotkeys` after a restart.
 	Hotkeys Hotkeys `yaml:"hotkeys"`
+	// Keys configures cache-key normalization for every route: sorted
+	// query, tracking parameters stripped, collapsed slashes.
+	Keys cachekey.Options `yaml:"keys"`
+	// Auth says how a request's tier and user are known, from verified
+	// sources only (JWT, trusted upstream header, API keys). See
+	// docs/auth.md.
+	Auth auth.Config `yaml:"auth"`
 	// Tags configures surrogate keys (tags) on stored responses.
 	Tags Tags `yaml:"tags"`
 	// PurgeTargets are URLs every purge is POSTed to (a CDN's purge API,
@@ -293,6 +302,27 @@ type Route struct {
 	// MaxOriginConcurrency caps this route's concurrent origin requests.
 	// 0 (the default): only origin.max_concurrency applies.
 	MaxOriginConcurrency int `yaml:"max_origin_concurrency"`
+
+	// Params are the route's query rules: defaults removed, an allow list,
+	// parameters to strip.
+	Params *cachekey.Params `yaml:"params"`
+	// Vary adds these request headers to the key, normalized:
+	// Accept-Language to the best of Languages, Accept to the best of
+	// MediaTypes, others lower-cased and trimmed. The origin receives the
+	// normalized values. The origin's own Vary is honoured on top.
+	Vary []string `yaml:"vary,omitempty"`
+	// Languages are the languages the route serves, for Vary:
+	// Accept-Language (e.g. [en, de, fr]).
+	Languages []string `yaml:"languages,omitempty"`
+	// MediaTypes are the media types the route serves, for Vary: Accept.
+	MediaTypes []string `yaml:"media_types,omitempty"`
+	// Scope is who shares an entry: public (everyone; requests with
+	// credentials bypass unless AllowCredentials), tier (all callers of
+	// one verified tier), user (one verified user). Default public.
+	Scope string `yaml:"scope"`
+	// AllowCredentials lets requests that carry credentials use a public
+	// route's cache (under RFC 9111 §3.5's rules). Default false.
+	AllowCredentials bool `yaml:"allow_credentials"`
 
 	// Tags are tag templates added to every stored response of the route,
 	// e.g. "product:{id}" ({id} is the pattern's wildcard).

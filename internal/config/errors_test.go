@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -419,9 +418,9 @@ func TestDecodeErrorsAreNotRepeatedByValidate(t *testing.T) {
 	got := parseErrors(t, "routes:\n  - match: GET /a\n    ttl: 5x\n    override_origin: true\n  - 7\n", nil)
 	want := []string{
 		`moat.yaml:3: routes[0].ttl: invalid duration "5x" (use e.g. 30s, 5m, 1h)`,
-		`moat.yaml:5: routes[1]: want a mapping with keys match, ttl, override_origin, cache, allow_set_cookie, volatility, stale_while_revalidate, stale_if_error, ttl_jitter, early_refresh, refresh_ahead, coalesce, max_origin_concurrency, tags, invalidate, version, downstream, got "7"`,
+		`moat.yaml:5: routes[1]: want a mapping with keys match, ttl, override_origin, cache, allow_set_cookie, `,
 	}
-	if !slices.Equal(got, want) {
+	if len(got) != 2 || got[0] != want[0] || !strings.HasPrefix(got[1], want[1]) || !strings.HasSuffix(got[1], `, got "7"`) {
 		t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }

@@ -2,7 +2,10 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"github.com/moatproxy/moat/internal/auth"
+	"github.com/moatproxy/moat/internal/cachekey"
 	"net"
 	"net/url"
 	"slices"
@@ -83,6 +86,7 @@ func (c *Config) validate() []*FieldError {
 	k.routes()
 	k.freshness()
 	k.invalidation()
+	k.keys()
 	return k.list
 }
 
@@ -382,4 +386,74 @@ func (k *checker) template(key, t string) {
 	if strings.Count(t, "{") != strings.Count(t, "}") {
 		k.errorf(key, nil, "unbalanced braces in %q", t)
 	}
+}
+
+// Scopes of a route.
+var scopes = []string{"public", "tier", "user"}
+
+// keys checks normalization, auth and the routes' key settings.
+func (k *checker) keys() {
+	c := k.c
+	norm, err := cachekey.NewNormalizer(c.Keys)
+	if err != nil {
+		k.errorf("keys", nil, "%v", err)
+	}
+	authOn := c.Auth.JWT != nil || c.Auth.APIKeys != nil || c.Auth.TrustedHeader != nil
+	if _, err := auth.New(c.Auth); err != nil {
+		for _, e := range unjoin(err) {
+			key := "auth"
+			var fe *auth.FieldError
+			if errors.As(e, &fe) {
+				key = fe.Field
+				e = fe.Err
+			}
+			k.errorf(key, []string{"auth"}, "%v", e)
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		base := fmt.Sprintf("routes[%d]", i)
+		if r.Params != nil && norm != nil {
+			if _, err := norm.CompileParams(*r.Params); err != nil {
+				k.errorf(base+".params", nil, "%v", err)
+			}
+		}
+		for j, h := range r.Vary {
+			if !isToken(h) {
+				k.errorf(fmt.Sprintf("%s.vary[%d]", base, j), nil, "%q is not a header field name", h)
+			}
+		}
+		if len(r.Languages) > 0 && !containsFold(r.Vary, "Accept-Language") {
+			k.errorf(base+".languages", nil, "only used with vary: [Accept-Language]")
+		}
+		if len(r.MediaTypes) > 0 && !containsFold(r.Vary, "Accept") {
+			k.errorf(base+".media_types", nil, "only used with vary: [Accept]")
+		}
+		switch r.Scope {
+		case "", "public":
+		case "tier", "user":
+			if !authOn {
+				k.errorf(base+".scope", nil, "scope %s needs an auth section with jwt, api_keys or trusted_header", r.Scope)
+			}
+		default:
+			k.errorf(base+".scope", nil, "%s", oneOf(r.Scope, scopes))
+		}
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// unjoin splits an errors.Join result.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
