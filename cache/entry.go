@@ -72,6 +72,12 @@ type Entry struct {
 	// not storable (for inspection).
 	NotStoredReason string
 
+	// Coding is the content-coding the body is stored in ("", "gzip", "br",
+	// "zstd") when the cache compressed it; IdentitySize is then the
+	// decoded length, for clients that get it decoded.
+	Coding       string
+	IdentitySize int
+
 	// ETag and LastModified are the validators, kept apart from Header for
 	// conditional requests and revalidation.
 	ETag         string

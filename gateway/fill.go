@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +25,8 @@ import (
 type fill struct {
 	h       *Handler
 	pol     *policy.Policy
-	key     string       // primary key
+	key     string       // primary key, scope and dimensions included
+	base    string       // key of the URL alone (for invalidation checks)
 	primary *cache.Entry // Vary marker found under key, if any
 	reqCC   httpcache.RequestDirectives
 	auth    bool         // the request carries Authorization
@@ -285,7 +288,12 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if h.tagsDown && len(e.Tags) > 0 {
 		e.Header["Surrogate-Key"] = []string{strings.Join(e.Tags, " ")}
 	}
-	if vary := varyNames(resp.Header); len(vary) > 0 {
+	vary := varyNames(resp.Header)
+	if h.mix != nil {
+		// Accept-Encoding is handled by the cache, never a key dimension.
+		vary = slices.DeleteFunc(vary, func(n string) bool { return n == "Accept-Encoding" })
+	}
+	if len(vary) > 0 {
 		marker := f.primary
 		if marker == nil || !equalStrings(marker.Vary, vary) {
 			marker = &cache.Entry{Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: h.epoch.Add(1)}
@@ -326,7 +334,8 @@ func variantBase(marker *cache.Entry) string {
 func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []byte) {
 	ctx = context.WithoutCancel(ctx) // the store must not fail because the client left
 	e.Body = body
-	e.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h.encodeEntry(e, httpcache.ParseResponseDirectives(e.Header))
+	e.Header["Content-Length"] = []string{strconv.Itoa(len(e.Body))}
 	if len(e.Vary) > 0 && f.primary != nil {
 		if err := h.tier.Set(ctx, f.key, f.primary); err != nil {
 			h.log.Debug("cache store failed", "key", f.key, "err", err)
@@ -353,7 +362,7 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 // overtaken removes e if a purge of its key, tags or path came after the
 // fill started (see generations), and reports whether it did.
 func (h *Handler) overtaken(ctx context.Context, f *fill, e *cache.Entry) bool {
-	if !h.gens.purgedSince(f.gen, f.key, f.in.URL.EscapedPath(), e.Tags) {
+	if !h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), e.Tags) {
 		return false
 	}
 	_ = h.tier.Delete(ctx, e.Key)
@@ -372,6 +381,10 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 			continue
 		}
 		e.Header[k] = v[:len(v):len(v)]
+	}
+	if e.Coding != "" {
+		weakenETag(e.Header) // the 304 may restate the origin's strong ETag
+		e.Header["Content-Encoding"] = []string{e.Coding}
 	}
 	d := httpcache.ParseResponseDirectives(e.Header)
 	e.RequestTime, e.ResponseTime = f.reqTime, now
@@ -408,6 +421,14 @@ func (h *Handler) answerWith(resp *http.Response, e *cache.Entry, now time.Time,
 	for k, v := range e.Header {
 		hdr[k] = v
 	}
+	body := e.Body
+	if f := fillFrom(resp.Request.Context()); f != nil && f.in != nil && !acceptsStored(f.in, e) {
+		if b, ok := decodedBody(e); ok {
+			body = b
+			delete(hdr, "Content-Encoding")
+			hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
+		}
+	}
 	hdr["Age"] = ageValue(e.Age(now))
 	if !st.HasTTL {
 		st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
@@ -416,8 +437,8 @@ func (h *Handler) answerWith(resp *http.Response, e *cache.Entry, now time.Time,
 	resp.StatusCode = e.Status
 	resp.Status = strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
 	resp.Header = hdr
-	resp.ContentLength = int64(len(e.Body))
-	resp.Body = io.NopCloser(bytes.NewReader(e.Body))
+	resp.ContentLength = int64(len(body))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 }
 
 // invalidateAfterWrite removes the stored responses a successful unsafe
@@ -440,13 +461,11 @@ func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, re
 	// flight will not store (see generations).
 	h.gens.stamp(h.now(), nil, keys, nil)
 	ctx = context.WithoutCancel(ctx)
+	now := h.now()
 	for _, key := range keys {
-		if err := h.tier.Delete(ctx, key); err != nil {
-			h.log.Warn("invalidation failed", "key", key, "err", err)
-			continue
-		}
-		h.stats.Invalidations.Add(1)
-		h.stats.PurgedByKind[PurgeRFC].Add(1)
+		n := h.invalidateURL(ctx, key, false, now)
+		h.stats.Invalidations.Add(int64(n))
+		h.stats.PurgedByKind[PurgeRFC].Add(int64(n))
 	}
 	h.stats.PurgesByKind[PurgeRFC].Add(1)
 }

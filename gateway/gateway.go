@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/internal/compress"
 	"github.com/moatproxy/moat/internal/httpcache"
 	"github.com/moatproxy/moat/internal/policy"
 )
@@ -104,6 +106,20 @@ type Options struct {
 	// a CDN. It must not block.
 	OnPurge func(Purge)
 
+	// Normalizer canonicalizes request URLs (sorted query, tracking
+	// parameters stripped, routes' params); the origin receives the
+	// normalized request. If nil, URLs are keyed as they arrive.
+	Normalizer *cachekey.Normalizer
+	// Identifier resolves tiers and users for scoped routes. If nil,
+	// Authorization is the only credential known and it is never
+	// verified: tier and user routes then never use the cache for
+	// requests that carry it.
+	Identifier Identifier
+	// Compress stores compressible responses once in the coding most
+	// clients accept (br, zstd or gzip) and decodes on the fly for the
+	// others, so Accept-Encoding never splits the cache.
+	Compress bool
+
 	// Observer receives request and origin events (metrics). If nil,
 	// none are produced.
 	Observer Observer
@@ -125,36 +141,40 @@ type Options struct {
 
 // Handler is the caching reverse proxy. Create it with New.
 type Handler struct {
-	origin        *url.URL
-	tier          cache.Tier
-	policies      *policy.Table
-	maxObject     int64
-	heuristicMax  time.Duration
-	coalesceWait  time.Duration
-	hitForMiss    time.Duration
-	preserveHost  bool
-	name          string
-	log           *slog.Logger
-	now           func() time.Time
-	proxy         *httputil.ReverseProxy
-	group         cache.Group
-	epoch         atomic.Uint64
-	tracker       RateTracker
-	obs           Observer
-	accessLog     *slog.Logger
-	accessSample  float64
-	gens          *generations
-	tags          *cache.TagIndex
-	tagHeaders    []string
-	tagsDown      bool
-	onPurge       func(Purge)
-	versions      map[*policy.Policy]*atomic.Uint64
-	epochAll      atomic.Uint64
-	downstream    map[*policy.Policy][]string
-	refresher     *refresher
-	limits        *limits
-	ownedMemory   *cache.Memory
-	ownsTransport *http.Transport
+	origin          *url.URL
+	tier            cache.Tier
+	policies        *policy.Table
+	maxObject       int64
+	heuristicMax    time.Duration
+	coalesceWait    time.Duration
+	hitForMiss      time.Duration
+	preserveHost    bool
+	name            string
+	log             *slog.Logger
+	now             func() time.Time
+	proxy           *httputil.ReverseProxy
+	group           cache.Group
+	epoch           atomic.Uint64
+	tracker         RateTracker
+	hasScopedRoutes bool
+	norm            *cachekey.Normalizer
+	ident           Identifier
+	mix             *compress.Mix
+	obs             Observer
+	accessLog       *slog.Logger
+	accessSample    float64
+	gens            *generations
+	tags            *cache.TagIndex
+	tagHeaders      []string
+	tagsDown        bool
+	onPurge         func(Purge)
+	versions        map[*policy.Policy]*atomic.Uint64
+	epochAll        atomic.Uint64
+	downstream      map[*policy.Policy][]string
+	refresher       *refresher
+	limits          *limits
+	ownedMemory     *cache.Memory
+	ownsTransport   *http.Transport
 
 	stats Stats
 }
@@ -244,6 +264,8 @@ func New(o Options) (*Handler, error) {
 		log:          o.Logger,
 		now:          o.Now,
 		tracker:      o.Tracker,
+		norm:         o.Normalizer,
+		ident:        o.Identifier,
 		obs:          o.Observer,
 		accessLog:    o.AccessLog,
 		accessSample: cmp.Or(o.AccessLogSample, 1),
@@ -257,6 +279,9 @@ func New(o Options) (*Handler, error) {
 		gens: newGenerations(max(10*time.Minute, 4*(o.OriginTimeout+o.DialTimeout))),
 	}
 	for _, p := range o.Policies.Policies() {
+		if p.Scope != policy.ScopePublic || len(p.Vary) > 0 {
+			h.hasScopedRoutes = true
+		}
 		if p.Downstream != "" {
 			h.downstream[p] = []string{p.Downstream}
 		}
@@ -267,6 +292,9 @@ func New(o Options) (*Handler, error) {
 	}
 	for _, name := range tagHeaders {
 		h.tagHeaders = append(h.tagHeaders, http.CanonicalHeaderKey(name))
+	}
+	if o.Compress {
+		h.mix = new(compress.Mix)
 	}
 	h.limits = newLimits(o.MaxOriginConcurrency, o.OriginQueue, o.OriginQueueTimeout, o.Policies.Policies())
 	budget := max(o.RefreshBudget, 0)
@@ -398,6 +426,11 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		// response (see conditionalWriter); the origin sees only ours.
 		pr.Out.Header.Del("If-None-Match")
 		pr.Out.Header.Del("If-Modified-Since")
+		if h.mix != nil {
+			// The transport asks for gzip and decodes it itself: the body
+			// arrives as identity, and moat picks the stored coding.
+			pr.Out.Header.Del("Accept-Encoding")
+		}
 	}
 	if f.revalidate {
 		if f.stale.ETag != "" {

@@ -45,16 +45,31 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		return
 	}
 
+	r, dims := h.normalize(r, pol)
+	suffix, bypass, _ := h.scopeSuffix(r, pol, dims)
+	if bypass != "" {
+		h.stats.Bypass.Add(1)
+		h.forwardUncached(w, r, pol, "bypass", bypass)
+		return
+	}
+	// A scoped key holds only its tier's or user's entries, so RFC 9111
+	// §3.5's rules for credentials on shared entries do not apply to it.
+	scoped := pol != nil && pol.Scope != policy.ScopePublic
 	now := h.now()
 	reqCC := httpcache.ParseRequestDirectives(r.Header)
 	_, hasAuth := r.Header["Authorization"]
-	key := h.key(r, pol)
+	hasAuth = hasAuth && !scoped
+	base := h.key(r, pol)
+	key := base + suffix
 	o.key = key
 	ctx := r.Context()
 
-	if h.tracker != nil {
+	if h.tracker != nil && (pol == nil || pol.Scope != policy.ScopeUser) {
+		// Per-user keys are not tracked: the hot-key file would write
+		// their URLs to disk.
 		h.tracker.Observe(key, r.URL.RequestURI())
 	}
+	h.observeEncoding(r)
 	e, primary, lookupFwd := h.lookup(ctx, key, r)
 	passMarker := e != nil && e.HitForMiss
 	if passMarker {
@@ -95,7 +110,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		return
 	}
 
-	f := &fill{h: h, pol: pol, key: key, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd, stale: stale}
+	f := &fill{h: h, pol: pol, key: key, base: base, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd, stale: stale}
 	if stale != nil {
 		f.fwd = "stale"
 	}

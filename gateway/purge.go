@@ -122,7 +122,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		}
 	}
 	for _, key := range keys {
-		res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
+		res.Affected += h.invalidateURL(ctx, key, p.Soft, now)
 	}
 	if len(p.Prefixes) > 0 {
 		if rg, ok := h.tier.(ranger); ok {
@@ -150,6 +150,30 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		h.onPurge(p)
 	}
 	return res, nil
+}
+
+// invalidateURL invalidates the entry of a URL's base key and, when the
+// tier can list its keys, every scoped or dimensioned entry of the URL (keys
+// that extend base with a scope suffix): O(entries) for those.
+func (h *Handler) invalidateURL(ctx context.Context, base string, soft bool, now time.Time) int {
+	n := h.invalidateKey(ctx, base, soft, now)
+	if !h.hasScopedRoutes {
+		return n
+	}
+	if rg, ok := h.tier.(ranger); ok {
+		var matched []string
+		prefix := base + "\x00s"
+		rg.Range(func(key string, _ *cache.Entry) bool {
+			if strings.HasPrefix(key, prefix) {
+				matched = append(matched, key)
+			}
+			return true
+		})
+		for _, k := range matched {
+			n += h.invalidateKey(ctx, k, soft, now)
+		}
+	}
+	return n
 }
 
 // invalidateKey removes the entry under key, or marks it stale (soft). It
@@ -210,7 +234,15 @@ func keyPath(key string) string {
 // key, plus the namespace versions when a route or global purge bumped
 // them.
 func (h *Handler) key(r *http.Request, pol *policy.Policy) string {
-	return h.versioned(cachekey.Primary(r), pol)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	return h.versioned(cachekey.Key(r.Method, scheme, host, r.URL.EscapedPath(), r.URL.RawQuery), pol)
 }
 
 func (h *Handler) versioned(key string, pol *policy.Policy) string {
@@ -231,7 +263,17 @@ func (h *Handler) keyForURL(u *url.URL) string {
 	if u.Scheme == "https" {
 		r.TLS = tlsMarker
 	}
-	return h.versioned(cachekey.ForURL(u), h.policies.Match(r))
+	pol := h.policies.Match(r)
+	if h.norm != nil {
+		var rules *cachekey.ParamRules
+		if pol != nil {
+			rules = pol.Params
+		}
+		if path, query, changed := h.norm.Normalize(r.URL, rules); changed {
+			cachekey.SetPathQuery(r.URL, path, query)
+		}
+	}
+	return h.key(r, pol)
 }
 
 func (h *Handler) policyByPattern(pattern string) *policy.Policy {

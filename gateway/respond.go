@@ -35,6 +35,10 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.En
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if !acceptsStored(r, e) {
+		writeDecoded(w, r, e)
+		return
+	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)

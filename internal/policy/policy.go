@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/moatproxy/moat/internal/cachekey"
 )
 
 // ErrPattern is wrapped by errors about invalid or conflicting patterns.
@@ -77,6 +79,52 @@ type Policy struct {
 	// clients (browsers, CDNs) on every response of the route, independent
 	// of moat's own freshness.
 	Downstream string
+
+	// Params are the route's compiled query rules (nil: global rules only).
+	Params *cachekey.ParamRules
+	// Vary are request header fields (canonical names) whose normalized
+	// values are part of the key and are sent to the origin.
+	Vary []string
+	// Languages and MediaTypes are what Accept-Language and Accept are
+	// negotiated to when they are in Vary.
+	Languages, MediaTypes []string
+	// Scope says who shares an entry.
+	Scope Scope
+	// AllowCredentials lets requests with credentials use a public route's
+	// cache under RFC 9111 §3.5; by default they bypass it.
+	AllowCredentials bool
+}
+
+// Scope says who may share a stored response.
+type Scope uint8
+
+// Scopes.
+const (
+	// ScopePublic: everyone shares one entry per key; requests that carry
+	// credentials bypass the cache unless AllowCredentials.
+	ScopePublic Scope = iota
+	// ScopeTier: the key includes the caller's verified tier, never the
+	// credential itself.
+	ScopeTier
+	// ScopeUser: the key includes a keyed hash of the verified subject.
+	ScopeUser
+)
+
+// ParseScope maps "public", "tier", "user" ("" is public).
+func ParseScope(s string) (Scope, error) {
+	switch s {
+	case "", "public":
+		return ScopePublic, nil
+	case "tier":
+		return ScopeTier, nil
+	case "user":
+		return ScopeUser, nil
+	}
+	return 0, fmt.Errorf("policy: unknown scope %q (want public, tier or user)", s)
+}
+
+func (s Scope) String() string {
+	return [...]string{"public", "tier", "user"}[s]
 }
 
 // Expand replaces {name} in each template with the value of the pattern's
