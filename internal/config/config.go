@@ -148,6 +148,11 @@ type Cache struct {
 	// request coalescing, so its requests go to the origin in parallel.
 	// Default 10s; 0s turns it off.
 	HitForMiss Duration `yaml:"hit_for_miss"`
+	// Compression stores compressible responses once, compressed (br, zstd
+	// or gzip, whichever most recent clients accept), and decodes on the
+	// fly for clients that accept none, so Accept-Encoding never splits
+	// the cache. Default true.
+	Compression bool `yaml:"compression"`
 	// RefreshConcurrency caps background refreshes running at once
 	// (stale-while-revalidate, early and predictive). Default 16.
 	RefreshConcurrency int `yaml:"refresh_concurrency"`
@@ -380,6 +385,7 @@ func Default() *Config {
 			MaxObjectSize:      DefaultMaxObjectSize,
 			HeuristicMax:       DefaultHeuristicMax,
 			HitForMiss:         DefaultHitForMiss,
+			Compression:        true,
 			RefreshConcurrency: DefaultRefreshConcurrency,
 			RefreshBudget:      DefaultRefreshBudget,
 		},

@@ -140,7 +140,7 @@ routes:
 			Queue: DefaultOriginQueue,
 		},
 		Cache: Cache{Memory: 3 * GiB / 2, MaxObjectSize: 100 * MB, HeuristicMax: 0, CoalesceTimeout: Duration(2 * time.Second),
-			HitForMiss: DefaultHitForMiss, RefreshConcurrency: DefaultRefreshConcurrency, RefreshBudget: DefaultRefreshBudget},
+			HitForMiss: DefaultHitForMiss, Compression: true, RefreshConcurrency: DefaultRefreshConcurrency, RefreshBudget: DefaultRefreshBudget},
 		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
 		Tags:    Tags{MaxIndex: 1_000_000},
 		Log:     Log{Level: "debug", Format: "json", AccessSample: 1},

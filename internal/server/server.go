@@ -19,6 +19,8 @@ import (
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/admin"
+	"github.com/moatproxy/moat/internal/auth"
+	"github.com/moatproxy/moat/internal/cachekey"
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/fanout"
 	"github.com/moatproxy/moat/internal/hotkeys"
@@ -62,11 +64,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil || origin.Host == "" {
 		return nil, fmt.Errorf("server: origin.url %q: not an absolute URL", cfg.Origin.URL)
 	}
+	norm, err := cachekey.NewNormalizer(cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("server: keys: %w", err)
+	}
 	pols := make([]policy.Policy, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		v := cfg.Effective(r)
-		pols = append(pols, policy.Policy{
+		p := policy.Policy{
 			Pattern:              r.Match,
 			TTL:                  v.TTL.D(),
 			OverrideOrigin:       r.OverrideOrigin,
@@ -83,7 +89,26 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			Invalidate:           r.Invalidate,
 			Version:              r.Version,
 			Downstream:           r.Downstream.CacheControl(),
-		})
+			Languages:            r.Languages,
+			MediaTypes:           r.MediaTypes,
+			AllowCredentials:     r.AllowCredentials,
+		}
+		for _, h := range r.Vary {
+			p.Vary = append(p.Vary, http.CanonicalHeaderKey(h))
+		}
+		if p.Scope, err = policy.ParseScope(r.Scope); err != nil {
+			return nil, fmt.Errorf("server: routes[%d]: %w", i, err)
+		}
+		if r.Params != nil {
+			if p.Params, err = norm.CompileParams(*r.Params); err != nil {
+				return nil, fmt.Errorf("server: routes[%d].params: %w", i, err)
+			}
+		}
+		pols = append(pols, p)
+	}
+	resolver, err := auth.New(cfg.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	table, err := policy.New(pols)
 	if err != nil {
@@ -141,6 +166,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		OriginQueueTimeout:   cfg.Origin.QueueTimeout.D(),
 		RefreshConcurrency:   cfg.Cache.RefreshConcurrency,
 		RefreshBudget:        orNegativeF(cfg.Cache.RefreshBudget),
+		Normalizer:           norm,
+		Identifier:           authIdentifier{resolver},
+		Compress:             cfg.Cache.Compression,
 		TagIndex:             tags,
 		TagHeaders:           cfg.Tags.Headers,
 		TagsDownstream:       cfg.Tags.Downstream,
@@ -373,4 +401,19 @@ func orNegativeInt(n int) int {
 		return -1
 	}
 	return n
+}
+
+// authIdentifier adapts auth.Resolver to the gateway: the tier and the
+// keyed hash of the verified subject, never the credential or subject.
+type authIdentifier struct{ r *auth.Resolver }
+
+func (a authIdentifier) Identify(req *http.Request) gateway.Identity {
+	id := a.r.Resolve(req)
+	return gateway.Identity{
+		Tier:         id.Tier,
+		User:         a.r.UserKey(id),
+		Credentialed: id.Credentialed,
+		Valid:        id.Valid,
+		Reason:       id.Reason,
+	}
 }
