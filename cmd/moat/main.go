@@ -4,6 +4,7 @@
 //	moat demo [--load 10s]            run a demo origin with moat in front
 //	moat validate --config moat.yaml  check a config file
 //	moat purge --tag product:42       purge through the admin API
+//	moat warm --from hotkeys          warm the cache through a running gateway
 //	moat version                      print the version
 package main
 
@@ -25,6 +26,7 @@ Usage:
   moat demo [--load 10s]        run a demo API with moat in front of it (no files needed)
   moat validate --config FILE   check a config file; exit 1 naming file:line and key on error
   moat purge --token T --tag X  purge through a running moat's admin API (also --url, --prefix, --route, --all, --soft)
+  moat warm --config FILE --from urls.txt|sitemap.xml|hotkeys   fill the cache through a running gateway
   moat version                  print the version
 
 Run "moat COMMAND -h" for a command's flags.
@@ -48,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "purge":
 		return cmdPurge(args[1:], stdout, stderr)
+	case "warm":
+		return cmdWarm(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "moat", versionString())
 		return 0

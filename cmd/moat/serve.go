@@ -38,6 +38,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "moat.yaml", "config file")
 	drain := fs.Duration("drain", 30*time.Second, "how long shutdown waits for in-flight requests")
+	warmUp := fs.Bool("warm", false, "warm the cache from hotkeys.file before /readyz reports ready")
+	var wf warmFlags
+	wf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -57,10 +60,25 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *warmUp {
+		srv.HoldReady()
+	}
 	proxyAddr, adminAddr, err := srv.Start()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if *warmUp {
+		go func() {
+			scheme := "http://"
+			if cfg.TLS.CertFile != "" {
+				scheme = "https://"
+			}
+			if err := warmFromHotkeys(ctx, cfg, scheme+proxyAddr, &wf, stderr, log); err != nil {
+				log.Error("warm-up failed; serving anyway", "err", err)
+			}
+			srv.MarkReady()
+		}()
 	}
 	log.Info("moat serving", "listen", proxyAddr, "admin", adminAddr, "origin", cfg.Origin.URL, "routes", len(cfg.Routes), "version", versionString())
 	code := 0

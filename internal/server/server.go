@@ -47,6 +47,7 @@ type Server struct {
 	proxy   *http.Server
 	admin   *http.Server
 	ready   atomic.Bool
+	hold    atomic.Bool // Start leaves readiness to MarkReady
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -252,7 +253,9 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 		s.serve(s.admin, aln)
 		adminAddr = aln.Addr().String()
 	}
-	s.ready.Store(true)
+	if !s.hold.Load() {
+		s.ready.Store(true)
+	}
 	return proxyAddr, adminAddr, nil
 }
 
@@ -268,6 +271,13 @@ func (s *Server) serve(srv *http.Server, ln net.Listener) {
 		}
 	}()
 }
+
+// HoldReady makes Start leave /readyz not ready until MarkReady (for a
+// warm-up before traffic).
+func (s *Server) HoldReady() { s.hold.Store(true) }
+
+// MarkReady makes /readyz report ready.
+func (s *Server) MarkReady() { s.ready.Store(true) }
 
 // Err delivers a listener's fatal error.
 func (s *Server) Err() <-chan error { return s.errs }
