@@ -164,3 +164,30 @@ func parseStat(b []byte) (pgrp int, ticks int64, ok bool) {
 	}
 	return pgrp, utime + stime, true
 }
+
+// coreBusy returns the user, nice and system time the kernel has counted on
+// cpu (from /proc/stat), in clock ticks: every process's time there.
+func coreBusy(cpu int) int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	return parseCoreBusy(b, cpu)
+}
+
+func parseCoreBusy(stat []byte, cpu int) int64 {
+	prefix := []byte("cpu" + strconv.Itoa(cpu) + " ")
+	for _, line := range bytes.Split(stat, []byte("\n")) {
+		if !bytes.HasPrefix(line, prefix) {
+			continue
+		}
+		f := bytes.Fields(line[len(prefix):])
+		var busy int64
+		for _, x := range f[:min(3, len(f))] { // user nice system
+			n, _ := strconv.ParseInt(string(x), 10, 64)
+			busy += n
+		}
+		return busy
+	}
+	return 0
+}

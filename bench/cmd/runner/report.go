@@ -45,6 +45,11 @@ type Result struct {
 	// sensitive than req/s to other load on the machine.
 	CPUUSPerReq *float64 `json:"cpu_us_per_req,omitempty"`
 	CPUUtil     *float64 `json:"cpu_util,omitempty"`
+	// OthersUtil and OthersLoadUtil are the shares of the server's core
+	// and of the load generator's core that other processes took during
+	// the run (0 on a quiet machine): how disturbed it was.
+	OthersUtil     *float64 `json:"others_util,omitempty"`
+	OthersLoadUtil *float64 `json:"others_load_util,omitempty"`
 }
 
 // run is one measurement of one system.
@@ -55,6 +60,41 @@ type run struct {
 	seconds                   float64
 	objects                   int64         // -1: unknown
 	cpu                       time.Duration // the server's CPU time during the run
+	others                    time.Duration // other processes' CPU time on the server's core
+	othersLoad                time.Duration // and on the load core (besides wrk and the origin)
+}
+
+func (r run) othersLoadUtil() float64 {
+	if r.seconds == 0 {
+		return 0
+	}
+	return r.othersLoad.Seconds() / r.seconds
+}
+
+// Thresholds above which other load on the machine is taken to have
+// disturbed a run: the server lost a tenth of its core, or wrk and the
+// origin a sixth of theirs.
+const (
+	maxOthersServer = 0.10
+	maxOthersLoad   = 0.15
+)
+
+// disturbed reports whether other processes took enough of either core to
+// distort the run.
+func (r run) disturbed() bool {
+	return r.othersUtil() > maxOthersServer || r.othersLoadUtil() > maxOthersLoad
+}
+
+// disturbance ranks runs: the larger share of a core other processes took.
+func (r run) disturbance() float64 {
+	return max(r.othersUtil()/maxOthersServer, r.othersLoadUtil()/maxOthersLoad)
+}
+
+func (r run) othersUtil() float64 {
+	if r.seconds == 0 {
+		return 0
+	}
+	return r.others.Seconds() / r.seconds
 }
 
 func (r run) cpuPerRequestUS() float64 {
@@ -117,6 +157,8 @@ func aggregate(scenario, system string, runs []run, withHitRatio, withOriginCoun
 	if runs[0].cpu > 0 {
 		res.CPUUSPerReq = ptr(round(pick(run.cpuPerRequestUS), 1))
 		res.CPUUtil = ptr(round(pick(run.cpuUtil), 3))
+		res.OthersUtil = ptr(round(pick(run.othersUtil), 3))
+		res.OthersLoadUtil = ptr(round(pick(run.othersLoadUtil), 3))
 	}
 	var objects []float64
 	for _, r := range runs {
@@ -165,7 +207,7 @@ const wrkSaturation = 70000
 
 // tableHeader is the header row of the results table.
 var tableHeader = []string{"scenario", "system", "req/s", "min-max", "p50 ms", "p99 ms", "p99.9 ms",
-	"cpu µs/req", "cpu", "hit ratio", "origin req/s", "origin reqs", "objects", "errors",
+	"cpu µs/req", "cpu", "others", "hit ratio", "origin req/s", "origin reqs", "objects", "errors",
 	"moat/nginx", "moat/varnish", "moat/ceiling"}
 
 // writeTable prints the results as a Markdown table, with moat's ratio to
@@ -179,7 +221,7 @@ func (rep *Report) writeTable(w io.Writer) {
 		}
 		row := []string{r.Scenario, r.System, rps, fmt.Sprintf("%.0f-%.0f", r.RPSMin, r.RPSMax),
 			fmt.Sprintf("%.2f", r.P50MS), fmt.Sprintf("%.2f", r.P99MS), optF(r.P999MS, "%.2f"),
-			optF(r.CPUUSPerReq, "%.1f"), optPct(r.CPUUtil),
+			optF(r.CPUUSPerReq, "%.1f"), optPct(r.CPUUtil), others(r.OthersUtil, r.OthersLoadUtil),
 			optF(r.HitRatio, "%.3f"), optF(r.OriginRPS, "%.0f"), optI(r.OriginRequests), optI(r.Objects),
 			fmt.Sprint(r.Errors), "", "", ""}
 		if r.System == "moat" {
@@ -267,6 +309,14 @@ func optPct(v *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", 100**v)
+}
+
+// others shows the other load on the server's and the load core.
+func others(server, load *float64) string {
+	if server == nil || load == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f/%.0f%%", 100**server, 100**load)
 }
 
 func optI(v *int64) string {

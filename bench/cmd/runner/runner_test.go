@@ -171,3 +171,13 @@ func TestConfigsRender(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCoreBusy(t *testing.T) {
+	stat := []byte("cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 5 1 4 50 9 9 9 0 0 0\ncpu1 5 0 6 50 0 0 0 0 0 0\n")
+	if got := parseCoreBusy(stat, 0); got != 10 {
+		t.Errorf("cpu0 busy = %d, want 10", got)
+	}
+	if got := parseCoreBusy(stat, 1); got != 11 {
+		t.Errorf("cpu1 busy = %d, want 11", got)
+	}
+}

@@ -164,15 +164,20 @@ func (m *moatSystem) Objects() int64 {
 		return -1
 	}
 	defer resp.Body.Close()
-	var s struct {
-		Memory struct {
-			Entries int64 `json:"entries"`
-		} `json:"memory"`
-	}
+	// The L1's entry count, under "cache" (or "memory" in older moats).
+	var s map[string]json.RawMessage
 	if json.NewDecoder(resp.Body).Decode(&s) != nil {
 		return -1
 	}
-	return s.Memory.Entries
+	for _, k := range []string{"cache", "memory"} {
+		var tier struct {
+			Entries *int64 `json:"entries"`
+		}
+		if json.Unmarshal(s[k], &tier) == nil && tier.Entries != nil {
+			return *tier.Entries
+		}
+	}
+	return -1
 }
 
 func (m *moatSystem) Proc() *proc { return m.p }

@@ -30,6 +30,8 @@ type wrkResult struct {
 	P999US float64 `json:"p999_us"`
 	MaxUS  float64 `json:"max_us"`
 	MeanUS float64 `json:"mean_us"`
+
+	cpu time.Duration // wrk's own CPU time (user + system)
 }
 
 // RPS is requests per second over the run.
@@ -76,5 +78,12 @@ func (r *runner) runWrk(base string, conns int, d time.Duration, args ...string)
 	if err != nil {
 		return nil, fmt.Errorf("wrk: %w\n%s", err, out)
 	}
-	return parseWrk(out)
+	w, err := parseWrk(out)
+	if err != nil {
+		return nil, err
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		w.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return w, nil
 }

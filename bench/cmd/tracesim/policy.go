@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"container/heap"
 	"container/list"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 
 	"github.com/moatproxy/moat/cache"
@@ -287,6 +289,39 @@ func (h *farthest) Pop() any {
 	h.items = h.items[:len(h.items)-1]
 	h.at[it.o] = -1
 	return it
+}
+
+// staticOptimum is the hit ratio of the best fixed set of objects, chosen
+// knowing how often each object is requested in the whole trace (but not
+// when): greedy by (requests − 1) / weight, the first request of each
+// object being a miss. It is the ceiling of a policy that learns
+// popularity perfectly but not its changes over time, such as an ideal
+// LFU, and the reference for an online policy on a trace whose popularity
+// does not change (the Zipf traces).
+func staticOptimum(t *trace, w *weights, budget int64) float64 {
+	counts := make([]int64, len(t.sizes))
+	for _, o := range t.reqs {
+		counts[o]++
+	}
+	var cands []int32
+	for o, n := range counts {
+		if n >= 2 && w.weight[o] <= maxObject(budget) {
+			cands = append(cands, int32(o))
+		}
+	}
+	slices.SortFunc(cands, func(a, b int32) int {
+		// (counts[a]-1)/w[a] > (counts[b]-1)/w[b], without division.
+		l, r := (counts[a]-1)*w.weight[b], (counts[b]-1)*w.weight[a]
+		return cmp.Compare(r, l)
+	})
+	var used, hits int64
+	for _, o := range cands {
+		if used+w.weight[o] <= budget {
+			used += w.weight[o]
+			hits += counts[o] - 1
+		}
+	}
+	return float64(hits) / float64(len(t.reqs))
 }
 
 // replay runs t through p and returns the hit ratio.

@@ -214,3 +214,18 @@ func TestScanTrace(t *testing.T) {
 		t.Errorf("objects = %d, want 300", len(tr.sizes))
 	}
 }
+
+func TestStaticOptimum(t *testing.T) {
+	// Budget 800 holds 8 objects of 100 (objects up to 100 admitted).
+	// Object 0 is requested 5 times, 1..9 twice each, 10 once.
+	w := uniform(11, 100)
+	reqs := []int32{0, 0, 0, 0, 0, 10}
+	for o := int32(1); o <= 9; o++ {
+		reqs = append(reqs, o, o)
+	}
+	tr := &trace{reqs: reqs, sizes: make([]int32, 11)}
+	// Best set: 0 (4 hits) and seven of 1..9 (1 hit each) = 11 hits.
+	if got, want := staticOptimum(tr, w, 800), 11.0/float64(len(reqs)); got != want {
+		t.Errorf("staticOptimum = %v, want %v", got, want)
+	}
+}

@@ -117,3 +117,11 @@ func nextUse(reqs []int32, objects int) []int32 {
 	}
 	return next
 }
+
+// equalSizes gives every object of t the same size.
+func equalSizes(t *trace, size int32) *trace {
+	for i := range t.sizes {
+		t.sizes[i] = size
+	}
+	return t
+}
