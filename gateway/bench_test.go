@@ -44,16 +44,29 @@ func benchPolicies(b *testing.B) *policy.Table {
 	return tbl
 }
 
-// BenchmarkRouteMatchAndKey is the per-request work before the lookup.
+// BenchmarkRouteMatchAndKey is the per-request work before the lookup:
+// route match, URL normalization (an already canonical URL) and the key.
 func BenchmarkRouteMatchAndKey(b *testing.B) {
 	tbl := benchPolicies(b)
+	norm, err := cachekey.NewNormalizer(cachekey.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, _ := url.Parse("http://127.0.0.1:1")
+	h, err := New(Options{Origin: u, Policies: tbl, Normalizer: norm})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
 	r := httptest.NewRequest("GET", "http://api.example.com/api/products/42?fields=name", nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		if tbl.Match(r) == nil {
+		pol := tbl.Match(r)
+		if pol == nil {
 			b.Fatal("no match")
 		}
-		_ = cachekey.Primary(r)
+		nr, _ := h.normalize(r, pol)
+		_ = h.key(nr, pol)
 	}
 }
 
@@ -67,13 +80,17 @@ func BenchmarkHitPath(b *testing.B) {
 			}
 			defer mem.Close()
 			u, _ := url.Parse("http://127.0.0.1:1")
-			h, err := New(Options{Origin: u, Tier: mem, Policies: benchPolicies(b)})
+			norm, err := cachekey.NewNormalizer(cachekey.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := New(Options{Origin: u, Tier: mem, Policies: benchPolicies(b), Normalizer: norm, Compress: true})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer h.Close()
 			r := httptest.NewRequest("GET", "http://api.example.com/api/products/42", nil)
-			key := cachekey.Primary(r)
+			key := h.key(r, h.policies.Match(r))
 			now := time.Now()
 			body := make([]byte, size)
 			e := &cache.Entry{

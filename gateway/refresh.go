@@ -131,23 +131,30 @@ func (rf *refresher) maybeRefresh(r *http.Request, key string, e *cache.Entry, p
 			return
 		}
 	}
-	if pol.RefreshAhead && rf.budget > 0 && rf.h.tracker != nil && ttl <= refreshWindow(e) {
+	// Predictive: an entry in the second half of its life whose key's
+	// rate predicts at least one request within the next lifetime is
+	// queued; the budget loop refreshes it just before it expires. Queueing
+	// early means a key requested only now and then still gets its refresh
+	// on time, without a hit in the last moments of its life.
+	if pol.RefreshAhead && rf.budget > 0 && rf.h.tracker != nil && ttl <= e.Lifetime/2 {
 		rate := rf.h.tracker.Rate(key)
-		// Refresh only what the traffic will use: at least one request
-		// predicted within the next lifetime.
 		if rate*e.Lifetime.Seconds() >= 1 {
 			rf.offer(r, key, e, pol, rate)
 		}
 	}
 }
 
-// refreshWindow is how long before expiry a predictive refresh may start:
-// a tenth of the lifetime, at least a few origin round trips, at most half
-// the lifetime.
+// refreshWindow is how long before expiry a predictive refresh starts: a
+// twentieth of the lifetime, at least a few origin round trips and two
+// budget ticks, at most half the lifetime. Short, so that a hot key costs
+// little more than one origin request per lifetime.
 func refreshWindow(e *cache.Entry) time.Duration {
-	w := max(e.Lifetime/10, 4*e.FetchTime, 500*time.Millisecond)
+	w := max(e.Lifetime/20, 3*e.FetchTime, 2*refreshTick)
 	return min(w, e.Lifetime/2)
 }
+
+// refreshTick is the period of the predictive budget loop.
+const refreshTick = 25 * time.Millisecond
 
 // offer records a predictive refresh candidate for the budget loop.
 func (rf *refresher) offer(r *http.Request, key string, e *cache.Entry, pol *policy.Policy, rate float64) {
@@ -155,7 +162,7 @@ func (rf *refresher) offer(r *http.Request, key string, e *cache.Entry, pol *pol
 	defer rf.mu.Unlock()
 	if c, ok := rf.cands[key]; ok {
 		if c.e == e {
-			c.rate = rate
+			c.rate = rate // already queued: no new clone of the request
 			rf.cands[key] = c
 			return
 		}
@@ -171,7 +178,7 @@ func (rf *refresher) offer(r *http.Request, key string, e *cache.Entry, pol *pol
 // replaced meanwhile are dropped.
 func (rf *refresher) loop() {
 	defer rf.wg.Done()
-	const tick = 50 * time.Millisecond
+	const tick = refreshTick
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	tokens := 0.0
@@ -210,9 +217,13 @@ func (rf *refresher) loop() {
 			if tokens < 1 {
 				break
 			}
-			if x.c.e.TTL(now) <= 0 && x.c.e.Staleness(now) > x.c.e.StaleWhileRevalidate {
-				rf.drop(x.key, x.c.e)
+			ttl := x.c.e.TTL(now)
+			if ttl <= 0 && x.c.e.Staleness(now) > x.c.e.StaleWhileRevalidate {
+				rf.drop(x.key, x.c.e) // lapsed: the next request refetches
 				continue
+			}
+			if ttl > refreshWindow(x.c.e) {
+				continue // not yet: it stays queued
 			}
 			if cur, _ := rf.h.tier.Get(context.Background(), x.c.e.Key); cur != x.c.e {
 				rf.drop(x.key, x.c.e) // refreshed or removed meanwhile

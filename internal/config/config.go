@@ -242,6 +242,10 @@ type Hotkeys struct {
 	Interval Duration `yaml:"interval"`
 	// Capacity is how many keys are tracked. Default 10000.
 	Capacity int `yaml:"capacity"`
+	// HalfLife is how fast a key's tracked request rate forgets the past.
+	// Short enough that refresh_ahead sees a key turn hot within a few
+	// TTLs. Default 10s.
+	HalfLife Duration `yaml:"half_life"`
 }
 
 // Log selects the gateway's logging.
@@ -389,7 +393,7 @@ func Default() *Config {
 			RefreshConcurrency: DefaultRefreshConcurrency,
 			RefreshBudget:      DefaultRefreshBudget,
 		},
-		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
+		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000, HalfLife: Duration(10 * time.Second)},
 		Tags:    Tags{MaxIndex: 1_000_000},
 		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat, AccessSample: 1},
 	}

@@ -141,7 +141,7 @@ routes:
 		},
 		Cache: Cache{Memory: 3 * GiB / 2, MaxObjectSize: 100 * MB, HeuristicMax: 0, CoalesceTimeout: Duration(2 * time.Second),
 			HitForMiss: DefaultHitForMiss, Compression: true, RefreshConcurrency: DefaultRefreshConcurrency, RefreshBudget: DefaultRefreshBudget},
-		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000},
+		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000, HalfLife: Duration(10 * time.Second)},
 		Tags:    Tags{MaxIndex: 1_000_000},
 		Log:     Log{Level: "debug", Format: "json", AccessSample: 1},
 		Routes: []Route{
@@ -444,7 +444,7 @@ func TestValidateBuiltInConfig(t *testing.T) {
 	for _, fe := range ce.Errors() {
 		keys = append(keys, fe.Key)
 	}
-	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.access_sample log.format hotkeys.top hotkeys.interval tags.max_index"
+	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.access_sample log.format hotkeys.top hotkeys.interval hotkeys.half_life tags.max_index"
 	if strings.Join(keys, " ") != wantKeys {
 		t.Errorf("zero Config errors at %q, want %q", strings.Join(keys, " "), wantKeys)
 	}

@@ -269,6 +269,9 @@ func (k *checker) freshness() {
 	if h.Interval <= 0 {
 		k.errorf("hotkeys.interval", nil, "must be positive, got %s", h.Interval)
 	}
+	if h.HalfLife <= 0 {
+		k.errorf("hotkeys.half_life", nil, "must be positive, got %s", h.HalfLife)
+	}
 	if h.Capacity < h.Top {
 		k.errorf("hotkeys.capacity", nil, "must be at least hotkeys.top (%d), got %d", h.Top, h.Capacity)
 	}

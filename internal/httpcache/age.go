@@ -17,10 +17,15 @@ import (
 // was received. Per §5.1 only the first member of Age is used and an invalid
 // Age is ignored; a missing or invalid Date gives an apparent age of 0; a
 // negative response delay (clocks went backwards) counts as 0.
+//
+// Date has one-second resolution (an HTTP-date truncates to the second),
+// so an apparent age below one second is rounding, not age: it is taken as
+// 0, and larger ones lose that second. Otherwise a fresh response would
+// start up to a second old, which costs a 2s TTL half its life.
 func InitialAge(h http.Header, requestTime, responseTime time.Time) time.Duration {
 	var apparent time.Duration
 	if date, ok := headerDate(h, "Date"); ok {
-		apparent = saturate(responseTime.Sub(date))
+		apparent = saturate(max(responseTime.Sub(date)-time.Second, 0))
 	}
 	delay := saturate(responseTime.Sub(requestTime))
 	return saturate(max(apparent, ageValue(h)+delay))

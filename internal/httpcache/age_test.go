@@ -19,8 +19,12 @@ func TestInitialAge(t *testing.T) {
 		{"response_delay", header("Date", httpDate(t0)), t0.Add(2 * s), 2 * s},
 		// corrected_age_value = 100 + 2 beats apparent_age = 2.
 		{"age_plus_delay", header("Age", "100", "Date", httpDate(t0)), t0.Add(2 * s), 102 * s},
-		// The origin's clock is 60s behind: apparent_age = 62 beats 10 + 2.
-		{"date_skew_apparent_age_wins", header("Age", "10", "Date", httpDate(t0.Add(-60*s))), t0.Add(2 * s), 62 * s},
+		// The origin's clock is 60s behind: apparent_age = 62 - 1 (Date's
+		// resolution) beats 10 + 2.
+		{"date_skew_apparent_age_wins", header("Age", "10", "Date", httpDate(t0.Add(-60*s))), t0.Add(2 * s), 61 * s},
+		// Date truncated to the second: under a second of apparent age is
+		// rounding, not age.
+		{"date_truncation_is_not_age", header("Date", httpDate(t0.Add(-800*time.Millisecond))), t0, 0},
 		// The origin's clock is ahead: apparent_age clamps to 0.
 		{"date_in_future", header("Age", "10", "Date", httpDate(t0.Add(time.Hour))), t0.Add(2 * s), 12 * s},
 		{"no_date", header("Age", "30"), t0.Add(s), 31 * s},

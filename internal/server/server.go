@@ -140,7 +140,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		patterns[i] = r.Match
 	}
 	met := metrics.New(reg, patterns)
-	tracker := hotkeys.New(hotkeys.Options{Capacity: cfg.Hotkeys.Capacity})
+	tracker := hotkeys.New(hotkeys.Options{Capacity: cfg.Hotkeys.Capacity, HalfLife: cfg.Hotkeys.HalfLife.D()})
 	var accessLog *slog.Logger
 	if cfg.Log.Access || log.Enabled(context.Background(), slog.LevelDebug) {
 		accessLog = log
