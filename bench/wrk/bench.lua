@@ -2,6 +2,7 @@
 --   hot   KIND N        uniform random ids 0..N-1 of /api/KIND/{id}
 --   zipf  KIND N S      Zipf(S)-distributed ids over 0..N-1 (rank r has weight 1/r^S)
 --   unique KIND TAG     a new id on every request: /api/KIND/TAG-{counter}
+-- A last argument "gzip" adds Accept-Encoding: gzip to every request.
 -- done() prints one JSON line prefixed with "WRKJSON " for the runner.
 
 local mode, kind, reqs, n, cdf, tag, counter
@@ -28,6 +29,9 @@ end
 
 function init(args)
   mode, kind = args[1], args[2]
+  if args[#args] == "gzip" then
+    wrk.headers["Accept-Encoding"] = "gzip"
+  end
   math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
   if mode == "hot" then
     n = tonumber(args[3])

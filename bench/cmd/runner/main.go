@@ -89,6 +89,18 @@ func groups() []group {
 			warm: warmHot,
 		},
 		{
+			// moat as it ships, with cache.compression on: hits from
+			// the compressed copy, for a client that does not accept
+			// gzip (decoded on every hit) and for one that does.
+			name:   "compression",
+			budget: budget{moat: "256MiB", moatSWR: "10s", moatCompression: true},
+			scenarios: []scenario{
+				{name: "hit-1k-c64-decode", conns: 64, args: []string{"hot", "1k", strconv.Itoa(hotIDs)}, systems: []string{"moat"}},
+				{name: "hit-1k-c64-gzip", conns: 64, args: []string{"hot", "1k", strconv.Itoa(hotIDs), "gzip"}, systems: []string{"moat"}},
+			},
+			warm: warmHot,
+		},
+		{
 			name:   "miss",
 			budget: large,
 			scenarios: []scenario{

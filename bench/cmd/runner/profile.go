@@ -69,6 +69,9 @@ func (r *runner) profileMain(systemName, scenarioName, dir string, keep bool) (e
 		load <- err
 	}()
 	time.Sleep(2 * time.Second)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	prefix := filepath.Join(dir, systemName+"-"+scenarioName)
 	pprofURL := "http://" + r.pprofAddr + "/debug/pprof/"
 	if err := fetch(pprofURL+"profile?seconds="+strconv.Itoa(int(r.duration.Seconds())), prefix+".cpu.prof"); err != nil {

@@ -164,8 +164,8 @@ func TestConfigsRender(t *testing.T) {
 			t.Errorf("nginx.conf lacks %q", want)
 		}
 	}
-	moat := string(render(moatConfig, map[string]any{"Port": 1, "AdminPort": 2, "Origin": "http://127.0.0.1:9", "Memory": "256MiB", "SWR": "10s"}))
-	for _, want := range []string{"listen: 127.0.0.1:1", "memory: 256MiB", "level: warn", "stale_while_revalidate: 10s"} {
+	moat := string(render(moatConfig, map[string]any{"Port": 1, "AdminPort": 2, "Origin": "http://127.0.0.1:9", "Memory": "256MiB", "SWR": "10s", "Compression": false}))
+	for _, want := range []string{"listen: 127.0.0.1:1", "memory: 256MiB", "level: warn", "stale_while_revalidate: 10s", "compression: false"} {
 		if !strings.Contains(moat, want) {
 			t.Errorf("moat.yaml lacks %q", want)
 		}

@@ -31,6 +31,11 @@ type budget struct {
 	// default grace is 10 s, and nginx serves stale while one request
 	// updates (proxy_cache_use_stale updating).
 	moatSWR string
+	// moatCompression is cache.compression. Off, moat stores and serves
+	// the origin's bytes as nginx and Varnish do here; on (moat's
+	// default), it stores a compressed copy and decodes it for clients
+	// that do not accept the coding.
+	moatCompression bool
 }
 
 // system is one cache under test (or the ceiling).
@@ -111,7 +116,7 @@ var moatConfig = template.Must(template.New("moat").Parse(`# moat under benchmar
 listen: 127.0.0.1:{{.Port}}
 admin: {listen: "127.0.0.1:{{.AdminPort}}", token: bench}
 origin: {url: "{{.Origin}}", timeout: 10s}
-cache: {memory: {{.Memory}}, max_object_size: 1MiB}
+cache: {memory: {{.Memory}}, max_object_size: 1MiB, compression: {{.Compression}}}
 log: {level: warn}   # no per-request logging
 routes:
   - match: GET /api/{kind}/{id}
@@ -138,7 +143,7 @@ func (m *moatSystem) Start(r *runner, dir string, b budget) (string, error) {
 		return "", err
 	}
 	conf := filepath.Join(dir, "moat.yaml")
-	data := map[string]any{"Port": port, "AdminPort": adminPort, "Origin": r.originURL, "Memory": b.moat, "SWR": b.moatSWR}
+	data := map[string]any{"Port": port, "AdminPort": adminPort, "Origin": r.originURL, "Memory": b.moat, "SWR": b.moatSWR, "Compression": b.moatCompression}
 	if err := os.WriteFile(conf, render(moatConfig, data), 0o644); err != nil {
 		return "", err
 	}
