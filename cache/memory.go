@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
-	"github.com/maypok86/otter/v2/stats"
 )
 
 // MemoryOptions configure a Memory tier. The zero value is usable: 64 MiB,
@@ -35,7 +34,7 @@ type MemoryOptions struct {
 // KeepUntil.
 type Memory struct {
 	c        *otter.Cache[string, *Entry]
-	counter  *stats.Counter
+	clock    *otter.CoarseClock
 	maxObj   int64
 	now      func() time.Time
 	evicted  atomic.Uint64
@@ -72,7 +71,10 @@ func NewMemory(o MemoryOptions) (*Memory, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m := &Memory{counter: stats.NewCounter(), maxObj: o.MaxObjectSize, now: o.Now}
+	// A coarse clock: reads cost an atomic load instead of a clock read on
+	// every Get. Expiry here only frees memory (freshness is the gateway's
+	// business), so a millisecond of slack is harmless.
+	m := &Memory{maxObj: o.MaxObjectSize, now: o.Now, clock: otter.NewCoarseClock(time.Millisecond)}
 	c, err := otter.New(&otter.Options[string, *Entry]{
 		MaximumWeight: uint64(o.MaxBytes),
 		Weigher: func(_ string, e *Entry) uint32 {
@@ -85,7 +87,7 @@ func NewMemory(o MemoryOptions) (*Memory, error) {
 			}
 			return max(d, time.Millisecond)
 		}),
-		StatsRecorder: m.counter,
+		Clock: m.clock,
 		// Atomic: runs during the removal itself, on the removing goroutine,
 		// instead of one goroutine per event; a purge of 100k entries
 		// would otherwise start 100k goroutines. OnRemove therefore runs
@@ -103,6 +105,7 @@ func NewMemory(o MemoryOptions) (*Memory, error) {
 		},
 	})
 	if err != nil {
+		m.clock.Stop()
 		return nil, err
 	}
 	m.c = c
@@ -145,10 +148,7 @@ func (m *Memory) Range(fn func(key string, e *Entry) bool) {
 
 // Stats returns a snapshot of the tier's counters.
 func (m *Memory) Stats() MemoryStats {
-	s := m.counter.Snapshot()
 	return MemoryStats{
-		Hits:             s.Hits,
-		Misses:           s.Misses,
 		Entries:          m.c.EstimatedSize(),
 		Bytes:            m.c.WeightedSize(),
 		MaxBytes:         m.c.GetMaximum(),
@@ -161,5 +161,6 @@ func (m *Memory) Stats() MemoryStats {
 // Close stops the tier's background goroutines. It is idempotent.
 func (m *Memory) Close() error {
 	m.c.StopAllGoroutines()
+	m.clock.Stop()
 	return nil
 }

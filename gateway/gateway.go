@@ -161,6 +161,7 @@ type Handler struct {
 	ident           Identifier
 	mix             *compress.Mix
 	obs             Observer
+	lookupObs       LookupObserver
 	accessLog       *slog.Logger
 	accessSample    float64
 	gens            *generations
@@ -302,6 +303,7 @@ func New(o Options) (*Handler, error) {
 		budget = 0 // no loop to run
 	}
 	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
+	h.lookupObs, _ = o.Observer.(LookupObserver)
 	if h.tags == nil {
 		h.tags = cache.NewTagIndex(0)
 	}

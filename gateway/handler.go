@@ -212,7 +212,7 @@ func (h *Handler) observe(r *http.Request, key string, e *cache.Entry, pol *poli
 // variant for r's header values. It also returns the marker (or nil) and the
 // Cache-Status fwd reason for a miss.
 func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, marker *cache.Entry, fwd string) {
-	e, err := h.tier.Get(ctx, key)
+	e, err := h.timedGet(ctx, key)
 	if err != nil {
 		h.log.Debug("cache lookup failed", "key", key, "err", err)
 	}

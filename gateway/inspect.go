@@ -3,10 +3,12 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/internal/httpcache"
+	"github.com/moatproxy/moat/internal/policy"
 )
 
 // Inspection explains how the cache would treat a request, without
@@ -17,6 +19,9 @@ type Inspection struct {
 	Route        string            `json:"route"`
 	Key          string            `json:"key"`
 	Scope        string            `json:"scope"`
+	Tier         string            `json:"tier,omitempty"`
+	User         string            `json:"user,omitempty"`
+	Normalized   string            `json:"normalized_url,omitempty"`
 	Vary         map[string]string `json:"vary,omitempty"`
 	BypassReason string            `json:"bypass_reason,omitempty"`
 	Stored       bool              `json:"stored"`
@@ -44,8 +49,27 @@ func (h *Handler) Inspect(r *http.Request) Inspection {
 		in.Route = pol.Pattern
 	}
 	now := h.now()
+	nr, dims := h.normalize(r, pol)
+	if nr.URL.String() != r.URL.String() {
+		in.Normalized = nr.URL.String()
+	}
+	r = nr
+	suffix, bypass, id := h.scopeSuffix(r, pol, dims)
+	scoped := pol != nil && pol.Scope != policy.ScopePublic
+	if pol != nil {
+		in.Scope = pol.Scope.String()
+		switch pol.Scope {
+		case policy.ScopeTier:
+			in.Tier = id.Tier
+		case policy.ScopeUser:
+			if id.User != "" {
+				in.User = "(keyed hash of the verified subject)"
+			}
+		}
+	}
 	reqCC := httpcache.ParseRequestDirectives(r.Header)
 	_, hasAuth := r.Header["Authorization"]
+	hasAuth = hasAuth && !scoped
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		in.BypassReason = "method: only GET and HEAD are answered from cache; a 2xx/3xx answer to " + r.Method + " invalidates the URL (RFC 9111 §4.4)"
@@ -53,9 +77,15 @@ func (h *Handler) Inspect(r *http.Request) Inspection {
 		in.BypassReason = "route: the route says cache: false"
 	case r.Header.Get("Range") != "":
 		in.BypassReason = "range: partial content passes through"
+	case bypass == "credentials":
+		in.BypassReason = "credentials: the request carries credentials (Authorization, an API key or an identity header) and the public route does not set allow_credentials"
+	case bypass == "invalid-credentials":
+		in.BypassReason = "invalid credentials (" + id.Reason + "): forwarded uncached, never given a cached tier response"
+	case bypass != "":
+		in.BypassReason = bypass + ": no verified user for a user-scoped route"
 	}
-	key := h.key(r, pol)
-	in.Key = key
+	key := h.key(r, pol) + suffix
+	in.Key = strings.NewReplacer("\x00s", " | ", "\x00d", " | ", "\x00", " | ", "\x01", "(absent)").Replace(key)
 	e, marker, _ := h.lookup(r.Context(), key, r)
 	if marker != nil {
 		in.Vary = map[string]string{}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/internal/policy"
 )
 
@@ -39,6 +41,23 @@ type Observer interface {
 	// Origin is called once per origin round trip (the wait for the
 	// response header), with the status or the error.
 	Origin(route string, status int, d time.Duration, err error)
+}
+
+// LookupObserver, if the Observer also implements it, receives the
+// duration of a sample (1 in 64) of tier lookups.
+type LookupObserver interface {
+	Lookup(d time.Duration)
+}
+
+// timedGet is Tier.Get, timed for a sample of lookups.
+func (h *Handler) timedGet(ctx context.Context, key string) (*cache.Entry, error) {
+	if h.lookupObs == nil || rand.Uint32()&63 != 0 {
+		return h.tier.Get(ctx, key)
+	}
+	start := time.Now()
+	e, err := h.tier.Get(ctx, key)
+	h.lookupObs.Lookup(time.Since(start))
+	return e, err
 }
 
 // outcome is what serve reports about one request.

@@ -37,7 +37,6 @@ var (
 	dMaxBytes    = desc("moat_cache_max_bytes", "Byte budget, by tier.", "tier")
 	dEvictions   = desc("moat_cache_evictions_total", "Entries dropped by the tier, by reason (size: to make room; expired: past their keep time).", "tier", "reason")
 	dRejected    = desc("moat_cache_rejected_total", "Entries the tier refused, by reason.", "tier", "reason")
-	dLookups     = desc("moat_cache_lookups_total", "Tier lookups by result.", "tier", "result")
 	dStored      = desc("moat_stored_total", "Responses stored.")
 	dWaiters     = desc("moat_coalesced_waiters_total", "Requests that waited for a concurrent fill of the same key instead of going to the origin.")
 	dLockAcq     = desc("moat_lock_acquisitions_total", "Fill locks taken (one leader per key), by scope.", "scope")
@@ -59,7 +58,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dLookups, dStored, dWaiters,
+	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dStored, dWaiters,
 		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
 		dTagPairs, dTags, dIndexFull, dFanout, dFanPending, dHotTracked} {
 		ch <- d
@@ -81,8 +80,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dEvictions, float64(s.Evictions), "l1", "size")
 		counter(dEvictions, float64(s.Expirations), "l1", "expired")
 		counter(dRejected, float64(s.RejectedTooLarge), "l1", "too_large")
-		counter(dLookups, float64(s.Hits), "l1", "hit")
-		counter(dLookups, float64(s.Misses), "l1", "miss")
 	}
 	if g := c.c.Gateway; g != nil {
 		s := g.Stats()

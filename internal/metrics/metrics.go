@@ -36,6 +36,7 @@ type Metrics struct {
 	origin  *prometheus.CounterVec
 	oDur    *prometheus.HistogramVec
 	oErrors *prometheus.CounterVec
+	lookup  prometheus.Observer
 	started time.Time
 }
 
@@ -71,7 +72,12 @@ func New(reg prometheus.Registerer, patterns []string) *Metrics {
 		}, []string{"route"}),
 		started: time.Now(),
 	}
-	reg.MustRegister(m.reqs, m.dur, m.origin, m.oDur, m.oErrors)
+	lookups := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "moat_cache_lookup_duration_seconds", Help: "Duration of a sample (1 in 64) of cache lookups, by tier.",
+		Buckets: []float64{25e-9, 50e-9, 100e-9, 250e-9, 500e-9, 1e-6, 5e-6, 25e-6, 100e-6, 1e-3, 10e-3},
+	}, []string{"tier"})
+	m.lookup = lookups.WithLabelValues("l1")
+	reg.MustRegister(m.reqs, m.dur, m.origin, m.oDur, m.oErrors, lookups)
 	for _, p := range append([]string{NoRoute}, patterns...) {
 		rt := &route{dur: m.dur.WithLabelValues(p).(prometheus.Histogram), oDur: m.oDur.WithLabelValues(p), oErrors: m.oErrors.WithLabelValues(p)}
 		for i := range rt.results {
@@ -102,6 +108,9 @@ func (m *Metrics) Request(routeName string, result gateway.Result, d time.Durati
 	rt.results[result].Inc()
 	rt.dur.Observe(d.Seconds())
 }
+
+// Lookup implements gateway.LookupObserver.
+func (m *Metrics) Lookup(d time.Duration) { m.lookup.Observe(d.Seconds()) }
 
 // Origin implements gateway.Observer.
 func (m *Metrics) Origin(routeName string, status int, d time.Duration, err error) {

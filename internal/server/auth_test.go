@@ -124,3 +124,5 @@ routes:
 		}
 	}
 }
+
+func timeNowPlusHour() time.Time { return time.Now().Add(time.Hour) }
