@@ -19,6 +19,7 @@ import (
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/admin"
+	"github.com/moatproxy/moat/internal/admin/ui"
 	"github.com/moatproxy/moat/internal/auth"
 	"github.com/moatproxy/moat/internal/cachekey"
 	"github.com/moatproxy/moat/internal/config"
@@ -205,6 +206,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 				Inspect: func(r *http.Request) any { return gw.Inspect(r) },
 				Routes:  s.routes,
 				Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+				UI:      ui.Handler(),
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
