@@ -36,8 +36,9 @@ func (r Result) String() string { return ResultNames[r] }
 // run on the request path.
 type Observer interface {
 	// Request is called once per client request after it was answered;
-	// route is the matched pattern ("" for none).
-	Request(route string, result Result, d time.Duration)
+	// route is the matched pattern ("" for none). r is the client's request
+	// (its context carries e.g. a tracing span).
+	Request(r *http.Request, route string, result Result, d time.Duration)
 	// Origin is called once per origin round trip (the wait for the
 	// response header), with the status or the error.
 	Origin(route string, status int, d time.Duration, err error)
@@ -84,7 +85,7 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *pol
 		route = pol.Pattern
 	}
 	if h.obs != nil {
-		h.obs.Request(route, o.result, d)
+		h.obs.Request(r, route, o.result, d)
 	}
 	if rec != nil {
 		attrs := []slog.Attr{

@@ -12,6 +12,7 @@
 package metrics
 
 import (
+	"net/http"
 	"sort"
 	"time"
 
@@ -103,7 +104,7 @@ func (m *Metrics) route(name string) *route {
 }
 
 // Request implements gateway.Observer.
-func (m *Metrics) Request(routeName string, result gateway.Result, d time.Duration) {
+func (m *Metrics) Request(_ *http.Request, routeName string, result gateway.Result, d time.Duration) {
 	rt := m.route(routeName)
 	rt.results[result].Inc()
 	rt.dur.Observe(d.Seconds())
