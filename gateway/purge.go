@@ -30,6 +30,11 @@ type Purge struct {
 	Routes   []string `json:"routes,omitempty"`   // route patterns, e.g. "GET /api/products/{id}"
 	All      bool     `json:"all,omitempty"`
 	Soft     bool     `json:"soft,omitempty"`
+	// ID and Origin are set by the purge fan-out of another moat. A purge
+	// whose Origin is "moat" is applied here and not fanned out again, so
+	// nodes that list each other as purge targets do not loop.
+	ID     string `json:"id,omitempty"`
+	Origin string `json:"origin,omitempty"`
 }
 
 // Empty reports whether p names nothing to purge.
@@ -146,7 +151,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	h.stats.PurgesByKind[kind].Add(1)
 	h.stats.PurgedByKind[kind].Add(int64(res.Affected))
 	h.stats.Invalidations.Add(int64(res.Affected))
-	if h.onPurge != nil {
+	if h.onPurge != nil && p.Origin != "moat" {
 		h.onPurge(p)
 	}
 	return res, nil

@@ -241,3 +241,24 @@ func TestPurgeRacingSlowFill(t *testing.T) {
 		}
 	}
 }
+
+func TestPurgeFromAnotherMoatIsNotFannedOut(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Surrogate-Key", "x")
+	})
+	var fanned atomic.Int64
+	s := newGateway(t, o, nil, func(o *Options) { o.OnPurge = func(Purge) { fanned.Add(1) } })
+	s.do(t, "GET", "/x")
+	res, err := s.gw.Purge(context.Background(), Purge{Tags: []string{"x"}, ID: "abc", Origin: "moat"})
+	if err != nil || res.Affected != 1 {
+		t.Fatalf("purge: %+v %v", res, err)
+	}
+	if fanned.Load() != 0 {
+		t.Error("a purge received from another moat was fanned out again")
+	}
+	s.gw.Purge(context.Background(), Purge{Tags: []string{"x"}})
+	if fanned.Load() != 1 {
+		t.Error("a local purge was not fanned out")
+	}
+}
