@@ -30,7 +30,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "gateway address (default from the demo config, 127.0.0.1:8080; 127.0.0.1:0 picks a free port)")
-	adminListen := fs.String("admin", "127.0.0.1:0", "admin listener address")
+	adminListen := fs.String("admin", "127.0.0.1:9090", "admin listener address (dashboard, metrics, purge API)")
 	load := fs.Duration("load", 0, "drive a bounded load for this long at the origin, then as long through moat, print a before/after table and exit")
 	conc := fs.Int("concurrency", 32, "load generator workers (with --load)")
 	minLat := fs.Duration("latency-min", 20*time.Millisecond, "demo origin's simulated database time, lower bound")
@@ -72,6 +72,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	if *load > 0 && *listen == "" {
 		cfg.Listen = "127.0.0.1:0" // a load run needs no well-known port
+		*adminListen = "127.0.0.1:0"
 	}
 	token := randomToken()
 	cfg.Admin.Listen, cfg.Admin.Token = *adminListen, token
@@ -84,7 +85,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "moat demo:", err)
 		if errors.Is(err, syscall.EADDRINUSE) {
-			fmt.Fprintln(stderr, "moat demo: the port is taken; try: go run ./cmd/moat demo --listen 127.0.0.1:0")
+			fmt.Fprintln(stderr, "moat demo: the port is taken; try: go run ./cmd/moat demo --listen 127.0.0.1:0 --admin 127.0.0.1:0")
 		}
 		return 1
 	}
@@ -102,16 +103,17 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, `moat demo
   demo origin (a catalog API, %v-%v per request):  %s
   moat gateway in front of it:                     %s
-  admin (token %s):   http://%s/api/stats
+  admin: dashboard at http://%s/ (log in with the token %s)
 
 Try it:
   curl -si %s/api/products/42 | grep -iE '^(x-cache|cache-status|age)'   # MISS: fetched from the origin
   curl -si %s/api/products/42 | grep -iE '^(x-cache|cache-status|age)'   # HIT: from memory, with Age
   curl -s -o /dev/null -w '%%{time_total}s\n' %s/api/products/42          # compare with the origin: %s/api/products/42
   curl -s -H 'Authorization: Bearer %s' http://%s/api/stats
+  curl -s -X PUT %s/api/products/42 ; curl -si %s/api/products/42 | grep -i x-cache   # a write invalidates: MISS
 
 Press Ctrl-C to stop.
-`, *minLat, *maxLat, originURL, base, token, adminAddr, base, base, base, originURL, token, adminAddr)
+`, *minLat, *maxLat, originURL, base, adminAddr, token, base, base, base, originURL, token, adminAddr, base, base)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
