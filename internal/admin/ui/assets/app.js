@@ -9,13 +9,15 @@
   const POLL_MS = 1000;
   const KEYS_EVERY = 3; // polls between refreshes of the hottest keys
   const WINDOW_S = 300; // seconds of history the charts show
+  const RATE_S = 5; // seconds the requests/s figures average over
   const $ = (id) => document.getElementById(id);
 
   let token = sessionStorage.getItem(TOKEN_KEY) || '';
   // generation bumps on every sign-in and sign-out; a poll loop or a reply
   // from an older generation stops instead of drawing over the new state.
   let generation = 0;
-  let prev = null; // the previous /api/stats answer, for rates
+  let prev = null; // the previous /api/stats answer, for the charts' rates
+  let recent = []; // the answers of the last RATE_S seconds, for steadier rates
   let history = []; // one point per poll: {t, rate, origin, hit, offload, p50, p99}
   let routeInfo = new Map(); // route pattern -> its /api/routes entry
   let wake = null; // ends the current wait between polls early
@@ -76,9 +78,10 @@
     if (s == null) return '–';
     s = Math.max(0, Math.round(s));
     if (s < 60) return s + 's';
-    if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-    if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor(s / 60) % 60}m`;
-    return `${Math.floor(s / 86400)}d ${Math.floor(s / 3600) % 24}h`;
+    const two = (a, ua, b, ub) => a + ua + (b ? ` ${b}${ub}` : '');
+    if (s < 3600) return two(Math.floor(s / 60), 'm', s % 60, 's');
+    if (s < 86400) return two(Math.floor(s / 3600), 'h', Math.floor(s / 60) % 60, 'm');
+    return two(Math.floor(s / 86400), 'd', Math.floor(s / 3600) % 24, 'h');
   }
   function axis(v) {
     if (v >= 1e6) return +(v / 1e6).toFixed(1) + 'M';
@@ -150,42 +153,52 @@
     const t = s.totals || {}, c = s.cache || {}, rf = s.refreshes || {};
     const now = s.uptime_seconds || 0;
     const point = { t: now, p50: t.p50_ms, p99: t.p99_ms };
-    let dt = 0;
     if (prev && now > prev.uptime_seconds && t.requests >= prev.totals.requests) {
-      dt = now - prev.uptime_seconds;
-      const p = prev.totals, dReq = t.requests - p.requests, dOrigin = t.origin_requests - p.origin_requests;
+      const dt = now - prev.uptime_seconds, p = prev.totals;
+      const dReq = t.requests - p.requests, dOrigin = t.origin_requests - p.origin_requests;
       point.rate = dReq / dt;
       point.origin = Math.max(0, dOrigin) / dt;
-      point.hit = dReq > 0 ? (100 * (t.hits - p.hits)) / dReq : null;
+      // As hit_ratio counts them: answered from the cache, fresh, stale or revalidated.
+      const dCached = t.hits + t.stale + t.revalidated - (p.hits + p.stale + p.revalidated);
+      point.hit = dReq > 0 ? (100 * dCached) / dReq : null;
       point.offload = dReq > 0 ? 100 * Math.min(1, Math.max(0, 1 - dOrigin / dReq)) : null;
     } else if (prev) {
       history = []; // moat restarted: the counters went back
+      recent = [];
     }
     history.push(point);
     while (history[0].t < now - WINDOW_S) history.shift();
 
+    // The numbers and the table average over the last RATE_S seconds; one
+    // poll's delta jumps about, most of all after an early poll.
+    recent.push(s);
+    while (recent.length > 2 && recent[1].uptime_seconds <= now - RATE_S) recent.shift();
+    const base = recent[0], span = now - base.uptime_seconds;
+    const rate = span > 0 ? (t.requests - base.totals.requests) / span : null;
+
     const any = t.requests > 0;
     set('hit-ratio', any ? pct(t.hit_ratio) : '–');
     set('hit-ratio-now', 'since start' + (point.hit != null ? ` · now ${point.hit.toFixed(0)}%` : ''));
-    set('req-rate', num(point.rate));
+    set('req-rate', num(rate));
     set('requests', int(t.requests) + ' requests');
     set('offload', any ? pct(t.origin_offload) : '–');
     set('origin-requests', int(t.origin_requests) + ' origin requests');
-    set('latency', `${ms(t.p50_ms)} / ${ms(t.p99_ms)} ms`);
-    set('refreshes', `refreshes: ${int(rf.swr)} swr · ${int(rf.early)} early · ${int(rf.predictive)} predictive`);
+    set('latency', t.p99_ms != null ? ms(t.p99_ms) + ' ms' : '–');
+    set('latency-p50', t.p50_ms != null ? `p50 ${ms(t.p50_ms)} ms` : '');
     set('entries', int(c.entries));
     set('evictions', `${int(c.evictions)} evicted · ${int(c.expirations)} expired`);
-    set('memory', c.max_bytes ? `${bytes(c.bytes)} / ${bytes(c.max_bytes)}` : bytes(c.bytes));
+    set('memory', bytes(c.bytes));
+    set('memory-max', c.max_bytes ? `of ${bytes(c.max_bytes)} · ${pct(c.bytes / c.max_bytes)}` : '');
     $('memory-meter').value = c.max_bytes ? c.bytes / c.max_bytes : 0;
-    set('meta', `up ${dur(now)} · ${int(s.purges)} purges · ${int(s.invalidations)} invalidations`);
+    set('meta', `up ${dur(now)} · ${int(s.purges)} purges · ${int(s.invalidations)} invalidations · ` +
+      `refreshes ${int(rf.swr)} swr, ${int(rf.early)} early, ${int(rf.predictive)} predictive`);
 
-    const before = new Map(((prev && prev.routes) || []).map((r) => [r.route, r.requests]));
+    const before = new Map((base.routes || []).map((r) => [r.route, r.requests]));
     const rows = [];
     const seen = new Set();
     for (const r of [...(s.routes || [])].sort((a, b) => b.requests - a.requests)) {
       seen.add(r.route);
-      const rate = dt > 0 && before.has(r.route) ? (r.requests - before.get(r.route)) / dt : null;
-      rows.push(routeRow(r, rate));
+      rows.push(routeRow(r, span > 0 ? (r.requests - (before.get(r.route) || 0)) / span : null));
     }
     for (const pattern of routeInfo.keys()) if (!seen.has(pattern)) rows.push(routeRow({ route: pattern }, null));
     fillTable('routes-table', rows, 13, 'No routes yet.');
@@ -284,6 +297,7 @@
     const gen = ++generation;
     prev = null;
     history = [];
+    recent = [];
     document.body.dataset.polls = 0;
     $('login').hidden = true;
     $('dashboard').hidden = false;
@@ -355,10 +369,13 @@
     }
   });
 
+  // show renders one /api/inspect field, whatever its type: the API may add
+  // fields, and the table shows them all.
   function show(v) {
     if (v == null || v === '') return '–';
-    if (Array.isArray(v)) return v.length ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : '(none)';
-    if (typeof v === 'object') return JSON.stringify(v);
+    if (typeof v === 'number') return String(Number.isInteger(v) ? v : +v.toFixed(2));
+    if (Array.isArray(v)) return v.length ? v.map(show).join(', ') : '(none)';
+    if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(', ') || '(none)';
     return String(v);
   }
 
@@ -384,7 +401,10 @@
         `(${soft ? 'soft' : 'hard'} purge of ${$('purge-kind').value} ${values.join(' ')}).`;
       pollNow();
     } catch (err) {
-      if (err instanceof AuthError) failed(generation, err);
+      if (err instanceof AuthError) {
+        failed(generation, err);
+        return;
+      }
       out.className = 'error';
       out.textContent = 'Purge failed: ' + err.message;
     } finally {
