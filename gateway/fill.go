@@ -402,6 +402,10 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	if d.NoStore || d.Private {
 		_ = h.tier.Delete(ctx, e.Key)
 		st.Detail = "no-store"
+	} else if err := h.tags.Add(e.Key, e); err != nil {
+		// Unindexed, a tag purge would miss the refreshed entry.
+		h.stats.IndexFull.Add(1)
+		_ = h.tier.Delete(ctx, e.Key)
 	} else if err := h.tier.Set(ctx, e.Key, e); err == nil && !h.overtaken(ctx, f, e) {
 		h.stats.Revalidated.Add(1)
 		f.result = ResultRevalidated

@@ -149,6 +149,9 @@ type KeyInfo struct {
 	TTLSeconds float64  `json:"ttl_seconds"`
 	Size       int      `json:"size"`
 	Tags       []string `json:"tags,omitempty"`
+	// Vary, for a key whose responses vary on request headers: the
+	// header names (each variant is stored on its own).
+	Vary []string `json:"vary,omitempty"`
 }
 
 // HotKey is one tracked key, hottest first (see hotkeys.Tracker.Top).
@@ -169,7 +172,9 @@ func (h *Handler) Describe(r *http.Request, hot []HotKey, route string, limit in
 		info := KeyInfo{Key: k.Key, URL: k.URL, Rate: k.Rate}
 		e, _ := h.tier.Get(r.Context(), k.Key)
 		if e != nil && e.VaryMarker {
+			info.Stored = true
 			info.Route = e.Route
+			info.Vary = e.Vary
 		} else if e != nil && !e.HitForMiss {
 			info.Stored = true
 			info.Route = e.Route

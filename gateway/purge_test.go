@@ -262,3 +262,28 @@ func TestPurgeFromAnotherMoatIsNotFannedOut(t *testing.T) {
 		t.Error("a local purge was not fanned out")
 	}
 }
+
+// A revalidated (304) entry stays reachable by its tags.
+func TestTagPurgeAfterRevalidation(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"e"`)
+		w.Header().Set("Surrogate-Key", "p3")
+		if r.Header.Get("If-None-Match") == `"e"` {
+			w.WriteHeader(304)
+			return
+		}
+		fmt.Fprint(w, "x")
+	})
+	s := newGateway(t, o, nil, nil)
+	s.do(t, "GET", "/p/3")
+	s.clock.Advance(61 * time.Second)
+	if r := s.do(t, "GET", "/p/3"); !strings.Contains(r.header.Get("Cache-Status"), "fwd-status=304") {
+		t.Fatalf("not revalidated: %s", r.header.Get("Cache-Status"))
+	}
+	res, err := s.gw.Purge(context.Background(), Purge{Tags: []string{"p3"}})
+	if err != nil || res.Affected != 1 {
+		t.Fatalf("purge after revalidation: %+v %v, want 1 affected", res, err)
+	}
+	wantXCache(t, s.do(t, "GET", "/p/3"), "MISS")
+}
