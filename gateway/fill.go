@@ -341,22 +341,32 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 			h.log.Debug("cache store failed", "key", f.key, "err", err)
 		}
 	}
+	if h.store(ctx, f, e) {
+		h.stats.Stored.Add(1)
+	}
+	f.release()
+}
+
+// store indexes e by its tags, stores it, and removes it again if a purge
+// overtook the fill (see generations). It reports whether e was kept. An
+// entry the tag index cannot hold is not stored (a tag purge would miss
+// it), and whatever the key held before goes too.
+func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 	if err := h.tags.Add(e.Key, e); err != nil {
-		// Unindexed, a tag purge would miss it: do not store.
 		h.stats.IndexFull.Add(1)
 		h.log.Warn("tag index full: response not stored", "key", e.Key)
-		f.release()
-		return
+		_ = h.tier.Delete(ctx, e.Key)
+		return false
 	}
 	if err := h.tier.Set(ctx, e.Key, e); err != nil {
 		h.log.Debug("cache store failed", "key", e.Key, "err", err)
 		h.tags.Remove(e.Key, e)
-	} else if h.overtaken(ctx, f, e) {
-		h.stats.PurgedFills.Add(1)
-	} else {
-		h.stats.Stored.Add(1)
+		return false
 	}
-	f.release()
+	if h.overtaken(ctx, f, e) {
+		return false
+	}
+	return true
 }
 
 // overtaken removes e if a purge of its key, tags or path came after the
@@ -366,6 +376,7 @@ func (h *Handler) overtaken(ctx context.Context, f *fill, e *cache.Entry) bool {
 		return false
 	}
 	_ = h.tier.Delete(ctx, e.Key)
+	h.stats.PurgedFills.Add(1)
 	return true
 }
 
@@ -402,11 +413,7 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	if d.NoStore || d.Private {
 		_ = h.tier.Delete(ctx, e.Key)
 		st.Detail = "no-store"
-	} else if err := h.tags.Add(e.Key, e); err != nil {
-		// Unindexed, a tag purge would miss the refreshed entry.
-		h.stats.IndexFull.Add(1)
-		_ = h.tier.Delete(ctx, e.Key)
-	} else if err := h.tier.Set(ctx, e.Key, e); err == nil && !h.overtaken(ctx, f, e) {
+	} else if h.store(ctx, f, e) {
 		h.stats.Revalidated.Add(1)
 		f.result = ResultRevalidated
 		st.Stored = true
