@@ -1,6 +1,10 @@
 package cachekey
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/moatproxy/moat/internal/httpcache"
+)
 
 // MediaType returns the member of supported that best answers an Accept
 // header (RFC 9110 §12.5.1), or "" when none is acceptable.
@@ -70,7 +74,7 @@ func isMediaRange(s string) bool {
 // ignoring parameters.
 func splitMediaType(s string) (typ, sub string, ok bool) {
 	s, _, _ = strings.Cut(s, ";")
-	typ, sub, ok = strings.Cut(trimOWS(s), "/")
+	typ, sub, ok = strings.Cut(httpcache.TrimOWS(s), "/")
 	return typ, sub, ok && isToken(typ) && isToken(sub) && typ != "*" && sub != "*"
 }
 

@@ -1,6 +1,10 @@
 package cachekey
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/moatproxy/moat/internal/httpcache"
+)
 
 // Content negotiation reduces a varied request header to the one
 // representation the route will serve, so that the many spellings of a
@@ -27,7 +31,7 @@ func parseWeighted(dst []weighted, list string, valid func(string) bool) []weigh
 		var elem string
 		elem, list, _ = strings.Cut(list, ",")
 		value, params, _ := strings.Cut(elem, ";")
-		value = trimOWS(value)
+		value = httpcache.TrimOWS(value)
 		if value == "" || !valid(value) {
 			continue
 		}
@@ -35,9 +39,9 @@ func parseWeighted(dst []weighted, list string, valid func(string) bool) []weigh
 		for params != "" {
 			var p string
 			p, params, _ = strings.Cut(params, ";")
-			name, v, _ := strings.Cut(trimOWS(p), "=")
-			if strings.EqualFold(trimOWS(name), "q") {
-				q, ok = parseQ(trimOWS(v))
+			name, v, _ := strings.Cut(httpcache.TrimOWS(p), "=")
+			if strings.EqualFold(httpcache.TrimOWS(name), "q") {
+				q, ok = httpcache.ParseQValue(httpcache.TrimOWS(v))
 				break // accept-ext parameters after q are ignored
 			}
 		}
@@ -48,43 +52,6 @@ func parseWeighted(dst []weighted, list string, valid func(string) bool) []weigh
 	return dst
 }
 
-// parseQ parses a qvalue ("0", "0.5", "1.000"; RFC 9110 §12.4.2) into
-// thousandths.
-func parseQ(s string) (int, bool) {
-	if s == "" || s[0] != '0' && s[0] != '1' {
-		return 0, false
-	}
-	q := int(s[0]-'0') * 1000
-	if len(s) == 1 {
-		return q, true
-	}
-	if s[1] != '.' || len(s) > 5 {
-		return 0, false
-	}
-	scale := 100
-	for i := 2; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		q += int(s[i]-'0') * scale
-		scale /= 10
-	}
-	if q > 1000 {
-		return 0, false
-	}
-	return q, true
-}
-
-func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 // HeaderValue normalizes the value of a varied header that has no
 // negotiation of its own: ASCII letters lower-cased, leading and trailing
 // whitespace removed, and whitespace around commas removed, so "Gzip, BR"
@@ -92,7 +59,7 @@ func trimOWS(s string) string {
 // Other bytes are kept, so distinct values stay distinct. It does not
 // allocate when v is already normal.
 func HeaderValue(v string) string {
-	v = trimOWS(v)
+	v = httpcache.TrimOWS(v)
 	if isNormalHeaderValue(v) {
 		return v
 	}

@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"github.com/moatproxy/moat/internal/httpcache"
 	"net/http"
 	"strings"
 )
@@ -111,7 +112,7 @@ func parseAccept(s string) weights {
 		var elem string
 		elem, s, _ = strings.Cut(s, ",")
 		token, params, _ := strings.Cut(elem, ";")
-		token = trimOWS(token)
+		token = httpcache.TrimOWS(token)
 		var slot Encoding
 		if token == "*" {
 			slot = wildcard
@@ -140,47 +141,17 @@ func parseWeight(params string) (int16, bool) {
 		var p string
 		p, params, _ = strings.Cut(params, ";")
 		name, value, hasValue := strings.Cut(p, "=")
-		if !strings.EqualFold(trimOWS(name), "q") {
+		if !strings.EqualFold(httpcache.TrimOWS(name), "q") {
 			continue
 		}
 		if !hasValue {
 			return 0, false
 		}
-		v, ok := parseQValue(trimOWS(value))
+		v, ok := httpcache.ParseQValue(httpcache.TrimOWS(value))
 		if !ok {
 			return 0, false
 		}
-		q = v
-	}
-	return q, true
-}
-
-// parseQValue reads a qvalue (RFC 9110 §12.4.2) in thousandths:
-//
-//	qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-func parseQValue(s string) (int16, bool) {
-	if s == "" || (s[0] != '0' && s[0] != '1') {
-		return 0, false
-	}
-	q := int16(s[0]-'0') * 1000
-	if len(s) == 1 {
-		return q, true
-	}
-	frac := s[1:]
-	if frac[0] != '.' || len(frac) > 4 {
-		return 0, false
-	}
-	scale := int16(100)
-	for i := 1; i < len(frac); i++ {
-		c := frac[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		q += int16(c-'0') * scale
-		scale /= 10
-	}
-	if q > 1000 {
-		return 0, false
+		q = int16(v)
 	}
 	return q, true
 }

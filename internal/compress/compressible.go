@@ -1,6 +1,10 @@
 package compress
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/moatproxy/moat/internal/httpcache"
+)
 
 // MinSize is the smallest body Compressible accepts. Below it the coding's
 // framing (18 bytes for gzip) eats most of the gain, and the response fits a
@@ -23,7 +27,7 @@ func Compressible(contentType string, size int) bool {
 		return false
 	}
 	mediaType, _, _ := strings.Cut(contentType, ";")
-	typ, sub, ok := strings.Cut(trimOWS(mediaType), "/")
+	typ, sub, ok := strings.Cut(httpcache.TrimOWS(mediaType), "/")
 	if !ok || typ == "" || sub == "" {
 		return false
 	}

@@ -2,6 +2,7 @@ package compress
 
 import (
 	"errors"
+	"github.com/moatproxy/moat/internal/httpcache"
 	"strconv"
 	"strings"
 )
@@ -57,7 +58,7 @@ func ParseEncoding(contentEncoding string) (Encoding, bool) {
 	for s := contentEncoding; s != ""; {
 		var elem string
 		elem, s, _ = strings.Cut(s, ",")
-		elem = trimOWS(elem)
+		elem = httpcache.TrimOWS(elem)
 		if elem == "" || strings.EqualFold(elem, "identity") {
 			continue
 		}
@@ -95,16 +96,4 @@ func codingOf(token string) (Encoding, bool) {
 		}
 	}
 	return Identity, false
-}
-
-// trimOWS removes the optional whitespace of RFC 9110 §5.6.3 (spaces and
-// horizontal tabs) around s.
-func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"github.com/moatproxy/moat/internal/httpcache"
 	"net/http"
 	"strings"
 )
@@ -18,7 +19,7 @@ func AddVary(h http.Header) {
 		for s := line; s != ""; {
 			var name string
 			name, s, _ = strings.Cut(s, ",")
-			name = trimOWS(name)
+			name = httpcache.TrimOWS(name)
 			if name == "*" || strings.EqualFold(name, "Accept-Encoding") {
 				return
 			}

@@ -139,7 +139,11 @@ func hasMember(values []string, member string) bool {
 func isOWS(c byte) bool { return c == ' ' || c == '\t' }
 
 // trimOWS trims optional whitespace (RFC 9110 §5.6.3) from both ends of s.
-func trimOWS(s string) string {
+func trimOWS(s string) string { return TrimOWS(s) }
+
+// TrimOWS trims optional whitespace (spaces and horizontal tabs, RFC 9110
+// §5.6.3) from both ends of s.
+func TrimOWS(s string) string {
 	for len(s) > 0 && isOWS(s[0]) {
 		s = s[1:]
 	}
@@ -152,4 +156,31 @@ func trimOWS(s string) string {
 // saturate clamps d to [0, maxDelta] (RFC 9111 §1.2.2).
 func saturate(d time.Duration) time.Duration {
 	return min(max(d, 0), maxDelta)
+}
+
+// ParseQValue parses a qvalue (RFC 9110 §12.4.2: "0", "0.5", "1.000") into
+// thousandths; ok is false for anything else.
+func ParseQValue(s string) (q int, ok bool) {
+	if s == "" || (s[0] != '0' && s[0] != '1') {
+		return 0, false
+	}
+	q = int(s[0]-'0') * 1000
+	if len(s) == 1 {
+		return q, true
+	}
+	if s[1] != '.' || len(s) > 5 {
+		return 0, false
+	}
+	scale := 100
+	for i := 2; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		q += int(s[i]-'0') * scale
+		scale /= 10
+	}
+	if q > 1000 {
+		return 0, false
+	}
+	return q, true
 }
