@@ -239,15 +239,7 @@ func keyPath(key string) string {
 // key, plus the namespace versions when a route or global purge bumped
 // them.
 func (h *Handler) key(r *http.Request, pol *policy.Policy) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	host := r.Host
-	if host == "" {
-		host = r.URL.Host
-	}
-	return h.versioned(cachekey.Key(r.Method, scheme, host, r.URL.EscapedPath(), r.URL.RawQuery), pol)
+	return h.versioned(cachekey.RequestKey(r), pol)
 }
 
 func (h *Handler) versioned(key string, pol *policy.Policy) string {

@@ -21,12 +21,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
-	if err == nil {
-		err = cfg.ValidateServe()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, ok := loadServeConfig(*path, stderr)
+	if !ok {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d routes)\n", *path, len(cfg.Routes))
@@ -44,12 +40,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
-	if err == nil {
-		err = cfg.ValidateServe()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, ok := loadServeConfig(*path, stderr)
+	if !ok {
 		return 1
 	}
 	log := newLogger(stderr, cfg.Log.SlogLevel(), cfg.Log.Format)
@@ -96,4 +88,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	return code
+}
+
+// loadServeConfig loads and checks a config for serving; on error it prints
+// every problem (file:line: key: message) to stderr.
+func loadServeConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = cfg.ValidateServe()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, false
+	}
+	return cfg, true
 }

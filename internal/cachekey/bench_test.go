@@ -76,12 +76,12 @@ func BenchmarkHeaderValue(b *testing.B) {
 	}
 }
 
-// BenchmarkPrimary is the key of the request as it arrives, for
+// BenchmarkRequestKey is the key of the request as it arrives, for
 // comparison with BenchmarkKeyPath.
-func BenchmarkPrimary(b *testing.B) {
+func BenchmarkRequestKey(b *testing.B) {
 	r := httptest.NewRequest("GET", "http://api.example.com/api/products?category=shoes&page=2&sort=price", nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		Primary(r)
+		RequestKey(r)
 	}
 }

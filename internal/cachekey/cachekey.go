@@ -17,25 +17,17 @@
 // (tracking parameters, declared defaults, parameters outside a route's
 // allow list). Because the origin receives the normalized request, a
 // stored response always answers exactly what its key says.
-//
-// Primary, Variant and ForURL key a request as it arrived, without
-// normalization.
 package cachekey
 
 import (
-	"crypto/tls"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
-// Primary returns the key of r's target. HEAD shares GET's key, since a
-// stored GET answers HEAD (RFC 9110 §9.3.2).
-func Primary(r *http.Request) string {
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
+// RequestKey returns the primary key of r as its URL stands (normalize
+// it first): Key of its method, scheme, host, escaped path and query. HEAD
+// shares GET's key, since a stored GET answers HEAD (RFC 9110 §9.3.2).
+func RequestKey(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -44,20 +36,7 @@ func Primary(r *http.Request) string {
 	if host == "" {
 		host = r.URL.Host
 	}
-	path := r.URL.EscapedPath()
-	var b strings.Builder
-	b.Grow(len(method) + len(scheme) + len(host) + len(path) + len(r.URL.RawQuery) + 8)
-	b.WriteString(method)
-	b.WriteByte(' ')
-	b.WriteString(scheme)
-	b.WriteString("://")
-	writeLower(&b, host)
-	b.WriteString(path)
-	if r.URL.RawQuery != "" {
-		b.WriteByte('?')
-		b.WriteString(r.URL.RawQuery)
-	}
-	return b.String()
+	return Key(r.Method, scheme, host, r.URL.EscapedPath(), r.URL.RawQuery)
 }
 
 func writeLower(b *strings.Builder, s string) {
@@ -135,14 +114,4 @@ func writeNormalizedList(b *strings.Builder, v string) {
 		}
 		b.WriteByte(c)
 	}
-}
-
-// ForURL returns the primary key of a GET of u, for invalidating the
-// target URI of an unsafe request (RFC 9111 §4.4).
-func ForURL(u *url.URL) string {
-	r := http.Request{Method: http.MethodGet, Host: u.Host, URL: &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}}
-	if u.Scheme == "https" {
-		r.TLS = &tls.ConnectionState{}
-	}
-	return Primary(&r)
 }

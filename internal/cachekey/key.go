@@ -3,14 +3,13 @@ package cachekey
 import "strings"
 
 // Key returns the primary key of a request whose path and query Normalize
-// has already canonicalized: "GET http://example.com/path?query", in the
-// format of Primary, with the scheme and host lower-cased, the default port
+// has already canonicalized: "GET http://example.com/path?query", with the
+// scheme and host lower-cased, the default port
 // of the scheme (":80" for http, ":443" for https) and an empty port
 // removed (RFC 3986 §6.2.3), and HEAD keyed as GET, since a stored GET
 // answers HEAD (RFC 9110 §9.3.2). It allocates only the returned string.
 //
-// Key does not normalize escapedPath or rawQuery; Primary of the same
-// request differs from Key only in keeping a default port.
+// Key does not normalize escapedPath or rawQuery.
 func Key(method, scheme, host, escapedPath, rawQuery string) string {
 	if method == "HEAD" {
 		method = "GET"

@@ -2,7 +2,6 @@ package cachekey
 
 import (
 	"net/http/httptest"
-	"net/url"
 	"testing"
 )
 
@@ -46,41 +45,16 @@ func TestKeyAllocs(t *testing.T) {
 	}
 }
 
-// TestKeyMatchesPrimary checks that Key of a normalized request is
-// Primary's format, so the two can live side by side during migration.
-func TestKeyMatchesPrimary(t *testing.T) {
-	n, _ := NewNormalizer(Options{})
-	for _, target := range []string{"http://Example.com/a/b?x=1&y=2", "https://h/a%2Fb", "http://h:8080/"} {
-		r := httptest.NewRequest("GET", target, nil)
-		path, query, changed := n.Normalize(r.URL, nil)
-		if changed {
-			t.Fatalf("%s: not canonical", target)
-		}
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		if got, want := Key(r.Method, scheme, r.Host, path, query), Primary(r); got != want {
-			t.Errorf("Key = %q, Primary = %q", got, want)
-		}
-	}
-}
-
-func TestPrimaryUnchanged(t *testing.T) {
-	// Primary keys the request as it arrived: no normalization, default
-	// port kept.
+func TestRequestKey(t *testing.T) {
 	tests := []struct{ method, target, want string }{
-		{"GET", "http://Example.com:80/a/./b?b=1&a=2&utm_source=x", "GET http://example.com:80/a/./b?b=1&a=2&utm_source=x"},
-		{"HEAD", "http://h/%7e", "GET http://h/%7e"},
+		{"GET", "http://Example.com:80/a/b?x=1", "GET http://example.com/a/b?x=1"},
+		{"HEAD", "https://h:443/%7e", "GET https://h/%7e"},
+		{"GET", "http://h:8080/", "GET http://h:8080/"},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest(tt.method, tt.target, nil)
-		if got := Primary(r); got != tt.want {
-			t.Errorf("Primary(%s %s) = %q, want %q", tt.method, tt.target, got, tt.want)
+		if got := RequestKey(r); got != tt.want {
+			t.Errorf("RequestKey(%s %s) = %q, want %q", tt.method, tt.target, got, tt.want)
 		}
-	}
-	u, _ := url.Parse("https://H/x?y")
-	if got, want := ForURL(u), "GET https://h/x?y"; got != want {
-		t.Errorf("ForURL = %q, want %q", got, want)
 	}
 }

@@ -287,27 +287,16 @@ type Route struct {
 	// dynamic, realtime, or one defined under the top-level volatility:)
 	// whose settings apply unless the route sets them itself.
 	Volatility string `yaml:"volatility"`
-	// StaleWhileRevalidate serves a stale entry at once for this long past
-	// its freshness while one background refresh runs (RFC 5861). Applies
-	// when the origin sends no stale-while-revalidate, or always with
-	// override_origin.
-	StaleWhileRevalidate *Duration `yaml:"stale_while_revalidate"`
-	// StaleIfError serves a stale entry for this long past its freshness
-	// when the origin answers 5xx, times out or refuses connections.
-	StaleIfError *Duration `yaml:"stale_if_error"`
-	// TTLJitter shortens each entry's freshness by a random fraction up
-	// to this ("10%"), so entries stored together expire apart. 0 to 50%.
-	TTLJitter *Percent `yaml:"ttl_jitter"`
-	// EarlyRefresh is the XFetch beta: hits near expiry may refresh in the
-	// background, earlier for entries the origin is slow to produce. 0 is
-	// off, 1 the recommended value.
-	EarlyRefresh *float64 `yaml:"early_refresh"`
-	// RefreshAhead refreshes hot entries shortly before they expire, when
-	// their request rate predicts a request within the next TTL.
-	RefreshAhead *bool `yaml:"refresh_ahead"`
-	// Coalesce: concurrent misses of one key make one origin request.
-	// Default true.
-	Coalesce *bool `yaml:"coalesce"`
+	// Freshness: stale_while_revalidate (serve stale at once for this long
+	// past freshness while one background refresh runs, RFC 5861; applies
+	// when the origin sends none, or always with override_origin),
+	// stale_if_error (serve stale this long past freshness when the origin
+	// answers 5xx, times out or refuses connections), ttl_jitter (shorten
+	// each entry's freshness by a random fraction up to this, 0 to 50%),
+	// early_refresh (the XFetch beta: 0 off, 1 usual), refresh_ahead
+	// (refresh hot entries shortly before they expire), coalesce (one
+	// origin request for concurrent misses of a key; default true).
+	Freshness `yaml:",inline"`
 	// MaxOriginConcurrency caps this route's concurrent origin requests.
 	// 0 (the default): only origin.max_concurrency applies.
 	MaxOriginConcurrency int `yaml:"max_origin_concurrency"`

@@ -284,10 +284,7 @@ func (k *checker) freshness() {
 		v := c.Volatility[name]
 		base := "volatility." + name
 		k.window(base+".ttl", v.TTL)
-		k.window(base+".stale_while_revalidate", v.StaleWhileRevalidate)
-		k.window(base+".stale_if_error", v.StaleIfError)
-		k.jitter(base+".ttl_jitter", v.TTLJitter)
-		k.beta(base+".early_refresh", v.EarlyRefresh)
+		k.freshnessKeys(base, &v.Freshness)
 	}
 	known := make([]string, 0, len(Presets)+len(names))
 	for name := range Presets {
@@ -303,14 +300,19 @@ func (k *checker) freshness() {
 				k.errorf(base+".volatility", nil, "%s", oneOf(r.Volatility, known))
 			}
 		}
-		k.window(base+".stale_while_revalidate", r.StaleWhileRevalidate)
-		k.window(base+".stale_if_error", r.StaleIfError)
-		k.jitter(base+".ttl_jitter", r.TTLJitter)
-		k.beta(base+".early_refresh", r.EarlyRefresh)
+		k.freshnessKeys(base, &r.Freshness)
 		if r.MaxOriginConcurrency < 0 {
 			k.errorf(base+".max_origin_concurrency", nil, "must not be negative, got %d", r.MaxOriginConcurrency)
 		}
 	}
+}
+
+// freshnessKeys checks the freshness settings of a route or class at base.
+func (k *checker) freshnessKeys(base string, f *Freshness) {
+	k.window(base+".stale_while_revalidate", f.StaleWhileRevalidate)
+	k.window(base+".stale_if_error", f.StaleIfError)
+	k.jitter(base+".ttl_jitter", f.TTLJitter)
+	k.beta(base+".early_refresh", f.EarlyRefresh)
 }
 
 func (k *checker) window(key string, d *Duration) {

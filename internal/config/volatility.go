@@ -15,18 +15,47 @@ type Volatility struct {
 	Coalesce             bool     `yaml:"coalesce"`
 }
 
-// VolatilityOverride changes some settings of a preset (top-level
-// `volatility:`); unset fields keep the preset's value. A name that is not
-// a built-in preset defines a new class, starting from all zeros with
-// coalescing on.
-type VolatilityOverride struct {
-	TTL                  *Duration `yaml:"ttl"`
+// Freshness are the freshness settings a route or a volatility override
+// may set; nil fields are not set. Routes and VolatilityOverride inline it,
+// so the keys are the same in both places.
+type Freshness struct {
 	StaleWhileRevalidate *Duration `yaml:"stale_while_revalidate"`
 	StaleIfError         *Duration `yaml:"stale_if_error"`
 	TTLJitter            *Percent  `yaml:"ttl_jitter"`
 	EarlyRefresh         *float64  `yaml:"early_refresh"`
 	RefreshAhead         *bool     `yaml:"refresh_ahead"`
 	Coalesce             *bool     `yaml:"coalesce"`
+}
+
+// applyTo sets on v what f sets.
+func (f *Freshness) applyTo(v *Volatility) {
+	if f.StaleWhileRevalidate != nil {
+		v.StaleWhileRevalidate = *f.StaleWhileRevalidate
+	}
+	if f.StaleIfError != nil {
+		v.StaleIfError = *f.StaleIfError
+	}
+	if f.TTLJitter != nil {
+		v.TTLJitter = *f.TTLJitter
+	}
+	if f.EarlyRefresh != nil {
+		v.EarlyRefresh = *f.EarlyRefresh
+	}
+	if f.RefreshAhead != nil {
+		v.RefreshAhead = *f.RefreshAhead
+	}
+	if f.Coalesce != nil {
+		v.Coalesce = *f.Coalesce
+	}
+}
+
+// VolatilityOverride changes some settings of a preset (top-level
+// `volatility:`); unset fields keep the preset's value. A name that is not
+// a built-in preset defines a new class, starting from all zeros with
+// coalescing on.
+type VolatilityOverride struct {
+	TTL       *Duration `yaml:"ttl"`
+	Freshness `yaml:",inline"`
 }
 
 // Presets are the built-in volatility classes. The rationale for each is in
@@ -65,24 +94,7 @@ func (c *Config) VolatilityClass(name string) (v Volatility, ok bool) {
 	if o.TTL != nil {
 		v.TTL = *o.TTL
 	}
-	if o.StaleWhileRevalidate != nil {
-		v.StaleWhileRevalidate = *o.StaleWhileRevalidate
-	}
-	if o.StaleIfError != nil {
-		v.StaleIfError = *o.StaleIfError
-	}
-	if o.TTLJitter != nil {
-		v.TTLJitter = *o.TTLJitter
-	}
-	if o.EarlyRefresh != nil {
-		v.EarlyRefresh = *o.EarlyRefresh
-	}
-	if o.RefreshAhead != nil {
-		v.RefreshAhead = *o.RefreshAhead
-	}
-	if o.Coalesce != nil {
-		v.Coalesce = *o.Coalesce
-	}
+	o.Freshness.applyTo(&v)
 	return v, true
 }
 
@@ -98,23 +110,6 @@ func (c *Config) Effective(r *Route) Volatility {
 	if r.TTL > 0 {
 		v.TTL = r.TTL
 	}
-	if r.StaleWhileRevalidate != nil {
-		v.StaleWhileRevalidate = *r.StaleWhileRevalidate
-	}
-	if r.StaleIfError != nil {
-		v.StaleIfError = *r.StaleIfError
-	}
-	if r.TTLJitter != nil {
-		v.TTLJitter = *r.TTLJitter
-	}
-	if r.EarlyRefresh != nil {
-		v.EarlyRefresh = *r.EarlyRefresh
-	}
-	if r.RefreshAhead != nil {
-		v.RefreshAhead = *r.RefreshAhead
-	}
-	if r.Coalesce != nil {
-		v.Coalesce = *r.Coalesce
-	}
+	r.Freshness.applyTo(&v)
 	return v
 }
