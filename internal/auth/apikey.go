@@ -80,16 +80,11 @@ func newAPIKeySource(p *problems, c APIKeysConfig, tiers map[string]int, used he
 }
 
 func (s *apiKeySource) verify(h http.Header) verdict {
-	values, ok := h[s.header]
+	value, v, ok := singleValue(h, s.header)
 	if !ok {
-		return verdict{}
-	}
-	v := verdict{present: true}
-	if len(values) != 1 {
-		v.reason = ReasonDuplicate
 		return v
 	}
-	digest := sha256.Sum256([]byte(values[0]))
+	digest := sha256.Sum256([]byte(value))
 	bucket := s.buckets[[8]byte(digest[:8])]
 	match := -1
 	for i := range bucket { // no early exit: the whole bucket is compared
@@ -103,4 +98,22 @@ func (s *apiKeySource) verify(h http.Header) verdict {
 	}
 	v.tier, v.subject = bucket[match].tier, bucket[match].subject
 	return v
+}
+
+// singleValue returns the one value of the credential field name in h. ok
+// is false when there is nothing to verify: v is then the zero verdict
+// (field absent) or a rejection (the field is repeated, which a client
+// could use to smuggle a second credential past a proxy that reads the
+// first).
+func singleValue(h http.Header, name string) (value string, v verdict, ok bool) {
+	values, present := h[name]
+	if !present {
+		return "", verdict{}, false
+	}
+	v = verdict{present: true}
+	if len(values) != 1 {
+		v.reason = ReasonDuplicate
+		return "", v, false
+	}
+	return values[0], v, true
 }

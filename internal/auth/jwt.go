@@ -177,16 +177,11 @@ func (s *jwtSource) lookupKey(t *jwt.Token) (any, error) {
 
 // verify checks the token in h, if there is one.
 func (s *jwtSource) verify(h http.Header) verdict {
-	values, ok := h[s.header]
+	value, v, ok := singleValue(h, s.header)
 	if !ok {
-		return verdict{}
-	}
-	v := verdict{present: true}
-	if len(values) != 1 {
-		v.reason = ReasonDuplicate
 		return v
 	}
-	token, reason := s.token(values[0])
+	token, reason := s.token(value)
 	if reason != "" {
 		v.reason = reason
 		return v
