@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"github.com/moatproxy/moat/internal/auth"
 	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/internal/tracing"
 	"log/slog"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ type Config struct {
 	Auth auth.Config `yaml:"auth"`
 	// Tags configures surrogate keys (tags) on stored responses.
 	Tags Tags `yaml:"tags"`
+	// Tracing turns on OpenTelemetry tracing of client requests (off by
+	// default). See docs/observability.md.
+	Tracing tracing.Config `yaml:"tracing"`
 	// PurgeTargets are URLs every purge is POSTed to (a CDN's purge API,
 	// another cache), with retries and a bounded queue.
 	PurgeTargets []PurgeTarget `yaml:"purge_targets,omitempty"`

@@ -87,6 +87,9 @@ func (c *Config) validate() []*FieldError {
 	k.freshness()
 	k.invalidation()
 	k.keys()
+	if err := c.Tracing.Validate(); err != nil {
+		k.errorf("tracing", nil, "%v", err)
+	}
 	return k.list
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/moatproxy/moat/internal/hotkeys"
 	"github.com/moatproxy/moat/internal/metrics"
 	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,6 +45,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	tracker *hotkeys.Tracker
 	tags    *cache.TagIndex
+	tracing *tracing.Tracing
 	stopHot context.CancelFunc
 	hotDone chan struct{}
 	proxy   *http.Server
@@ -142,6 +145,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	met := metrics.New(reg, patterns)
 	tracker := hotkeys.New(hotkeys.Options{Capacity: cfg.Hotkeys.Capacity, HalfLife: cfg.Hotkeys.HalfLife.D()})
+	tr, err := tracing.New(context.Background(), cfg.Tracing, os.Stdout, tracing.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("server: tracing: %w", err)
+	}
 	var accessLog *slog.Logger
 	if cfg.Log.Access || log.Enabled(context.Background(), slog.LevelDebug) {
 		accessLog = log
@@ -178,7 +185,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			fan.Enqueue(fanout.Purge{Tags: p.Tags, URLs: p.URLs, Prefixes: p.Prefixes, Routes: p.Routes, All: p.All, Soft: p.Soft})
 		},
 		Tracker:         tracker,
-		Observer:        met,
+		Observer:        tracing.Join(met, tr.Observer()),
 		AccessLog:       accessLog,
 		AccessLogSample: float64(cfg.Log.AccessSample),
 		Logger:          log,
@@ -187,10 +194,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		mem.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, errs: make(chan error, 2)}
+	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, tracing: tr, errs: make(chan error, 2)}
 	metrics.RegisterComponents(reg, metrics.Components{Gateway: gw, Memory: mem, Tags: tags, Fanout: fan, Hotkeys: tracker})
 	s.proxy = &http.Server{
-		Handler:           gw,
+		Handler:           tr.Middleware(gw),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -313,7 +320,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.fanout.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("purge fan-out: %w", err))
 	}
-	errs = append(errs, s.gateway.Close(), s.memory.Close())
+	errs = append(errs, s.tracing.Shutdown(ctx), s.gateway.Close(), s.memory.Close())
 	return errors.Join(errs...)
 }
 
