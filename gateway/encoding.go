@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/internal/compress"
@@ -77,25 +78,41 @@ func acceptsStored(r *http.Request, e *cache.Entry) bool {
 
 // writeDecoded writes e's body decoded for a client that does not accept
 // its coding; the caller has set the header fields except the
-// representation ones, which this fixes.
+// representation ones, which this fixes. The body is decoded into a pooled
+// buffer and written in one Write: io.Copy into a ResponseWriter would go
+// through its ReadFrom, which flushes the header on its own and allocates
+// a copy buffer per response.
 func writeDecoded(w http.ResponseWriter, r *http.Request, e *cache.Entry) {
 	hdr := w.Header()
 	delete(hdr, "Content-Encoding")
 	hdr["Content-Length"] = []string{strconv.Itoa(e.IdentitySize)}
-	w.WriteHeader(e.Status)
 	if r.Method == http.MethodHead {
+		w.WriteHeader(e.Status)
 		return
 	}
 	enc, _ := compress.ParseEncoding(e.Coding)
 	dec, err := compress.NewDecoder(enc, bytes.NewReader(e.Body))
 	if err != nil {
-		panic(http.ErrAbortHandler) // the status is out; abort rather than send a wrong body
+		panic(http.ErrAbortHandler) // a stored body that does not decode: abort, never send a wrong one
 	}
 	defer dec.Close()
-	if _, err := io.Copy(w, dec); err != nil {
+	buf := decodeBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // do not keep a large body's buffer alive in the pool
+			decodeBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	buf.Grow(e.IdentitySize)
+	if _, err := buf.ReadFrom(io.LimitReader(dec, int64(e.IdentitySize)+1)); err != nil || buf.Len() != e.IdentitySize {
 		panic(http.ErrAbortHandler)
 	}
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(buf.Bytes())
 }
+
+// decodeBuffers recycle the buffers hits are decoded into.
+var decodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decodedBody returns e's body as identity, for answering through
 // ReverseProxy (answerWith) a client that does not accept its coding.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -157,6 +158,7 @@ type Handler struct {
 	epoch           atomic.Uint64
 	tracker         RateTracker
 	hasScopedRoutes bool
+	hitMemo         sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
 	norm            *cachekey.Normalizer
 	ident           Identifier
 	mix             *compress.Mix

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -64,7 +65,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	o.key = key
 	ctx := r.Context()
 
-	if h.tracker != nil && (pol == nil || pol.Scope != policy.ScopeUser) {
+	if h.tracker != nil && (pol == nil || pol.Scope != policy.ScopeUser) && rand.Uint32()%trackerSample == 0 {
+		// A sample of requests feeds the rate tracker (it costs about a
+		// microsecond; rates are scaled back up where they are read).
 		// Per-user keys are not tracked: the hot-key file would write
 		// their URLs to disk.
 		h.tracker.Observe(key, r.URL.RequestURI())

@@ -154,7 +154,8 @@ type KeyInfo struct {
 	Vary []string `json:"vary,omitempty"`
 }
 
-// HotKey is one tracked key, hottest first (see hotkeys.Tracker.Top).
+// HotKey is one tracked key, hottest first (see hotkeys.Tracker.Top), with
+// the rate as the tracker reports it (of the sampled requests).
 type HotKey struct {
 	Key, URL string
 	Rate     float64
@@ -169,7 +170,7 @@ func (h *Handler) Describe(r *http.Request, hot []HotKey, route string, limit in
 		if len(out) >= limit {
 			break
 		}
-		info := KeyInfo{Key: k.Key, URL: k.URL, Rate: k.Rate}
+		info := KeyInfo{Key: k.Key, URL: k.URL, Rate: k.Rate * trackerSample}
 		e, _ := h.tier.Get(r.Context(), k.Key)
 		if e != nil && e.VaryMarker {
 			info.Stored = true

@@ -28,7 +28,14 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.En
 		}
 	}
 	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
-	setStatus(hdr, h.name, st, xCacheValue(xcache))
+	if st == (httpcache.Status{Hit: true, TTL: st.TTL, HasTTL: true}) {
+		// The common case: a plain fresh hit, whose field value depends
+		// only on the TTL second; formatted once per value, not per hit.
+		hdr["Cache-Status"] = h.hitStatus(st.TTL)
+		hdr["X-Cache"] = xCacheHit
+	} else {
+		setStatus(hdr, h.name, st, xCacheValue(xcache))
+	}
 	if (len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0) &&
 		e.Status == http.StatusOK && httpcache.NotModified(r.Header, e.ETag, e.LastModified, hdr.Get("Date")) {
 		keepNotModifiedFields(hdr)
@@ -231,4 +238,24 @@ func (b *bytePool) put(buf []byte) {
 	}
 	buf = buf[:b.size]
 	b.p.Put(&buf)
+}
+
+// maxMemoTTL bounds the memoized hit Cache-Status values (one per TTL
+// second), so the memo stays small whatever the TTLs.
+const maxMemoTTL = 86400
+
+// hitStatus returns the Cache-Status value of a plain fresh hit with ttl
+// seconds left, formatted once per ttl value and shared (len == cap).
+func (h *Handler) hitStatus(ttl int64) []string {
+	if ttl < 0 || ttl >= maxMemoTTL {
+		var buf [64]byte
+		return []string{string(httpcache.AppendCacheStatus(buf[:0], h.name, httpcache.Status{Hit: true, TTL: ttl, HasTTL: true}))}
+	}
+	if v, ok := h.hitMemo.Load(ttl); ok {
+		return v.([]string)
+	}
+	var buf [64]byte
+	v := []string{string(httpcache.AppendCacheStatus(buf[:0], h.name, httpcache.Status{Hit: true, TTL: ttl, HasTTL: true}))}
+	h.hitMemo.Store(ttl, v)
+	return v
 }
