@@ -1,8 +1,9 @@
 # Benchmarks of moat against nginx proxy_cache, Varnish and a bare net/http
 # ceiling (docs/benchmarks.md). Included by the top-level Makefile.
 #
-#   make bench-quick     one 3 s run per system and scenario, under 2 minutes
-#   make bench           3 runs of 6 s, alternating systems, a few minutes
+#   make bench-quick     one 2 s run per system and scenario, under 2 minutes
+#   make bench           3 runs of 6 s, alternating systems, repeating runs
+#                        disturbed by other load: 8 to 10 minutes
 #   make bench-trace     eviction policy: moat's L1 vs LRU vs Belady on traces
 #   make bench-profile   CPU and allocation profiles of moat and the ceiling
 #                        serving hit-1k-c64 (bench/results/*.prof)
