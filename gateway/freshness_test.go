@@ -262,8 +262,8 @@ func TestEarlyRefresh(t *testing.T) {
 // fixedRates is a RateTracker with scripted rates.
 type fixedRates map[string]float64
 
-func (fixedRates) Observe(string, string)    {}
-func (f fixedRates) Rate(key string) float64 { return f[key] }
+func (fixedRates) ObserveN(string, string, int) {}
+func (f fixedRates) Rate(key string) float64    { return f[key] }
 
 func TestPredictiveRefresh(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {

@@ -65,13 +65,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	o.key = key
 	ctx := r.Context()
 
-	if h.tracker != nil && (pol == nil || pol.Scope != policy.ScopeUser) && rand.Uint32()%trackerSample == 0 {
-		// A sample of requests feeds the rate tracker (it costs about a
-		// microsecond; rates are scaled back up where they are read).
-		// Per-user keys are not tracked: the hot-key file would write
-		// their URLs to disk.
-		h.tracker.Observe(key, r.URL.RequestURI())
-	}
 	h.observeEncoding(r)
 	e, primary, lookupFwd := h.lookup(ctx, key, r)
 	passMarker := e != nil && e.HitForMiss
@@ -89,6 +82,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		case useFresh:
 			h.stats.Hits.Add(1)
 			o.result = ResultHit
+			h.track(r, key, pol, true)
 			h.observe(r, key, e, pol, now)
 			h.serveEntry(w, r, e, now, httpcache.Status{Hit: true}, "HIT")
 			return
@@ -97,6 +91,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 			// the background however many requests arrive.
 			h.stats.Stale.Add(1)
 			o.result = ResultStale
+			h.track(r, key, pol, true)
 			h.observe(r, key, e, pol, now)
 			h.refresher.trigger(r, key, e, pol, causeSWR)
 			h.serveEntry(w, r, e, now, httpcache.Status{Fwd: "stale", Detail: "stale-while-revalidate"}, "STALE")
@@ -113,6 +108,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		return
 	}
 
+	h.track(r, key, pol, false)
 	f := &fill{h: h, pol: pol, key: key, base: base, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd, stale: stale}
 	if stale != nil {
 		f.fwd = "stale"
@@ -202,6 +198,22 @@ func (h *Handler) usable(e *cache.Entry, cc httpcache.RequestDirectives, now tim
 		return useFresh
 	}
 	return useNone
+}
+
+// track feeds the rate tracker. Hits, the bulk of the traffic, are
+// sampled (one in trackerSample, counted trackerSample times: Observe costs
+// about a microsecond); other requests are all counted, so a key that is
+// just starting to be requested is seen at once. Per-user keys are not
+// tracked: the hot-key file would write their URLs to disk.
+func (h *Handler) track(r *http.Request, key string, pol *policy.Policy, hit bool) {
+	if h.tracker == nil || (pol != nil && pol.Scope == policy.ScopeUser) {
+		return
+	}
+	if !hit {
+		h.tracker.ObserveN(key, r.URL.RequestURI(), 1)
+	} else if rand.Uint32()%trackerSample == 0 {
+		h.tracker.ObserveN(key, r.URL.RequestURI(), trackerSample)
+	}
 }
 
 // observe runs on hits: early and predictive refresh for routes that ask.

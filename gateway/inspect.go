@@ -154,8 +154,7 @@ type KeyInfo struct {
 	Vary []string `json:"vary,omitempty"`
 }
 
-// HotKey is one tracked key, hottest first (see hotkeys.Tracker.Top), with
-// the rate as the tracker reports it (of the sampled requests).
+// HotKey is one tracked key, hottest first (see hotkeys.Tracker.Top).
 type HotKey struct {
 	Key, URL string
 	Rate     float64
@@ -170,7 +169,7 @@ func (h *Handler) Describe(r *http.Request, hot []HotKey, route string, limit in
 		if len(out) >= limit {
 			break
 		}
-		info := KeyInfo{Key: k.Key, URL: k.URL, Rate: k.Rate * trackerSample}
+		info := KeyInfo{Key: k.Key, URL: k.URL, Rate: k.Rate}
 		e, _ := h.tier.Get(r.Context(), k.Key)
 		if e != nil && e.VaryMarker {
 			info.Stored = true

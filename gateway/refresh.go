@@ -24,13 +24,14 @@ const (
 // CauseNames names the refresh causes, in Stats.Refreshes order.
 var CauseNames = [numCauses]string{"swr", "early", "predictive"}
 
-// trackerSample: one request in trackerSample is reported to the
-// RateTracker; the rates it returns are multiplied back.
+// trackerSample: one hit in trackerSample is reported to the RateTracker,
+// as trackerSample requests.
 const trackerSample = 8
 
 // RateTracker estimates request rates per key (internal/hotkeys.Tracker).
 type RateTracker interface {
-	Observe(key, url string)
+	// ObserveN records n requests of key (url is how to request it again).
+	ObserveN(key, url string, n int)
 	Rate(key string) float64
 }
 
@@ -141,7 +142,7 @@ func (rf *refresher) maybeRefresh(r *http.Request, key string, e *cache.Entry, p
 	// early means a key requested only now and then still gets its refresh
 	// on time, without a hit in the last moments of its life.
 	if pol.RefreshAhead && rf.budget > 0 && rf.h.tracker != nil && ttl <= e.Lifetime/2 {
-		rate := rf.h.tracker.Rate(key) * trackerSample
+		rate := rf.h.tracker.Rate(key)
 		if rate*e.Lifetime.Seconds() >= 1 {
 			rf.offer(r, key, e, pol, rate)
 		}

@@ -174,6 +174,19 @@ func (t *Tracker) Observe(key, url string) {
 // clock as Options.Now (the request's arrival time, say), which saves a clock
 // read on the request path.
 func (t *Tracker) ObserveAt(key, url string, now time.Time) {
+	t.observe(key, url, now, 1)
+}
+
+// ObserveN records n requests of key at once: a caller that reports only a
+// sample of its requests (one in n) keeps rates and rankings true.
+func (t *Tracker) ObserveN(key, url string, n int) {
+	if t == nil || n < 1 {
+		return
+	}
+	t.observe(key, url, t.now(), uint64(n))
+}
+
+func (t *Tracker) observe(key, url string, now time.Time, n uint64) {
 	if t == nil {
 		return
 	}
@@ -181,7 +194,7 @@ func (t *Tracker) ObserveAt(key, url string, now time.Time) {
 	s.mu.RLock()
 	if w, ok := s.weight(now, t.perNano); ok {
 		if i, found := s.index[key]; found {
-			s.entries[i].count.Add(w)
+			s.entries[i].count.Add(w * n)
 			s.mu.RUnlock()
 			return
 		}
@@ -191,7 +204,7 @@ func (t *Tracker) ObserveAt(key, url string, now time.Time) {
 	s.mu.Lock()
 	s.renormalize(now, t.halfLife)
 	w, _ := s.weight(now, t.perNano)
-	s.insert(key, url, w)
+	s.insert(key, url, w*n)
 	s.mu.Unlock()
 }
 

@@ -384,3 +384,21 @@ func TestWeightMatchesExp2(t *testing.T) {
 		t.Errorf("weight at %d half-lives: want renormalize", renormalizeAfter)
 	}
 }
+
+func TestObserveNCountsLikeNObservations(t *testing.T) {
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	a := New(Options{Now: clock})
+	b := New(Options{Now: clock})
+	for range 10 {
+		for range 8 {
+			a.Observe("k", "/k")
+		}
+		b.ObserveN("k", "/k", 8)
+		now = now.Add(100 * time.Millisecond)
+	}
+	ra, rb := a.Rate("k"), b.Rate("k")
+	if ra == 0 || rb < ra*0.99 || rb > ra*1.01 {
+		t.Errorf("Rate after ObserveN = %v, after Observe = %v: want equal", rb, ra)
+	}
+}
