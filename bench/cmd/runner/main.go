@@ -176,8 +176,17 @@ func main() {
 	loadCPU := flag.Int("load-cpu", 1, "the core wrk and the origin are pinned to")
 	keep := flag.Bool("keep", false, "keep the work directory (configs and logs)")
 	retries := flag.Int("retries", -1, "repeat a run disturbed by other load up to this many times, keeping the least disturbed (default 3, 0 with -quick)")
+	table := flag.String("table", "", "print the table of this JSON report (a bench/results file) and exit")
 	profile := flag.String("profile", "", "instead of benchmarking, profile this system (moat or ceiling) in the first of -scenarios; writes CPU and allocation profiles next to -out")
 	flag.Parse()
+
+	if *table != "" {
+		if err := printTable(*table); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	r := &runner{serverCPU: *serverCPU, loadCPU: *loadCPU, binDir: *binDir, log: os.Stderr,
 		reps: 3, duration: 6 * time.Second, zipfWarm: 5 * time.Second, retries: 3,

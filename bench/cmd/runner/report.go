@@ -341,3 +341,17 @@ func (rep *Report) writeJSON(path string) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// printTable prints the table of the report in the JSON file path.
+func printTable(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rep.writeTable(os.Stdout)
+	return nil
+}

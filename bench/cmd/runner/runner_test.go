@@ -29,6 +29,10 @@ func TestReportJSONShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Results) != 2 || back.Results[0].RPS != 200 {
+		t.Errorf("report does not read back: %v, %+v", err, back.Results)
+	}
 	var doc map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
