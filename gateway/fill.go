@@ -126,7 +126,7 @@ func (h *Handler) overloaded(w http.ResponseWriter, r *http.Request, f *fill, no
 	if e := f.stale; e != nil && !e.MustRevalidate && !e.NoCache {
 		h.stats.Stale.Add(1)
 		f.result = ResultStale
-		h.serveEntry(w, r, e, now, httpcache.Status{Fwd: "stale", Detail: "origin-busy"}, "STALE")
+		h.serveEntry(w, r, f.pol, e, now, httpcache.Status{Fwd: "stale", Detail: "origin-busy"}, "STALE")
 		return
 	}
 	hdr := w.Header()
@@ -295,7 +295,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	}
 	if len(vary) > 0 {
 		marker := f.primary
-		if marker == nil || !equalStrings(marker.Vary, vary) {
+		if marker == nil || !slices.Equal(marker.Vary, vary) {
 			marker = &cache.Entry{Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: h.epoch.Add(1)}
 		}
 		f.primary = marker
@@ -520,32 +520,11 @@ func varyNames(h http.Header) []string {
 	for _, line := range h["Vary"] {
 		for _, n := range strings.Split(line, ",") {
 			n = http.CanonicalHeaderKey(strings.TrimSpace(n))
-			if n == "" || contains(names, n) {
+			if n == "" || slices.Contains(names, n) {
 				continue
 			}
 			names = append(names, n)
 		}
 	}
 	return names
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

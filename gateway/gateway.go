@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -475,7 +474,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		h.stats.Stale.Add(1)
 		f.result = ResultStale
 		h.log.Warn("origin request failed, serving stale", "url", f.in.URL.String(), "err", err)
-		h.serveEntry(w, f.in, f.fallback, h.now(), httpcache.Status{Fwd: "stale", Detail: "stale-if-error"}, "STALE")
+		h.serveEntry(w, f.in, f.pol, f.fallback, h.now(), httpcache.Status{Fwd: "stale", Detail: "stale-if-error"}, "STALE")
 		return
 	}
 	h.log.Error("origin request failed", "method", r.Method, "url", r.URL.String(), "status", status, "err", err)
@@ -487,7 +486,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	if f == nil {
 		fwd = "bypass"
 	}
-	setStatus(hdr, h.name, statusFor(fwd, status, err), xCacheFor(fwd))
+	setStatus(hdr, h.name, httpcache.Status{Fwd: fwd, Detail: "origin-error"}, xCacheFor(fwd))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg))
 }
@@ -504,4 +503,3 @@ var _ http.Handler = (*Handler)(nil)
 
 // tlsMarker marks synthesized requests as https for key building.
 var tlsMarker = &tls.ConnectionState{}
-var _ = log.New // ReverseProxy.ErrorLog is a *log.Logger bridged to slog

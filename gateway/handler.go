@@ -84,7 +84,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 			o.result = ResultHit
 			h.track(r, key, pol, true)
 			h.observe(r, key, e, pol, now)
-			h.serveEntry(w, r, e, now, httpcache.Status{Hit: true}, "HIT")
+			h.serveEntry(w, r, pol, e, now, httpcache.Status{Hit: true}, "HIT")
 			return
 		case useStale:
 			// RFC 5861 stale-while-revalidate: answer now, refresh once in
@@ -94,7 +94,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 			h.track(r, key, pol, true)
 			h.observe(r, key, e, pol, now)
 			h.refresher.trigger(r, key, e, pol, causeSWR)
-			h.serveEntry(w, r, e, now, httpcache.Status{Fwd: "stale", Detail: "stale-while-revalidate"}, "STALE")
+			h.serveEntry(w, r, pol, e, now, httpcache.Status{Fwd: "stale", Detail: "stale-while-revalidate"}, "STALE")
 			return
 		}
 		stale = e
@@ -131,7 +131,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 					case useFresh, useStale:
 						h.stats.Hits.Add(1)
 						o.result = ResultHit
-						h.serveEntry(w, r, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")
+						h.serveEntry(w, r, pol, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")
 						return
 					}
 					f.stale = e
@@ -151,7 +151,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 				h.group.Done(key, call)
 				h.stats.Hits.Add(1)
 				o.result = ResultHit
-				h.serveEntry(w, r, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
+				h.serveEntry(w, r, pol, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
 				return
 			}
 			f.call = call

@@ -87,6 +87,10 @@ func TestVaryDimensions(t *testing.T) {
 // that failed verification.
 type headerIdentifier struct{}
 
+func (headerIdentifier) HasCredentials(r *http.Request) bool {
+	return r.Header.Get("X-Test-Tier") != "" || r.Header.Get("X-Test-User") != ""
+}
+
 func (headerIdentifier) Identify(r *http.Request) Identity {
 	tier, user := r.Header.Get("X-Test-Tier"), r.Header.Get("X-Test-User")
 	switch {

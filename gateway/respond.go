@@ -9,24 +9,20 @@ import (
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/internal/httpcache"
+	"github.com/moatproxy/moat/internal/policy"
 )
 
-// serveEntry writes a stored response: its header fields (shared value
-// slices, no re-encoding), Age, Cache-Status and X-Cache, then the body;
-// or a 304 when the client's validators match (RFC 9110 §13.1, §15.4.5).
-func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entry, now time.Time, st httpcache.Status, xcache string) {
+// serveEntry writes a stored response for a request of route pol: its
+// header fields (shared value slices, no re-encoding), Age, the route's
+// downstream Cache-Control, Cache-Status and X-Cache, then the body; or a
+// 304 when the client's validators match (RFC 9110 §13.1, §15.4.5).
+func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, pol *policy.Policy, e *cache.Entry, now time.Time, st httpcache.Status, xcache string) {
 	hdr := w.Header()
 	for k, v := range e.Header {
 		hdr[k] = v
 	}
 	hdr["Age"] = ageValue(e.Age(now))
-	if e.Route != "" && len(h.downstream) > 0 {
-		if pol := h.policyByPattern(e.Route); pol != nil {
-			if cc, ok := h.downstream[pol]; ok {
-				hdr["Cache-Control"] = cc
-			}
-		}
-	}
+	h.downstreamCacheControl(hdr, pol)
 	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
 	if st == (httpcache.Status{Hit: true, TTL: st.TTL, HasTTL: true}) {
 		// The common case: a plain fresh hit, whose field value depends
@@ -182,10 +178,6 @@ func xCacheFor(fwd string) []string {
 		return xCacheBypass
 	}
 	return xCacheMiss
-}
-
-func statusFor(fwd string, status int, _ error) httpcache.Status {
-	return httpcache.Status{Fwd: fwd, Detail: "origin-error", FwdStatus: 0}
 }
 
 // setStatus sets Cache-Status and X-Cache. The X-Cache slices are shared and

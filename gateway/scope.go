@@ -31,6 +31,9 @@ type Identity struct {
 // client can forge; the cache shares entries by what it returns.
 type Identifier interface {
 	Identify(r *http.Request) Identity
+	// HasCredentials reports whether Identify would find r Credentialed,
+	// without verifying anything: public routes need no more.
+	HasCredentials(r *http.Request) bool
 }
 
 // identify returns r's identity; without an Identifier, Authorization is
@@ -43,6 +46,15 @@ func (h *Handler) identify(r *http.Request) Identity {
 	return Identity{Credentialed: auth}
 }
 
+// hasCredentials reports whether r carries credentials, verified or not.
+func (h *Handler) hasCredentials(r *http.Request) bool {
+	if h.ident != nil {
+		return h.ident.HasCredentials(r)
+	}
+	_, auth := r.Header["Authorization"]
+	return auth
+}
+
 // scopeSuffix is what a key gains from the route's scope and vary
 // dimensions: "" for a public route without dimensions. bypass names why
 // the request may not use the cache at all (then the suffix is unused).
@@ -52,8 +64,9 @@ func (h *Handler) scopeSuffix(r *http.Request, pol *policy.Policy, dims string) 
 	}
 	switch pol.Scope {
 	case policy.ScopePublic:
-		id = h.identify(r)
-		if id.Credentialed && !pol.AllowCredentials {
+		// Who the caller is does not matter here, only whether it brought
+		// credentials: no signature is checked on the hit path.
+		if !pol.AllowCredentials && h.hasCredentials(r) {
 			return "", "credentials", id
 		}
 		if dims == "" {

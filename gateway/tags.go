@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/moatproxy/moat/internal/policy"
@@ -29,7 +30,7 @@ func (h *Handler) isTagHeader(k string) bool {
 func (h *Handler) entryTags(hdr http.Header, pol *policy.Policy, path string) []string {
 	var tags []string
 	add := func(t string) {
-		if t == "" || len(t) > maxTagLen || len(tags) >= maxTagsPerEntry || contains(tags, t) {
+		if t == "" || len(t) > maxTagLen || len(tags) >= maxTagsPerEntry || slices.Contains(tags, t) {
 			return
 		}
 		tags = append(tags, t)
@@ -82,9 +83,14 @@ func (h *Handler) downstreamHeaders(hdr http.Header, pol *policy.Policy) {
 			delete(hdr, name)
 		}
 	}
-	if pol != nil {
-		if cc, ok := h.downstream[pol]; ok {
-			hdr["Cache-Control"] = cc
-		}
+	h.downstreamCacheControl(hdr, pol)
+}
+
+// downstreamCacheControl sets the route's downstream Cache-Control, if it
+// has one. Stored headers never hold tag fields unless they go
+// downstream, so hits need only this half of downstreamHeaders.
+func (h *Handler) downstreamCacheControl(hdr http.Header, pol *policy.Policy) {
+	if pol != nil && pol.Downstream != "" {
+		hdr["Cache-Control"] = h.downstream[pol]
 	}
 }

@@ -114,6 +114,9 @@ type Resolver struct {
 	trusted *trustedSource
 	// foreignAuthorization: no source reads Authorization, so it is checked for presence only.
 	foreignAuthorization bool
+	// credentialFields are the header fields whose presence makes a request
+	// Credentialed (see HasCredentials).
+	credentialFields []string
 
 	hashers sync.Pool // of *userHasher
 }
@@ -153,6 +156,21 @@ func New(c Config, opts ...Option) (*Resolver, error) {
 	}
 	_, authorizationRead := used["Authorization"]
 	r.foreignAuthorization = !authorizationRead
+	if r.jwt != nil {
+		r.credentialFields = append(r.credentialFields, r.jwt.header)
+	}
+	if r.apiKeys != nil {
+		r.credentialFields = append(r.credentialFields, r.apiKeys.header)
+	}
+	if r.trusted != nil {
+		r.credentialFields = append(r.credentialFields, r.trusted.header)
+		if r.trusted.subjectHeader != "" {
+			r.credentialFields = append(r.credentialFields, r.trusted.subjectHeader)
+		}
+	}
+	if r.foreignAuthorization {
+		r.credentialFields = append(r.credentialFields, "Authorization")
+	}
 
 	key := []byte(c.UserHashKey)
 	switch {
@@ -199,6 +217,19 @@ type verdict struct {
 	reason  string // "" when verified
 	tier    int
 	subject string
+}
+
+// HasCredentials reports whether req carries anything Resolve would treat as
+// credentials (Credentialed), without verifying it: for callers whose
+// decision does not depend on who the caller is (a public route bypasses
+// the cache for any credentials), it saves the signature check.
+func (r *Resolver) HasCredentials(req *http.Request) bool {
+	for _, name := range r.credentialFields {
+		if _, ok := req.Header[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Resolve returns the identity of req. It reads only req's headers and RemoteAddr.

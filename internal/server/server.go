@@ -171,10 +171,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		CoalesceTimeout:      cfg.CoalesceTimeout(),
 		HitForMissTTL:        orNegative(cfg.Cache.HitForMiss.D()),
 		MaxOriginConcurrency: cfg.Origin.MaxConcurrency,
-		OriginQueue:          orNegativeInt(cfg.Origin.Queue),
+		OriginQueue:          orNegative(cfg.Origin.Queue),
 		OriginQueueTimeout:   cfg.Origin.QueueTimeout.D(),
 		RefreshConcurrency:   cfg.Cache.RefreshConcurrency,
-		RefreshBudget:        orNegativeF(cfg.Cache.RefreshBudget),
+		RefreshBudget:        orNegative(cfg.Cache.RefreshBudget),
 		Normalizer:           norm,
 		Identifier:           authIdentifier{resolver},
 		Compress:             cfg.Cache.Compression,
@@ -401,30 +401,18 @@ func (s *Server) routes() any {
 
 // orNegative maps a config zero ("off") to the negative value gateway
 // options use for off (their zero means "default").
-func orNegative(d time.Duration) time.Duration {
-	if d == 0 {
+func orNegative[T int | float64 | time.Duration](v T) T {
+	if v == 0 {
 		return -1
 	}
-	return d
-}
-
-func orNegativeF(f float64) float64 {
-	if f == 0 {
-		return -1
-	}
-	return f
-}
-
-func orNegativeInt(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
+	return v
 }
 
 // authIdentifier adapts auth.Resolver to the gateway: the tier and the
 // keyed hash of the verified subject, never the credential or subject.
 type authIdentifier struct{ r *auth.Resolver }
+
+func (a authIdentifier) HasCredentials(req *http.Request) bool { return a.r.HasCredentials(req) }
 
 func (a authIdentifier) Identify(req *http.Request) gateway.Identity {
 	id := a.r.Resolve(req)
