@@ -89,9 +89,6 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 	if f.fwd == "" {
 		f.fwd = "miss"
 	}
-	if !f.background {
-		h.stats.Misses.Add(1)
-	}
 	f.result = ResultMiss
 	release, ok := h.limits.acquire(r.Context(), f.pol, f.background)
 	if !ok {
@@ -124,7 +121,6 @@ func (h *Handler) overloaded(w http.ResponseWriter, r *http.Request, f *fill, no
 		return
 	}
 	if e := f.stale; e != nil && !e.MustRevalidate && !e.NoCache {
-		h.stats.Stale.Add(1)
 		f.result = ResultStale
 		h.serveEntry(w, r, f.pol, e, now, httpcache.Status{Fwd: "stale", Detail: "origin-busy"}, "STALE")
 		return
@@ -175,7 +171,6 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode >= 500 && f.fallback != nil && !f.background {
 		// RFC 5861 stale-if-error: the stored answer instead of the
 		// origin's error. The error body is closed unread.
-		h.stats.Stale.Add(1)
 		f.result = ResultStale
 		h.log.Warn("origin error, serving stale", "url", f.in.URL.String(), "status", resp.StatusCode)
 		resp.Body.Close()

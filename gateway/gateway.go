@@ -181,18 +181,15 @@ type Handler struct {
 	stats Stats
 }
 
-// Stats counts the handler's outcomes. All fields are updated atomically.
+// Stats counts what the handler did beyond the per-request results (those
+// go to the Observer: requests, hits, misses, stale, bypass). All fields are
+// updated atomically.
 type Stats struct {
-	Requests       atomic.Int64
-	Hits           atomic.Int64            // served from cache without contacting the origin
-	Misses         atomic.Int64            // forwarded for a cacheable request with no usable entry
 	Revalidated    atomic.Int64            // stale entries refreshed by a 304
-	Stale          atomic.Int64            // stale entries served (stale-while-revalidate, stale-if-error, origin busy)
 	Shed           atomic.Int64            // requests the origin limits turned away
 	Refreshes      [numCauses]atomic.Int64 // background refreshes started, by cause
 	RefreshErrors  atomic.Int64            // background refreshes that failed (logged)
 	RefreshSkipped atomic.Int64            // refreshes not started: concurrency or budget exhausted
-	Bypass         atomic.Int64            // forwarded without cache (method, route, credentials, directives)
 	Collapsed      atomic.Int64            // requests that waited on a concurrent miss (lock waits)
 	Leaders        atomic.Int64            // coalesced fills led (lock acquisitions)
 	Stored         atomic.Int64            // responses stored
@@ -471,7 +468,6 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	if f != nil && f.fallback != nil {
 		// RFC 5861 stale-if-error: the origin is down or slow; the stored
 		// answer stands in.
-		h.stats.Stale.Add(1)
 		f.result = ResultStale
 		h.log.Warn("origin request failed, serving stale", "url", f.in.URL.String(), "err", err)
 		h.serveEntry(w, f.in, f.pol, f.fallback, h.now(), httpcache.Status{Fwd: "stale", Detail: "stale-if-error"}, "STALE")

@@ -14,7 +14,6 @@ import (
 
 // ServeHTTP answers r from the cache or the origin.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.stats.Requests.Add(1)
 	pol := h.policies.Match(r)
 	if h.obs == nil && h.accessLog == nil {
 		var o outcome
@@ -29,19 +28,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	o.result = ResultBypass
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.stats.Bypass.Add(1)
 		h.forwardUncached(w, r, pol, "method", "")
 		return
 	}
 	if pol != nil && pol.Bypass {
-		h.stats.Bypass.Add(1)
 		h.forwardUncached(w, r, pol, "bypass", "route")
 		return
 	}
 	if r.Header.Get("Range") != "" {
 		// Partial content is not stored (RFC 9111 §3.3 is not
 		// implemented); ranges pass through to the origin.
-		h.stats.Bypass.Add(1)
 		h.forwardUncached(w, r, pol, "partial", "")
 		return
 	}
@@ -49,7 +45,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	r, dims := h.normalize(r, pol)
 	suffix, bypass, _ := h.scopeSuffix(r, pol, dims)
 	if bypass != "" {
-		h.stats.Bypass.Add(1)
 		h.forwardUncached(w, r, pol, "bypass", bypass)
 		return
 	}
@@ -80,7 +75,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	if e != nil {
 		switch h.usable(e, reqCC, now) {
 		case useFresh:
-			h.stats.Hits.Add(1)
 			o.result = ResultHit
 			h.track(r, key, pol, true)
 			h.observe(r, key, e, pol, now)
@@ -89,7 +83,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		case useStale:
 			// RFC 5861 stale-while-revalidate: answer now, refresh once in
 			// the background however many requests arrive.
-			h.stats.Stale.Add(1)
 			o.result = ResultStale
 			h.track(r, key, pol, true)
 			h.observe(r, key, e, pol, now)
@@ -101,7 +94,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	}
 	if reqCC.OnlyIfCached {
 		// RFC 9111 §5.2.1.7.
-		h.stats.Bypass.Add(1)
 		hdr := w.Header()
 		setStatus(hdr, h.name, httpcache.Status{Fwd: "miss", Detail: "only-if-cached"}, xCacheMiss)
 		w.WriteHeader(http.StatusGatewayTimeout)
@@ -129,7 +121,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 				if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss {
 					switch h.usable(e, reqCC, now) {
 					case useFresh, useStale:
-						h.stats.Hits.Add(1)
 						o.result = ResultHit
 						h.serveEntry(w, r, pol, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")
 						return
@@ -149,7 +140,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 			// Join may have stored what we need.
 			if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && e != stale && h.usable(e, reqCC, h.now()) == useFresh {
 				h.group.Done(key, call)
-				h.stats.Hits.Add(1)
 				o.result = ResultHit
 				h.serveEntry(w, r, pol, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
 				return
