@@ -143,10 +143,11 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	h.ensureDate(resp.Header)
 	h.originInvalidation(ctx, resp)
 	if p, ok := ctx.Value(passKey{}).(*pass); ok {
-		if p.in != nil && !httpcache.IsSafeMethod(p.in.Method) {
+		write := p.in != nil && invalidates(p.in.Method)
+		if write {
 			h.invalidateAfterWrite(ctx, p.in, resp)
 		}
-		if p.pol != nil && len(p.pol.Invalidate) > 0 && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if write && p.pol != nil && len(p.pol.Invalidate) > 0 && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			// Write-path rules: the route names the tags this write made wrong.
 			if tags := p.pol.Expand(p.pol.Invalidate, p.in.URL.EscapedPath()); len(tags) > 0 {
 				if _, err := h.purge(ctx, Purge{Tags: tags}, PurgeWrite); err != nil {
@@ -465,7 +466,7 @@ func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, re
 	}
 	// Stamp first, delete after: a fill of one of these URLs already in
 	// flight will not store (see generations).
-	h.gens.stamp(h.now(), nil, keys, nil)
+	h.gens.stamp(nil, keys, nil)
 	ctx = context.WithoutCancel(ctx)
 	now := h.now()
 	for _, key := range keys {

@@ -120,6 +120,19 @@ type Options struct {
 	// others, so Accept-Encoding never splits the cache.
 	Compress bool
 
+	// StripHeaders are request header fields removed before a request
+	// reaches the origin (unless a route varies on one): fields origins
+	// honour but keys do not carry. If nil, cachekey.UnkeyedHeaders; an
+	// empty non-nil slice strips none.
+	StripHeaders []string
+	// AllowUnderscoreHeaders keeps request header fields whose name holds
+	// '_'. By default they are removed, as nginx does.
+	AllowUnderscoreHeaders bool
+	// ClientBodyTimeout bounds the wait between two reads of a client's
+	// request body on its way to the origin; a slower upload is answered
+	// 408. If zero, 30s; negative: no bound.
+	ClientBodyTimeout time.Duration
+
 	// Observer receives request and origin events (metrics). If nil,
 	// none are produced.
 	Observer Observer
@@ -175,6 +188,8 @@ type Handler struct {
 	downstream      map[*policy.Policy][]string
 	refresher       *refresher
 	limits          *limits
+	headers         *headerFilter
+	bodyTimeout     time.Duration
 	ownedMemory     *cache.Memory
 	ownsTransport   *http.Transport
 
@@ -201,6 +216,7 @@ type Stats struct {
 	PurgedByKind   [NumPurgeKinds]atomic.Int64 // entries invalidated, by where the purge came from
 	PurgedFills    atomic.Int64                // fills not kept because a purge overtook them
 	IndexFull      atomic.Int64                // tagged responses not stored: the tag index was full
+	ClientErrors   atomic.Int64                // requests refused or failed by the client's fault (400, 408)
 }
 
 // ErrNoOrigin is returned by New when Options.Origin is missing.
@@ -241,6 +257,12 @@ func New(o Options) (*Handler, error) {
 	if o.HitForMissTTL == 0 {
 		o.HitForMissTTL = 10 * time.Second
 	}
+	if o.StripHeaders == nil {
+		o.StripHeaders = cachekey.UnkeyedHeaders
+	}
+	if o.ClientBodyTimeout == 0 {
+		o.ClientBodyTimeout = 30 * time.Second
+	}
 	if o.CacheName == "" {
 		o.CacheName = "moat"
 	}
@@ -273,9 +295,9 @@ func New(o Options) (*Handler, error) {
 		onPurge:      o.OnPurge,
 		versions:     newVersions(o.Policies),
 		downstream:   map[*policy.Policy][]string{},
-		// A fill older than this when it stores is treated as overtaken by
-		// any purge (see generations).
-		gens: newGenerations(max(10*time.Minute, 4*(o.OriginTimeout+o.DialTimeout))),
+		headers:      newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
+		bodyTimeout:  max(o.ClientBodyTimeout, 0),
+		gens:         newGenerations(),
 	}
 	for _, p := range o.Policies.Policies() {
 		if p.Scope != policy.ScopePublic || len(p.Vary) > 0 {
@@ -384,6 +406,10 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.h.stats.OriginRequests.Add(1)
 	start := time.Now()
 	resp, err := t.rt.RoundTrip(r)
+	if err != nil && clientBodyFailure(r) != 0 {
+		// The client's body failed, not the origin: not an origin error.
+		return resp, err
+	}
 	if err != nil {
 		t.h.stats.OriginErrors.Add(1)
 	}
@@ -407,6 +433,10 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // origin URL, X-Forwarded-For/Host/Proto, and for a cache fill the
 // conditional headers the cache, not the client, decides.
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	// The query the key describes, byte for byte: ReverseProxy re-encodes
+	// a query that url.ParseQuery rejects (";", bad escapes, too many
+	// parameters) and drops what it cannot parse.
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	pr.SetURL(h.origin)
 	pr.SetXForwarded()
 	if h.preserveHost {
@@ -453,6 +483,12 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 			h.log.Warn("background refresh failed", "cause", f.cause, "url", r.URL.String(), "err", err)
 			return
 		}
+	}
+	if status := clientBodyFailure(r); status != 0 {
+		// The client's upload was malformed or stalled.
+		h.log.Debug("client request body failed", "url", r.URL.String(), "err", err)
+		h.clientFailed(w, status)
+		return
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; there is no one to answer.

@@ -13,22 +13,42 @@ import (
 )
 
 // ServeHTTP answers r from the cache or the origin.
+//
+// The route is matched on the canonical request (see canonical), from which
+// the key and the origin request are derived too.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	pol := h.policies.Match(r)
+	r, refused := h.canonical(r)
+	var pol *policy.Policy
+	if refused == "" {
+		pol = h.policies.Match(r)
+	}
 	if h.obs == nil && h.accessLog == nil {
 		var o outcome
-		h.serve(w, r, pol, &o)
+		h.serve(w, r, pol, refused, &o)
 		return
 	}
-	h.serveObserved(w, r, pol)
+	h.serveObserved(w, r, pol, refused)
 }
 
-// serve answers r and records in o how.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Policy, o *outcome) {
+// serve answers r (refused, for the reason given, if that is not "") and
+// records in o how.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Policy, refused string, o *outcome) {
 	o.result = ResultBypass
+	if refused != "" {
+		h.refuse(w, refused)
+		return
+	}
+	h.guard(w, r, pol)
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.forwardUncached(w, r, pol, "method", "")
+		return
+	}
+	if r.ContentLength != 0 {
+		// A GET with a body: the key cannot describe the body, and the
+		// origin may answer by it. Never stored, never answered from the
+		// cache.
+		h.forwardUncached(w, r, pol, "bypass", "request-body")
 		return
 	}
 	if pol != nil && pol.Bypass {
@@ -53,8 +73,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	scoped := pol != nil && pol.Scope != policy.ScopePublic
 	now := h.now()
 	reqCC := httpcache.ParseRequestDirectives(r.Header)
-	_, hasAuth := r.Header["Authorization"]
-	hasAuth = hasAuth && !scoped
+	// RFC 9111 §3.5 with every credential moat knows (the API-key header,
+	// a JWT's header, the trusted header), not Authorization alone, on
+	// every unscoped path, routed or not.
+	hasAuth := !scoped && (pol == nil || pol.AllowCredentials) && h.hasCredentials(r)
 	base := h.key(r, pol)
 	key := base + suffix
 	o.key = key

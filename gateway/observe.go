@@ -70,7 +70,7 @@ type outcome struct {
 
 // serveObserved is ServeHTTP with timing, the Observer and the sampled
 // access log.
-func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *policy.Policy) {
+func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *policy.Policy, refused string) {
 	start := time.Now()
 	var rec *statusRecorder
 	if h.accessLog != nil && (h.accessSample >= 1 || rand.Float64() < h.accessSample) {
@@ -78,7 +78,7 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *pol
 		w = rec
 	}
 	var o outcome
-	h.serve(w, r, pol, &o)
+	h.serve(w, r, pol, refused, &o)
 	d := time.Since(start)
 	route := ""
 	if pol != nil {

@@ -106,7 +106,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		routes = append(routes, pol)
 	}
 	now := h.now()
-	h.gens.stamp(now, p.Tags, keys, p.Prefixes)
+	h.gens.stamp(p.Tags, keys, p.Prefixes)
 	res := PurgeResult{Soft: p.Soft}
 	ctx = context.WithoutCancel(ctx) // a purge half done is worse than one finished late
 

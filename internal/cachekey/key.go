@@ -48,3 +48,15 @@ func trimPort(scheme, host string) string {
 	}
 	return host
 }
+
+// Host returns host as a key holds it: lower-cased, with the scheme's
+// default port and an empty port removed. The origin receives this
+// spelling too (X-Forwarded-Host, and Host when the client's is kept), so
+// that the entry stored for it answers every spelling the key merges.
+func Host(scheme, host string) string {
+	host = trimPort(scheme, host)
+	if hasUpper(host) {
+		host = strings.ToLower(host)
+	}
+	return host
+}

@@ -1,6 +1,10 @@
 package cachekey
 
-import "bytes"
+import (
+	"bytes"
+	"net/url"
+	"strings"
+)
 
 // normalizePath returns the canonical form of an escaped path: escapes
 // canonicalized, a leading '/' ensured (an empty path is "/", RFC 3986
@@ -115,4 +119,39 @@ func removeDotSegments(p []byte) []byte {
 		return append(p[:0], '/')
 	}
 	return p[:w]
+}
+
+// Path returns the canonical escaped path of u (as Normalize would) and
+// whether it differs from what u would send. Route matching runs on it, so
+// the route, the key and the origin request all see one path.
+func (n *Normalizer) Path(u *url.URL) (escapedPath string, changed bool) {
+	collapse := n != nil && n.collapse
+	if u.Opaque != "" {
+		return u.Opaque, false
+	}
+	orig := u.EscapedPath()
+	escapedPath = normalizePath(orig, collapse)
+	return escapedPath, escapedPath != orig
+}
+
+// Ambiguous reports whether a canonical escaped path still holds dot
+// segments once its escapes are decoded and backslashes read as slashes
+// ("/a/..%2Fb", "/a/..%5Cb", "/a/..\b"). Origins disagree on such paths
+// (some decode "%2F" or fold '\' into '/' and then resolve the dots, most
+// do not), so no route, key or origin request can describe them for
+// every origin: moat refuses them.
+func Ambiguous(escapedPath string) bool {
+	if !strings.Contains(escapedPath, ".") || !strings.ContainsAny(escapedPath, "%\\") {
+		return false // a canonical path without escapes has no dot segment left
+	}
+	decoded, err := url.PathUnescape(escapedPath)
+	if err != nil {
+		return true
+	}
+	for _, seg := range strings.FieldsFunc(decoded, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
