@@ -31,7 +31,18 @@ type Group struct {
 type Call struct {
 	done    chan struct{}
 	waiters int
+	failure *Entry // set by Fail before Done
 }
+
+// Fail records, before Done, the answer the waiters get instead of looking
+// the key up again: the origin failed (an error or a 5xx), and each waiter
+// asking it again would multiply the load on a failing origin by the
+// number of waiters. e is never stored.
+func (c *Call) Fail(e *Entry) { c.failure = e }
+
+// Failure returns what Fail recorded, or nil. Call it only after Wait
+// reported that the leader finished.
+func (c *Call) Failure() *Entry { return c.failure }
 
 // Join registers the caller for key. If leader is true the caller must call
 // Done(key, c) when its fill has been stored or has failed (use defer: a

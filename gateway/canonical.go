@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -171,10 +172,14 @@ func (b *clientBody) failure() int {
 	return http.StatusBadRequest
 }
 
-// clientBodyFailure returns the status for r's failed body, or 0.
-func clientBodyFailure(r *http.Request) int {
-	if b, ok := r.Body.(*clientBody); ok {
-		return b.failure()
+// clientBodyFailure returns the status for the failed body of the client
+// request forwarded under ctx, or 0. (ReverseProxy hands its hooks the
+// outgoing request, whose body wraps the client's.)
+func clientBodyFailure(ctx context.Context) int {
+	if p, ok := ctx.Value(passKey{}).(*pass); ok && p.in != nil {
+		if b, ok := p.in.Body.(*clientBody); ok {
+			return b.failure()
+		}
 	}
 	return 0
 }

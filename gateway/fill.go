@@ -73,6 +73,18 @@ func (f *fill) release() {
 	f.released.Do(func() { f.h.group.Done(f.key, f.call) })
 }
 
+// fail hands the requests coalesced on this fill the answer to give
+// instead of asking the failing origin again (see cache.Call.Fail). It must
+// come before release.
+func (f *fill) fail(e *cache.Entry) {
+	if f.call != nil {
+		f.released.Do(func() {
+			f.call.Fail(e)
+			f.h.group.Done(f.key, f.call)
+		})
+	}
+}
+
 // fetch forwards r to the origin for the cache, within the origin
 // concurrency limits.
 func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
@@ -104,6 +116,10 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 	}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), fillKey{}, f)))
 }
+
+// maxSharedError is the largest origin error body handed to coalesced
+// waiters.
+const maxSharedError = 64 << 10
 
 // withinStaleIfError reports whether e may stand in for an origin error at
 // now (RFC 5861 §4; the window is closed by must-revalidate, see
@@ -174,6 +190,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		// origin's error. The error body is closed unread.
 		f.result = ResultStale
 		h.log.Warn("origin error, serving stale", "url", f.in.URL.String(), "status", resp.StatusCode)
+		f.fail(&cache.Entry{Status: resp.StatusCode, Header: originErrorHeader(), Body: []byte("moat: origin error\n")})
 		resp.Body.Close()
 		h.answerWith(resp, f.fallback, now, httpcache.Status{Fwd: "stale", FwdStatus: resp.StatusCode, Detail: "stale-if-error"}, xCacheStale)
 		f.release()
@@ -190,17 +207,42 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		}
 		h.markHitForMiss(ctx, f, reason, now)
 		setStatus(resp.Header, h.name, st, xCacheMiss)
+		if reason == "status" && f.call != nil && !f.background {
+			// A 5xx: the waiters get it too rather than each asking the
+			// failing origin again (a short one; a longer body releases
+			// them to try themselves).
+			status := resp.StatusCode
+			resp.Body = newCapture(resp.Body, resp.ContentLength, maxSharedError, func(b []byte) {
+				f.fail(&cache.Entry{Status: status, Header: resp.Header.Clone(), Body: b})
+			})
+		}
 		return nil
 	}
 	if f.detail != "" {
 		st.Detail = f.detail
 	}
+	body := newFillBody(resp.Body, resp.ContentLength, h.maxObject,
+		func(body []byte) bool { return h.commit(ctx, f, e, body) },
+		func(reason string) {
+			if reason != "" {
+				h.markHitForMiss(ctx, f, reason, h.now())
+			}
+			f.release()
+		})
 	st.Stored = true
-	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
+	if resp.ContentLength < 0 {
+		// Of unknown length: the answer waits until the body is in or too
+		// large (as nginx buffers), so Cache-Status says what happened.
+		st.Stored = body.wait()
+		if !st.Stored && body.over {
+			st.Detail = "too-large"
+		}
+	}
+	if st.Stored {
+		st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
+	}
 	setStatus(resp.Header, h.name, st, xCacheMiss)
-	resp.Body = newCapture(resp.Body, resp.ContentLength, h.maxObject, func(body []byte) {
-		h.commit(ctx, f, e, body)
-	})
+	resp.Body = body
 	return nil
 }
 
@@ -327,7 +369,7 @@ func variantBase(marker *cache.Entry) string {
 
 // commit stores the captured response; it runs when the origin's body has
 // been read to its end.
-func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []byte) {
+func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []byte) (stored bool) {
 	ctx = context.WithoutCancel(ctx) // the store must not fail because the client left
 	e.Body = body
 	h.encodeEntry(e, httpcache.ParseResponseDirectives(e.Header))
@@ -337,10 +379,11 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 			h.log.Debug("cache store failed", "key", f.key, "err", err)
 		}
 	}
-	if h.store(ctx, f, e) {
+	if stored = h.store(ctx, f, e); stored {
 		h.stats.Stored.Add(1)
 	}
 	f.release()
+	return stored
 }
 
 // store indexes e by its tags, stores it, and removes it again if a purge

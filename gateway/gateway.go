@@ -58,7 +58,7 @@ type Options struct {
 	HeuristicMax time.Duration
 	// CoalesceTimeout bounds how long a request waits for a concurrent miss
 	// of the same key before going to the origin itself. If zero,
-	// OriginTimeout.
+	// OriginTimeout + DialTimeout + 1s, longer than the leader can wait.
 	CoalesceTimeout time.Duration
 
 	// HitForMissTTL is how long a key whose response was not storable
@@ -240,7 +240,10 @@ func New(o Options) (*Handler, error) {
 		o.MaxObjectSize = 8 << 20
 	}
 	if o.CoalesceTimeout == 0 {
-		o.CoalesceTimeout = o.OriginTimeout
+		// Longer than the leader's own origin request can take, so that
+		// waiters hear how it ended instead of all going to a hung origin
+		// at once.
+		o.CoalesceTimeout = o.OriginTimeout + o.DialTimeout + time.Second
 	}
 	if o.OriginQueue == 0 {
 		o.OriginQueue = 1024
@@ -406,7 +409,7 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.h.stats.OriginRequests.Add(1)
 	start := time.Now()
 	resp, err := t.rt.RoundTrip(r)
-	if err != nil && clientBodyFailure(r) != 0 {
+	if err != nil && clientBodyFailure(r.Context()) != 0 {
 		// The client's body failed, not the origin: not an origin error.
 		return resp, err
 	}
@@ -476,7 +479,18 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 // with a short plain-text body. It is never cached.
 func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	f := fillFrom(r.Context())
+	status, msg := http.StatusBadGateway, "moat: origin unreachable\n"
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		status, msg = http.StatusGatewayTimeout, "moat: origin timed out\n"
+	}
+	clientGone := errors.Is(err, context.Canceled) && r.Context().Err() != nil
 	if f != nil {
+		if !clientGone {
+			// The requests coalesced on this fill get the same answer
+			// instead of each trying the failing origin again.
+			f.fail(&cache.Entry{Status: status, Header: originErrorHeader(), Body: []byte(msg)})
+		}
 		f.release()
 		if f.background {
 			h.stats.RefreshErrors.Add(1)
@@ -484,22 +498,17 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 			return
 		}
 	}
-	if status := clientBodyFailure(r); status != 0 {
+	if status := clientBodyFailure(r.Context()); status != 0 {
 		// The client's upload was malformed or stalled.
 		h.log.Debug("client request body failed", "url", r.URL.String(), "err", err)
 		h.clientFailed(w, status)
 		return
 	}
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+	if clientGone {
 		// The client went away; there is no one to answer.
 		h.log.Debug("client canceled", "url", r.URL.String())
 		w.WriteHeader(499)
 		return
-	}
-	status, msg := http.StatusBadGateway, "moat: origin unreachable\n"
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		status, msg = http.StatusGatewayTimeout, "moat: origin timed out\n"
 	}
 	if f != nil && f.fallback != nil {
 		// RFC 5861 stale-if-error: the origin is down or slow; the stored
@@ -511,9 +520,9 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	}
 	h.log.Error("origin request failed", "method", r.Method, "url", r.URL.String(), "status", status, "err", err)
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/plain; charset=utf-8")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
+	for k, v := range originErrorHeader() {
+		hdr[k] = v
+	}
 	fwd := "miss"
 	if f == nil {
 		fwd = "bypass"
@@ -521,6 +530,16 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	setStatus(hdr, h.name, httpcache.Status{Fwd: fwd, Detail: "origin-error"}, xCacheFor(fwd))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg))
+}
+
+// originErrorHeader is the header of moat's own answer to an origin
+// failure.
+func originErrorHeader() http.Header {
+	return http.Header{
+		"Content-Type":           {"text/plain; charset=utf-8"},
+		"Cache-Control":          {"no-store"},
+		"X-Content-Type-Options": {"nosniff"},
+	}
 }
 
 // bufferPool recycles ReverseProxy copy buffers.

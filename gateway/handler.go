@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/moatproxy/moat/cache"
@@ -139,6 +140,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		if !leader {
 			h.stats.Collapsed.Add(1)
 			if call.Wait(ctx, h.coalesceWait) {
+				if fe := call.Failure(); fe != nil {
+					h.answerFailure(w, r, pol, stale, fe, o)
+					return
+				}
 				now := h.now()
 				if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss {
 					switch h.usable(e, reqCC, now) {
@@ -284,4 +289,28 @@ func policyTTL(p *policy.Policy) (time.Duration, bool) {
 		return 0, false
 	}
 	return p.TTL, p.OverrideOrigin
+}
+
+// answerFailure answers a request coalesced on a fill whose origin request
+// failed: with its own stale entry where stale-if-error allows (RFC 5861
+// §4), else with the leader's answer (moat's 502/504 or the origin's 5xx),
+// without asking the failing origin again.
+func (h *Handler) answerFailure(w http.ResponseWriter, r *http.Request, pol *policy.Policy, stale, failure *cache.Entry, o *outcome) {
+	now := h.now()
+	if stale != nil && withinStaleIfError(stale, now) {
+		o.result = ResultStale
+		h.serveEntry(w, r, pol, stale, now, httpcache.Status{Fwd: "stale", Collapsed: true, Detail: "stale-if-error"}, "STALE")
+		return
+	}
+	o.result = ResultMiss
+	hdr := w.Header()
+	for k, v := range failure.Header {
+		hdr[k] = v
+	}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(failure.Body))}
+	setStatus(hdr, h.name, httpcache.Status{Fwd: "miss", FwdStatus: failure.Status, Collapsed: true, Detail: "origin-error"}, xCacheMiss)
+	w.WriteHeader(failure.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(failure.Body)
+	}
 }

@@ -24,7 +24,7 @@ const usage = `moat: a caching API gateway
 Usage:
   moat serve --config FILE      run the caching reverse proxy
   moat demo [--load 10s]        run a demo API with moat in front of it (no files needed)
-  moat validate --config FILE   check a config file; exit 1 naming file:line and key on error
+  moat validate --config FILE   check a config file; exit 1 naming file:line and key on error (--strict: on warnings too)
   moat purge --token T --tag X  purge through a running moat's admin API (also --url, --prefix, --route, --all, --soft)
   moat warm --config FILE --from urls.txt|sitemap.xml|hotkeys   fill the cache through a running gateway
   moat version                  print the version

@@ -14,21 +14,6 @@ import (
 	"github.com/moatproxy/moat/internal/server"
 )
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "moat.yaml", "config file to check")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, ok := loadServeConfig(*path, stderr)
-	if !ok {
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s: ok (%d routes)\n", *path, len(cfg.Routes))
-	return 0
-}
-
 func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -9,6 +9,9 @@
 //	moat.yaml:7: cache.memroy: unknown key (did you mean "memory"?)
 //	moat.yaml:14: routes[2].ttl: invalid duration "5x" (use e.g. 30s, 5m, 1h)
 //
+// Settings that are valid but probably unsafe or without effect are not errors: [Config.Warnings]
+// lists them in the same form, with "warning: " before the message.
+//
 // The decoder derives the known keys of every mapping from the yaml struct tags, so adding a
 // field with a yaml tag is all it takes for a new key to be accepted, decoded and suggested in
 // "did you mean" hints. A field type may take over its own decoding by implementing
@@ -24,6 +27,7 @@ import (
 	"github.com/moatproxy/moat/internal/cachekey"
 	"github.com/moatproxy/moat/internal/tracing"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,6 +70,9 @@ type Config struct {
 	// PurgeTargets are URLs every purge is POSTed to (a CDN's purge API,
 	// another cache), with retries and a bounded queue.
 	PurgeTargets []PurgeTarget `yaml:"purge_targets,omitempty"`
+	// Security hardens the handling of client requests: header fields
+	// removed before the origin, underscore header names, slow uploads.
+	Security Security `yaml:"security"`
 
 	// Source is the file name the config was read from ("" for built-in configs); set by Load
 	// and Parse. Errors from Validate name it.
@@ -175,8 +182,10 @@ type Tags struct {
 	// every entry's tags as Surrogate-Key (for a CDN). Default false: they
 	// are removed.
 	Downstream bool `yaml:"downstream"`
-	// MaxIndex bounds the tag index, in (tag, entry) pairs. A tagged
-	// response that would exceed it is not stored. Default 1000000.
+	// MaxIndex caps the tag index, in (tag, entry) pairs: a tagged
+	// response that would exceed it is not stored. 0 (the default) sets no
+	// separate cap: each entry's tag-index pairs are accounted in its size,
+	// so the index is bounded by Cache.Memory. Must not be negative.
 	MaxIndex int `yaml:"max_index"`
 }
 
@@ -363,6 +372,7 @@ const (
 	DefaultRefreshBudget      = 100.0
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
+	DefaultClientBodyTimeout  = Duration(30 * time.Second)
 )
 
 // Default returns a Config with every default set, no origin and no routes. Parse starts from
@@ -387,8 +397,11 @@ func Default() *Config {
 			RefreshBudget:      DefaultRefreshBudget,
 		},
 		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000, HalfLife: Duration(10 * time.Second)},
-		Tags:    Tags{MaxIndex: 1_000_000},
 		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat, AccessSample: 1},
+		Security: Security{
+			StripHeaders:      slices.Clone(cachekey.UnkeyedHeaders),
+			ClientBodyTimeout: DefaultClientBodyTimeout,
+		},
 	}
 }
 

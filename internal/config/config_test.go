@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatproxy/moat/internal/cachekey"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,6 +45,10 @@ func TestDefault(t *testing.T) {
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 		{"routes", len(c.Routes), 0},
+		{"tags.max_index", c.Tags.MaxIndex, 0},
+		{"security.strip_headers", strings.Join(c.Security.StripHeaders, " "), strings.Join(cachekey.UnkeyedHeaders, " ")},
+		{"security.allow_underscore_headers", c.Security.AllowUnderscoreHeaders, false},
+		{"security.client_body_timeout", c.Security.ClientBodyTimeout.D(), 30 * time.Second},
 	}
 	for _, tt := range checks {
 		if tt.got != tt.want {
@@ -52,6 +57,13 @@ func TestDefault(t *testing.T) {
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Default().Validate() = %v, want nil", err)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("Default().Warnings() = %v, want none", w)
+	}
+	c.Security.StripHeaders[0] = "X-Changed"
+	if got := Default().Security.StripHeaders[0]; got != cachekey.UnkeyedHeaders[0] || cachekey.UnkeyedHeaders[0] == "X-Changed" {
+		t.Errorf("changing Default().Security.StripHeaders changed the next Default (%q) or cachekey.UnkeyedHeaders", got)
 	}
 	err := c.ValidateServe()
 	if want := "config: origin.url: required to serve"; err == nil || !strings.Contains(err.Error(), want) {
@@ -141,9 +153,9 @@ routes:
 		},
 		Cache: Cache{Memory: 3 * GiB / 2, MaxObjectSize: 100 * MB, HeuristicMax: 0, CoalesceTimeout: Duration(2 * time.Second),
 			HitForMiss: DefaultHitForMiss, Compression: true, RefreshConcurrency: DefaultRefreshConcurrency, RefreshBudget: DefaultRefreshBudget},
-		Hotkeys: Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000, HalfLife: Duration(10 * time.Second)},
-		Tags:    Tags{MaxIndex: 1_000_000},
-		Log:     Log{Level: "debug", Format: "json", AccessSample: 1},
+		Hotkeys:  Hotkeys{Top: 1000, Interval: Duration(time.Minute), Capacity: 10000, HalfLife: Duration(10 * time.Second)},
+		Log:      Log{Level: "debug", Format: "json", AccessSample: 1},
+		Security: Default().Security,
 		Routes: []Route{
 			{Match: "GET /api/products/{id}", TTL: Duration(36 * time.Hour), Line: 19},
 			{Match: "/api/health", Cache: &no, Line: 21},
@@ -220,7 +232,7 @@ func TestEnvExpansion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := "admin:\n  listen: :9090\n  token: " + tt.token + "\n"
+			in := "admin:\n  listen: 127.0.0.1:9090\n  token: " + tt.token + "\n"
 			c, err := parse([]byte(in), "env.yaml", parseOptions{lookupEnv: env})
 			if err != nil {
 				t.Fatal(err)
@@ -244,12 +256,12 @@ func TestEnvExpansion(t *testing.T) {
 
 // Parse uses the process environment.
 func TestParseReadsEnvironment(t *testing.T) {
-	t.Setenv("MOAT_CONFIG_TEST_TOKEN", "hunter2hunter2")
+	t.Setenv("MOAT_CONFIG_TEST_TOKEN", "hunter2hunter2hunter2")
 	c, err := Parse([]byte("admin: {listen: ':9090', token: '${MOAT_CONFIG_TEST_TOKEN}'}\n"), "env.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Admin.Token != "hunter2hunter2" {
+	if c.Admin.Token != "hunter2hunter2hunter2" {
 		t.Errorf("token = %q", c.Admin.Token)
 	}
 }
@@ -444,7 +456,7 @@ func TestValidateBuiltInConfig(t *testing.T) {
 	for _, fe := range ce.Errors() {
 		keys = append(keys, fe.Key)
 	}
-	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.access_sample log.format hotkeys.top hotkeys.interval hotkeys.half_life tags.max_index"
+	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.access_sample log.format hotkeys.top hotkeys.interval hotkeys.half_life security.client_body_timeout"
 	if strings.Join(keys, " ") != wantKeys {
 		t.Errorf("zero Config errors at %q, want %q", strings.Join(keys, " "), wantKeys)
 	}

@@ -8,16 +8,22 @@ import (
 )
 
 // A FieldError is one problem at one place in a config. Its text is
-// "FILE:LINE: KEY: MESSAGE", dropping the parts that are unknown:
+// "FILE:LINE: KEY: MESSAGE", dropping the parts that are unknown, with "warning: " before the
+// message of a warning:
 //
 //	moat.yaml:14: routes[2].ttl: invalid duration "5x" (use e.g. 30s, 5m, 1h)
 //	moat.yaml: origin.url: required to serve (...)
 //	config: cache.memory: 512KiB is below the minimum of 1MiB
+//	moat.yaml:12: routes[0].ttl: warning: 90 days is more than 30 days (...)
 type FieldError struct {
 	Source string // file name given to Load or Parse; "" for configs built in code ("config")
 	Line   int    // 1-based line in Source; 0 when unknown
 	Key    string // key path such as "routes[2].ttl"; "" for whole-document problems
 	Msg    string // what is wrong and, where possible, how to fix it
+
+	// Warning marks a setting that is valid but probably unsafe or without effect; see
+	// [Config.Warnings]. Errors (from Load, Parse, Validate, ValidateServe) never set it.
+	Warning bool
 }
 
 func (e *FieldError) Error() string {
@@ -30,6 +36,9 @@ func (e *FieldError) Error() string {
 	if e.Key != "" {
 		b.WriteString(e.Key)
 		b.WriteString(": ")
+	}
+	if e.Warning {
+		b.WriteString("warning: ")
 	}
 	b.WriteString(e.Msg)
 	return b.String()

@@ -448,10 +448,11 @@ func TestFieldErrorText(t *testing.T) {
 		fe   FieldError
 		want string
 	}{
-		{"full", FieldError{"moat.yaml", 14, "routes[2].ttl", "bad"}, "moat.yaml:14: routes[2].ttl: bad"},
-		{"no_line", FieldError{"moat.yaml", 0, "origin.url", "required"}, "moat.yaml: origin.url: required"},
-		{"no_key", FieldError{"moat.yaml", 3, "", "invalid YAML"}, "moat.yaml:3: invalid YAML"},
-		{"built_in", FieldError{"", 0, "cache.memory", "small"}, "config: cache.memory: small"},
+		{"full", FieldError{Source: "moat.yaml", Line: 14, Key: "routes[2].ttl", Msg: "bad"}, "moat.yaml:14: routes[2].ttl: bad"},
+		{"no_line", FieldError{Source: "moat.yaml", Key: "origin.url", Msg: "required"}, "moat.yaml: origin.url: required"},
+		{"no_key", FieldError{Source: "moat.yaml", Line: 3, Msg: "invalid YAML"}, "moat.yaml:3: invalid YAML"},
+		{"built_in", FieldError{Key: "cache.memory", Msg: "small"}, "config: cache.memory: small"},
+		{"warning", FieldError{Source: "moat.yaml", Line: 12, Key: "routes[0].ttl", Msg: "long", Warning: true}, "moat.yaml:12: routes[0].ttl: warning: long"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

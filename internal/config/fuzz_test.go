@@ -18,6 +18,8 @@ var fuzzSeeds = []string{
 	"routes:\n  - match: GET /a/{x}/b\n  - match: GET /a/b/{y}\n  - match: get /x\n  - match: 'GET /{$}'\n",
 	"routes:\n  - &r {match: GET /a, ttl: 1d}\n  - <<: *r\n    match: GET /b\n",
 	"admin: {listen: ':9090', token: '${MOAT_FUZZ_TOKEN}'}\n",
+	"admin: {listen: '127.0.0.1:9090', token: change-me}\nkeys: {tracking_params: ['*']}\nroutes:\n  - {match: GET /a, ttl: 90d, scope: user, cache: false}\n",
+	"security: {strip_headers: [X-Host, 'a b'], client_body_timeout: 0s}\nroutes:\n  - {match: GET /a, vary: [Cookie, X_Y]}\n",
 	"origin: {url: 'http://u:p@h:99999/x?y#z', timeout: 300}\n",
 	"cache: {memory: 1.5GiB, max_object_size: [1], heuristic_max: -1h}\n",
 	"listen: [\n",
@@ -30,7 +32,8 @@ var fuzzSeeds = []string{
 }
 
 // FuzzParse checks that Parse never panics, that every failure is an *Error whose problems name
-// the source and a line inside the input, and that every success survives a marshal round trip.
+// the source and a line inside the input, that every success has warnings that do the same, and
+// that every success survives a marshal round trip.
 func FuzzParse(f *testing.F) {
 	if ex, err := os.ReadFile("../../examples/moat.yaml"); err == nil {
 		f.Add(ex)
@@ -38,7 +41,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	env := mapEnv(map[string]string{"MOAT_FUZZ_TOKEN": "tok"})
+	env := mapEnv(map[string]string{"MOAT_FUZZ_TOKEN": "fuzz-token-0123456789abcdef"})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := parse(data, "fuzz.yaml", parseOptions{lookupEnv: env})
 		if err != nil {
@@ -56,6 +59,12 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 			return
+		}
+		lines := strings.Count(string(data), "\n") + strings.Count(string(data), "\r") + 2
+		for _, w := range c.Warnings() {
+			if !w.Warning || w.Source != "fuzz.yaml" || w.Line < 0 || w.Line > lines || w.Key == "" || w.Msg == "" {
+				t.Fatalf("bad warning %+v for %d lines", w, lines)
+			}
 		}
 		out, err := yaml.Marshal(c)
 		if err != nil {

@@ -24,28 +24,28 @@ func (k *checker) routes() {
 		r := &k.c.Routes[i]
 		key := fmt.Sprintf("routes[%d]", i)
 		if r.TTL < 0 {
-			k.routeErrorf(i, key+".ttl", "must not be negative (0 means plain RFC 9111), got %s", r.TTL)
+			k.errorf(key+".ttl", nil, "must not be negative (0 means plain RFC 9111), got %s", r.TTL)
 		} else if r.OverrideOrigin && r.TTL == 0 {
-			k.routeErrorf(i, key+".ttl", "must be positive when override_origin is true (it is the freshness that replaces the origin's)")
+			k.errorf(key+".ttl", nil, "must be positive when override_origin is true (it is the freshness that replaces the origin's)")
 		}
 
 		mkey := key + ".match"
 		if r.Match == "" {
-			k.routeErrorf(i, mkey, "required, e.g. GET /api/products/{id}")
+			k.errorf(mkey, nil, "required, e.g. GET /api/products/{id}")
 			continue
 		}
 		if msg := checkPatternShape(r.Match); msg != "" {
-			k.routeErrorf(i, mkey, "%s", msg)
+			k.errorf(mkey, nil, "%s", msg)
 			continue
 		}
 		norm := normalizePattern(r.Match)
 		if j, dup := byNorm[norm]; dup {
-			k.routeErrorf(i, mkey, "%q duplicates %s", r.Match, k.routeRef(j))
+			k.errorf(mkey, nil, "%q duplicates %s", r.Match, k.routeRef(j))
 			continue
 		}
 		if err := register(mux, r.Match); err != "" {
 			if !strings.Contains(err, "conflicts with") {
-				k.routeErrorf(i, mkey, "invalid pattern %q: %s", r.Match, strings.TrimPrefix(err, fmt.Sprintf("parsing %q: ", r.Match)))
+				k.errorf(mkey, nil, "invalid pattern %q: %s", r.Match, strings.TrimPrefix(err, fmt.Sprintf("parsing %q: ", r.Match)))
 				continue
 			}
 			// Name the earlier route it conflicts with by trying them one at a time.
@@ -55,7 +55,7 @@ func (k *checker) routes() {
 				if e := register(m, r.Match); e != "" {
 					_, why, _ := strings.Cut(e, ":\n")
 					why = strings.Join(strings.Fields(why), " ")
-					k.routeErrorf(i, mkey, "%q conflicts with %s %q: %s", r.Match, k.routeRef(a.index), a.pattern, why)
+					k.errorf(mkey, nil, "%q conflicts with %s %q: %s", r.Match, k.routeRef(a.index), a.pattern, why)
 					break
 				}
 			}
@@ -63,15 +63,6 @@ func (k *checker) routes() {
 		}
 		byNorm[norm] = i
 		registered = append(registered, accepted{i, r.Match})
-	}
-}
-
-// routeErrorf is errorf for a key of route i, falling back to the route's Line (for configs
-// built in code that set it).
-func (k *checker) routeErrorf(i int, key, format string, args ...any) {
-	k.errorf(key, nil, format, args...)
-	if fe := k.list[len(k.list)-1]; fe.Line == 0 {
-		fe.Line = k.c.Routes[i].Line
 	}
 }
 

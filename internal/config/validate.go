@@ -14,8 +14,9 @@ import (
 )
 
 // Validate checks the config's meaning: addresses, the origin URL if set, sizes, durations,
-// enumerations and route patterns. It does not fill in defaults and does not require an origin
-// (see ValidateServe). It returns nil or an *Error with every problem, each at the line of its
+// enumerations, route patterns, and settings that would expose credentials or let clients
+// claim a tier. It does not fill in defaults and does not require an origin (see
+// ValidateServe); settings that are valid but probably unsafe are not errors (see Warnings). It returns nil or an *Error with every problem, each at the line of its
 // key when the config came from Parse or Load.
 //
 // TLS files, when set, are loaded to check that they form a key pair, so Validate reads the
@@ -58,7 +59,7 @@ func (c *Config) lineOf(keys ...string) int {
 	return 0
 }
 
-// checker gathers the problems of one validation.
+// checker gathers the problems of one validation, or the warnings of one call to Warnings.
 type checker struct {
 	c    *Config
 	list []*FieldError
@@ -67,12 +68,35 @@ type checker struct {
 // errorf records a problem with key, at the line of key (or of the first of also that the
 // source set).
 func (k *checker) errorf(key string, also []string, format string, args ...any) {
+	k.add(false, key, also, format, args...)
+}
+
+// warnf records a warning, as errorf records a problem.
+func (k *checker) warnf(key string, also []string, format string, args ...any) {
+	k.add(true, key, also, format, args...)
+}
+
+func (k *checker) add(warning bool, key string, also []string, format string, args ...any) {
 	k.list = append(k.list, &FieldError{
-		Source: k.c.Source,
-		Line:   k.c.lineOf(append([]string{key}, also...)...),
-		Key:    key,
-		Msg:    fmt.Sprintf(format, args...),
+		Source:  k.c.Source,
+		Line:    k.line(key, also),
+		Key:     key,
+		Msg:     fmt.Sprintf(format, args...),
+		Warning: warning,
 	})
+}
+
+// line returns the line of key (or of the first of also) that the source set; for a key of a
+// route that has none (a config built in code), the route's Line.
+func (k *checker) line(key string, also []string) int {
+	if l := k.c.lineOf(append([]string{key}, also...)...); l > 0 {
+		return l
+	}
+	var i int
+	if _, err := fmt.Sscanf(key, "routes[%d]", &i); err == nil && i >= 0 && i < len(k.c.Routes) {
+		return k.c.Routes[i].Line
+	}
+	return 0
 }
 
 func (c *Config) validate() []*FieldError {
@@ -87,6 +111,9 @@ func (c *Config) validate() []*FieldError {
 	k.freshness()
 	k.invalidation()
 	k.keys()
+	k.varyHeaders()
+	k.trustedFrom()
+	k.security()
 	if err := c.Tracing.Validate(); err != nil {
 		k.errorf("tracing", nil, "%v", err)
 	}
@@ -137,6 +164,10 @@ func (k *checker) admin() {
 	if a.Token == "" {
 		k.errorf("admin.token", []string{"admin.listen"},
 			`required when admin.listen is set: the bearer token of the admin API ("${NAME}" reads it from the environment variable NAME)`)
+	}
+	if why, loopback := k.c.weakAdminToken(); why != "" && !loopback {
+		k.errorf("admin.token", []string{"admin.listen"}, "the token %s, and admin.listen %s is not a loopback address: "+
+			"anyone who can reach it could purge the cache and list its keys; %s", why, a.Listen, fixAdminToken)
 	}
 }
 
@@ -285,7 +316,7 @@ func (k *checker) freshness() {
 	slices.Sort(names)
 	for _, name := range names {
 		v := c.Volatility[name]
-		base := "volatility." + name
+		base := mapKey("volatility", name)
 		k.window(base+".ttl", v.TTL)
 		k.freshnessKeys(base, &v.Freshness)
 	}
@@ -339,8 +370,8 @@ func (k *checker) beta(key string, b *float64) {
 // invalidation checks tags, purge targets and the routes' invalidation keys.
 func (k *checker) invalidation() {
 	c := k.c
-	if c.Tags.MaxIndex < 1 {
-		k.errorf("tags.max_index", nil, "must be at least 1, got %d", c.Tags.MaxIndex)
+	if c.Tags.MaxIndex < 0 {
+		k.errorf("tags.max_index", nil, "must not be negative (0: no separate cap, the index is bounded by cache.memory), got %d", c.Tags.MaxIndex)
 	}
 	for i, h := range c.Tags.Headers {
 		if !isToken(h) {
@@ -424,11 +455,6 @@ func (k *checker) keys() {
 		if r.Params != nil && norm != nil {
 			if _, err := norm.CompileParams(*r.Params); err != nil {
 				k.errorf(base+".params", nil, "%v", err)
-			}
-		}
-		for j, h := range r.Vary {
-			if !isToken(h) {
-				k.errorf(fmt.Sprintf("%s.vary[%d]", base, j), nil, "%q is not a header field name", h)
 			}
 		}
 		if len(r.Languages) > 0 && !containsFold(r.Vary, "Accept-Language") {

@@ -158,29 +158,32 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		maxIdle = -1
 	}
 	gw, err := gateway.New(gateway.Options{
-		Origin:               origin,
-		OriginTimeout:        cfg.Origin.Timeout.D(),
-		DialTimeout:          cfg.Origin.DialTimeout.D(),
-		MaxIdleConns:         maxIdle,
-		MaxConns:             cfg.Origin.MaxConns,
-		PreserveHost:         cfg.Origin.HostHeader == config.HostHeaderClient,
-		Tier:                 mem,
-		Policies:             table,
-		MaxObjectSize:        int64(cfg.Cache.MaxObjectSize),
-		HeuristicMax:         cfg.Cache.HeuristicMax.D(),
-		CoalesceTimeout:      cfg.CoalesceTimeout(),
-		HitForMissTTL:        orNegative(cfg.Cache.HitForMiss.D()),
-		MaxOriginConcurrency: cfg.Origin.MaxConcurrency,
-		OriginQueue:          orNegative(cfg.Origin.Queue),
-		OriginQueueTimeout:   cfg.Origin.QueueTimeout.D(),
-		RefreshConcurrency:   cfg.Cache.RefreshConcurrency,
-		RefreshBudget:        orNegative(cfg.Cache.RefreshBudget),
-		Normalizer:           norm,
-		Identifier:           authIdentifier{resolver},
-		Compress:             cfg.Cache.Compression,
-		TagIndex:             tags,
-		TagHeaders:           cfg.Tags.Headers,
-		TagsDownstream:       cfg.Tags.Downstream,
+		Origin:                 origin,
+		OriginTimeout:          cfg.Origin.Timeout.D(),
+		DialTimeout:            cfg.Origin.DialTimeout.D(),
+		MaxIdleConns:           maxIdle,
+		MaxConns:               cfg.Origin.MaxConns,
+		PreserveHost:           cfg.Origin.HostHeader == config.HostHeaderClient,
+		Tier:                   mem,
+		Policies:               table,
+		MaxObjectSize:          int64(cfg.Cache.MaxObjectSize),
+		HeuristicMax:           cfg.Cache.HeuristicMax.D(),
+		CoalesceTimeout:        cfg.Cache.CoalesceTimeout.D(),
+		HitForMissTTL:          orNegative(cfg.Cache.HitForMiss.D()),
+		MaxOriginConcurrency:   cfg.Origin.MaxConcurrency,
+		OriginQueue:            orNegative(cfg.Origin.Queue),
+		OriginQueueTimeout:     cfg.Origin.QueueTimeout.D(),
+		RefreshConcurrency:     cfg.Cache.RefreshConcurrency,
+		RefreshBudget:          orNegative(cfg.Cache.RefreshBudget),
+		Normalizer:             norm,
+		Identifier:             authIdentifier{resolver},
+		Compress:               cfg.Cache.Compression,
+		StripHeaders:           stripHeaders(cfg.Security.StripHeaders),
+		AllowUnderscoreHeaders: cfg.Security.AllowUnderscoreHeaders,
+		ClientBodyTimeout:      cfg.Security.ClientBodyTimeout.D(),
+		TagIndex:               tags,
+		TagHeaders:             cfg.Tags.Headers,
+		TagsDownstream:         cfg.Tags.Downstream,
 		OnPurge: func(p gateway.Purge) {
 			fan.Enqueue(fanout.Purge{Tags: p.Tags, URLs: p.URLs, Prefixes: p.Prefixes, Routes: p.Routes, All: p.All, Soft: p.Soft})
 		},
@@ -423,4 +426,14 @@ func (a authIdentifier) Identify(req *http.Request) gateway.Identity {
 		Valid:        id.Valid,
 		Reason:       id.Reason,
 	}
+}
+
+// stripHeaders is the gateway's StripHeaders for the config's list: the
+// config spells its default out, so an empty list means none (the gateway
+// reads nil as its default).
+func stripHeaders(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
 }

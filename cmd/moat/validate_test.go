@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestValidateWarnings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	const origin = "origin: {url: http://127.0.0.1:9000}\n"
+	clean := write("clean.yaml", origin+"routes:\n  - match: GET /a\n    ttl: 5m\n")
+	long := write("long.yaml", origin+"routes:\n  - match: GET /a\n    ttl: 90d\n")
+	vary := write("vary.yaml", origin+"routes:\n  - match: GET /a\n    vary: [Authorization]\n")
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string // must contain
+		stderrLine string // a whole line stderr must hold, if not ""
+	}{
+		{"clean", []string{"--config", clean}, 0, "clean.yaml: ok (1 routes)\n", ""},
+		{"clean_strict", []string{"--strict", "--config", clean}, 0, "clean.yaml: ok (1 routes)\n", ""},
+		{"warning_exits_0", []string{"--config", long}, 0, "long.yaml: ok (1 routes, 1 warnings)\n",
+			long + ":4: routes[0].ttl: warning: 2160h (90 days) is more than 30 days: a wrong or outdated response would be served that long unless it is purged; prefer a shorter ttl with stale_while_revalidate"},
+		{"warning_strict_exits_1", []string{"--strict", "--config", long}, 1, "", long + ": not ok: --strict fails on warnings"},
+		{"vary_on_credentials_is_an_error", []string{"--config", vary}, 1, "",
+			vary + ":4: routes[0].vary[0]: Authorization carries credentials (HTTP authentication): varying on it would put them into cache keys, " +
+				"the /api/keys listing and the hot-key file; use scope: tier or scope: user instead"},
+		{"example_placeholder_token_on_loopback_warns", []string{"--config", "../../examples/moat.yaml"}, 0, "ok (4 routes, 1 warnings)",
+			`../../examples/moat.yaml:10: admin.token: warning: the token is a well-known placeholder: any local user or process could purge the cache and list its keys; ` +
+				`use at least 16 random bytes (e.g. openssl rand -hex 32), or "${NAME}" to read it from the environment`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"validate"}, tt.args...), &out, &errb)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d (stderr %q)", code, tt.code, errb.String())
+			}
+			if got := out.String(); !strings.Contains(got, tt.stdout) || tt.stdout == "" && got != "" {
+				t.Errorf("stdout %q, want %q", got, tt.stdout)
+			}
+			lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
+			if tt.stderrLine == "" && errb.Len() > 0 || tt.stderrLine != "" && !slices.Contains(lines, tt.stderrLine) {
+				t.Errorf("stderr:\n%s\nwant the line:\n%s", errb.String(), tt.stderrLine)
+			}
+		})
+	}
+}

@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"io"
+	"sync"
+)
+
+// fillBody reads a storable origin body into memory at the origin's pace,
+// on a goroutine of its own, while the client reads it from that memory at
+// its own pace. The fill therefore completes (stores the entry and wakes
+// the requests coalesced on it) as soon as the origin has sent the body,
+// however slowly the leading client reads: one client that stops reading
+// must not hold every waiter of its key until CoalesceTimeout.
+//
+// A body that outgrows limit is not stored: reading into memory stops,
+// abort is called, and the client goes on reading the rest straight from
+// the origin.
+//
+// Lifecycle: drain runs on its own goroutine and owns src until the body
+// ends (it closes src then) or outgrows limit (the client's reader owns
+// src then, and Close closes it). The goroutine always ends: a client
+// that leaves cancels the request context, which fails the read from the
+// origin.
+type fillBody struct {
+	src   io.ReadCloser
+	limit int64
+	store func(body []byte) bool // at the end of a body within limit; reports whether it was kept
+	abort func(reason string)    // when the body will not be stored
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	buf    []byte
+	end    error // io.EOF or the origin's read error; nil while reading
+	over   bool  // the body outgrew limit
+	stored bool  // store kept the entry (valid once end is io.EOF)
+	sized  bool  // buf was made for the announced Content-Length
+	pos    int   // the client's read position in buf
+}
+
+// newFillBody starts reading src. contentLength (-1 if unknown) sizes the
+// buffer.
+func newFillBody(src io.ReadCloser, contentLength, limit int64, store func([]byte) bool, abort func(string)) *fillBody {
+	b := &fillBody{src: src, limit: limit, store: store, abort: abort}
+	b.cond.L = &b.mu
+	if contentLength >= 0 && contentLength <= limit {
+		b.buf = make([]byte, 0, contentLength)
+		b.sized = true
+	}
+	go b.drain()
+	return b
+}
+
+const fillChunk = 32 << 10
+
+func (b *fillBody) drain() {
+	var one [1]byte
+	for {
+		b.mu.Lock()
+		if len(b.buf) == cap(b.buf) && !b.sized {
+			// Grow by doubling (amortized O(n) copies), never past
+			// limit+1: one byte more is enough to know it is too large.
+			n := min(max(2*cap(b.buf), fillChunk), int(b.limit)+1)
+			grown := make([]byte, len(b.buf), max(n, len(b.buf)+1))
+			copy(grown, b.buf)
+			b.buf = grown
+		}
+		tail := b.buf[len(b.buf):cap(b.buf)]
+		b.mu.Unlock()
+		if len(tail) == 0 {
+			tail = one[:] // to see io.EOF after the announced Content-Length
+		}
+		n, err := b.src.Read(tail)
+		b.mu.Lock()
+		if n > 0 && &tail[0] == &one[0] {
+			b.buf = append(b.buf, one[0]) // longer than announced: let the limit decide
+		} else {
+			b.buf = b.buf[:len(b.buf)+n]
+		}
+		if int64(len(b.buf)) > b.limit {
+			b.over = true
+			b.end = err
+			b.cond.Broadcast()
+			b.mu.Unlock()
+			b.abort("too-large")
+			return
+		}
+		if err == nil {
+			b.cond.Broadcast()
+			b.mu.Unlock()
+			continue
+		}
+		body := b.buf
+		b.mu.Unlock()
+		stored := false
+		if err == io.EOF {
+			if cap(body) != len(body) {
+				body = append(make([]byte, 0, len(body)), body...) // exact size: the budget counts it
+			}
+			stored = b.store(body)
+		} else {
+			b.abort("")
+		}
+		_ = b.src.Close()
+		b.mu.Lock()
+		b.end, b.stored = err, stored
+		b.cond.Broadcast()
+		b.mu.Unlock()
+		return
+	}
+}
+
+// wait blocks until the body has ended or outgrown the limit, and reports
+// whether it was stored.
+func (b *fillBody) wait() (stored bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.end == nil && !b.over {
+		b.cond.Wait()
+	}
+	return b.stored
+}
+
+// Read gives the client the body at its own pace.
+func (b *fillBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	for b.pos == len(b.buf) && b.end == nil && !b.over {
+		b.cond.Wait()
+	}
+	if b.pos < len(b.buf) {
+		n := copy(p, b.buf[b.pos:])
+		b.pos += n
+		b.mu.Unlock()
+		return n, nil
+	}
+	end, over := b.end, b.over
+	if over {
+		b.buf = nil // all of it read: the rest comes from the origin
+	}
+	b.mu.Unlock()
+	if end != nil {
+		return 0, end
+	}
+	return b.src.Read(p)
+}
+
+// Close is called when the client is done. The origin body stays open for
+// the drain unless the body was too large (then the client was reading it).
+func (b *fillBody) Close() error {
+	b.mu.Lock()
+	over := b.over
+	b.mu.Unlock()
+	if over {
+		return b.src.Close()
+	}
+	return nil
+}
