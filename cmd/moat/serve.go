@@ -30,6 +30,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(stderr, cfg.Log.SlogLevel(), cfg.Log.Format)
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: "+w.Msg, "file", w.Source, "line", w.Line, "key", w.Key)
+	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -13,7 +13,7 @@ import (
 // timeout, which Validate rejects: start from [Default].
 type Security struct {
 	// StripHeaders are request header fields removed from every request before it reaches the
-	// origin; they are never part of a cache key. Names must be valid field names and are
+	// origin, unless the route varies on one (it is then keyed, and forwarded). Names must be valid field names and are
 	// compared case-insensitively. A list in the file replaces the default; [] strips nothing.
 	// Default: [cachekey.UnkeyedHeaders] (X-Forwarded-Scheme, X-Forwarded-Port,
 	// X-Original-URL, X-HTTP-Method-Override, ...), fields that frameworks honour to rewrite

@@ -52,6 +52,7 @@ var (
 	dTagPairs    = desc("moat_tag_index_pairs", "(tag, entry) pairs in the tag index.")
 	dTags        = desc("moat_tag_index_tags", "Distinct tags in the tag index.")
 	dIndexFull   = desc("moat_tag_index_full_total", "Tagged responses not stored because the tag index was full.")
+	dClientErr   = desc("moat_client_errors_total", "Requests refused or failed by the client's fault: ambiguous paths (400), malformed or stalled request bodies (400, 408).")
 	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed, dropped).", "result")
 	dFanPending  = desc("moat_purge_fanout_pending", "Purge deliveries waiting in the queues.")
 	dHotTracked  = desc("moat_hotkeys_tracked", "Keys whose request rate is tracked.")
@@ -60,7 +61,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dStored, dWaiters,
 		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
-		dTagPairs, dTags, dIndexFull, dFanout, dFanPending, dHotTracked} {
+		dTagPairs, dTags, dIndexFull, dClientErr, dFanout, dFanPending, dHotTracked} {
 		ch <- d
 	}
 }
@@ -100,6 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dPurgedFills, float64(s.PurgedFills.Load()))
 		counter(dShed, float64(s.Shed.Load()))
 		counter(dIndexFull, float64(s.IndexFull.Load()))
+		counter(dClientErr, float64(s.ClientErrors.Load()))
 	}
 	if t := c.c.Tags; t != nil {
 		tags, pairs := t.Len()
