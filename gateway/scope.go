@@ -132,7 +132,13 @@ func (h *Handler) normalize(r *http.Request, pol *policy.Policy) (*http.Request,
 		default:
 			v = cachekey.HeaderValue(joined)
 		}
-		b.WriteString("\x00d" + name + "=" + v)
+		if kv := v; cachekey.Credential(name) && v != "" {
+			// Never a token in a key (a library user may vary on one;
+			// the config refuses it).
+			b.WriteString("\x00d" + name + "=" + cachekey.HashValue(kv))
+		} else {
+			b.WriteString("\x00d" + name + "=" + v)
+		}
 		if v == "" {
 			delete(hdr, name)
 		} else {

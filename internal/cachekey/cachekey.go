@@ -20,6 +20,8 @@
 package cachekey
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"strings"
 )
@@ -67,6 +69,10 @@ func hasUpper(s string) bool {
 // order the response listed them). Values are normalized per RFC 9111
 // §4.1: field lines combined, whitespace around commas removed; a missing
 // field differs from an empty one.
+//
+// The values of credential fields (see Credential) enter the key as a hash,
+// never as they are: a key is listed by the admin API and may be written to
+// logs and shared tiers, and a token there could be replayed.
 func Variant(primary string, vary []string, h http.Header) string {
 	var b strings.Builder
 	b.WriteString(primary)
@@ -79,6 +85,10 @@ func Variant(primary string, vary []string, h http.Header) string {
 			continue
 		}
 		b.WriteByte('=')
+		if Credential(name) {
+			b.WriteString(HashValue(strings.Join(vs, ",")))
+			continue
+		}
 		for i, v := range vs {
 			if i > 0 {
 				b.WriteByte(',')
@@ -87,6 +97,33 @@ func Variant(primary string, vary []string, h http.Header) string {
 		}
 	}
 	return b.String()
+}
+
+// Credential reports whether a request header field (canonical name)
+// carries credentials by its name: Authorization, Proxy-Authorization,
+// Cookie, or a name holding "auth", "token", "key", "session" or "secret"
+// (X-API-Key, X-Auth-Token, X-Session-Id). Keys hold such a field's value
+// only hashed (Variant, HeaderValue's callers).
+func Credential(name string) bool {
+	switch name {
+	case "Authorization", "Proxy-Authorization", "Cookie":
+		return true
+	}
+	lower := strings.ToLower(name)
+	for _, s := range [...]string{"auth", "token", "key", "session", "secret"} {
+		if strings.Contains(lower, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// HashValue is how a credential's value enters a key: "h:" and the first
+// 128 bits of its SHA-256, in hex. It tells variants apart without
+// revealing the value.
+func HashValue(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return "h:" + hex.EncodeToString(sum[:16])
 }
 
 // writeNormalizedList writes a field value with optional whitespace around

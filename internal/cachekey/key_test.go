@@ -1,7 +1,9 @@
 package cachekey
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -56,5 +58,23 @@ func TestRequestKey(t *testing.T) {
 		if got := RequestKey(r); got != tt.want {
 			t.Errorf("RequestKey(%s %s) = %q, want %q", tt.method, tt.target, got, tt.want)
 		}
+	}
+}
+
+func TestVariantHidesCredentials(t *testing.T) {
+	h := http.Header{"Authorization": {"Bearer secret-token"}, "X-Api-Key": {"k-123"}, "Accept-Language": {"de"}}
+	k := Variant("GET http://x/", []string{"Authorization", "X-Api-Key", "Accept-Language"}, h)
+	for _, secret := range []string{"secret-token", "k-123"} {
+		if strings.Contains(k, secret) {
+			t.Errorf("variant key %q holds the credential %q", k, secret)
+		}
+	}
+	if !strings.Contains(k, "Accept-Language=de") {
+		t.Errorf("variant key %q lost an ordinary value", k)
+	}
+	other := Variant("GET http://x/", []string{"Authorization", "X-Api-Key", "Accept-Language"},
+		http.Header{"Authorization": {"Bearer other"}, "X-Api-Key": {"k-123"}, "Accept-Language": {"de"}})
+	if other == k {
+		t.Errorf("two tokens select the same variant")
 	}
 }
