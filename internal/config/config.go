@@ -373,6 +373,7 @@ const (
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
 	DefaultClientBodyTimeout  = Duration(30 * time.Second)
+	DefaultMaxHeaderBytes     = ByteSize(64 << 10)
 )
 
 // Default returns a Config with every default set, no origin and no routes. Parse starts from
@@ -401,6 +402,7 @@ func Default() *Config {
 		Security: Security{
 			StripHeaders:      slices.Clone(cachekey.UnkeyedHeaders),
 			ClientBodyTimeout: DefaultClientBodyTimeout,
+			MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		},
 	}
 }

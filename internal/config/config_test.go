@@ -456,7 +456,7 @@ func TestValidateBuiltInConfig(t *testing.T) {
 	for _, fe := range ce.Errors() {
 		keys = append(keys, fe.Key)
 	}
-	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.access_sample log.format hotkeys.top hotkeys.interval hotkeys.half_life security.client_body_timeout"
+	wantKeys := "listen origin.timeout origin.dial_timeout origin.host_header cache.memory cache.max_object_size cache.refresh_concurrency log.level log.access_sample log.format hotkeys.top hotkeys.interval hotkeys.half_life security.client_body_timeout security.max_header_bytes"
 	if strings.Join(keys, " ") != wantKeys {
 		t.Errorf("zero Config errors at %q, want %q", strings.Join(keys, " "), wantKeys)
 	}

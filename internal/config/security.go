@@ -31,6 +31,10 @@ type Security struct {
 	// slower upload is answered 408 Request Timeout and its connection closed. Default 30s;
 	// must be positive.
 	ClientBodyTimeout Duration `yaml:"client_body_timeout"`
+	// MaxHeaderBytes bounds the request line and header fields of one request; a larger one is
+	// answered 431 Request Header Fields Too Large. It bounds what a slow client can make the
+	// gateway hold per connection. Default 64KiB; at least 4KiB, at most 1MiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
 }
 
 // MinAdminTokenBytes is the shortest admin.token accepted on an admin listener that is not a
@@ -45,6 +49,9 @@ func (k *checker) security() {
 		}
 	}
 	k.positive("security.client_body_timeout", s.ClientBodyTimeout, DefaultClientBodyTimeout)
+	if s.MaxHeaderBytes < 4<<10 || s.MaxHeaderBytes > 1<<20 {
+		k.errorf("security.max_header_bytes", nil, "must be between 4KiB and 1MiB (got %d bytes)", int64(s.MaxHeaderBytes))
+	}
 	if s.AllowUnderscoreHeaders {
 		return
 	}

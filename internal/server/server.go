@@ -203,6 +203,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Handler:           tr.Middleware(gw),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    int(cfg.Security.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.Admin.Listen != "" {
