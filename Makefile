@@ -50,6 +50,17 @@ bench-go:
 build:
 	$(GO) build -o bin/moat ./cmd/moat
 
+# security runs moat's own security suite: a real moat in front of a recording
+# origin, attacked by class (docs/security.md). make test runs it too.
+.PHONY: security flood
+security: check-go
+	$(GO) test -race -count=1 ./security/...
+
+# flood runs the large memory flood of security/flood in full
+# (MOAT_FLOOD=full); it takes minutes.
+flood: check-go
+	MOAT_FLOOD=full $(GO) test -count=1 -run Flood -v -timeout 30m ./security/flood/
+
 # bench and bench-quick (moat against nginx, Varnish and a bare net/http
 # ceiling) live in bench/bench.mk.
 -include bench/bench.mk

@@ -13,7 +13,11 @@ import (
 // MemoryOptions configure a Memory tier. The zero value is usable: 64 MiB,
 // objects up to 1/8 of it, the system clock.
 type MemoryOptions struct {
-	// MaxBytes bounds the estimated bytes held (Entry.Size). Default 64 MiB.
+	// MaxBytes bounds the bytes held, as Entry.Size estimates them: the
+	// heap the entries, the tier's bookkeeping and the entries' TagIndex
+	// pairs take, within a few percent. The process needs more: the
+	// garbage collector's headroom and the runtime's own (see "Memory
+	// bound" in docs/benchmarks.md). Default 64 MiB.
 	MaxBytes int64
 	// MaxObjectSize rejects larger entries with ErrTooLarge. Default
 	// MaxBytes/8; it is capped at MaxBytes/8 because W-TinyLFU's window

@@ -5,34 +5,65 @@ import (
 	"sync"
 )
 
-// ErrIndexFull is returned by TagIndex.Add when the index is at capacity.
+// ErrIndexFull is returned by TagIndex.Add when the index has a pair cap
+// and is at it.
 var ErrIndexFull = errors.New("cache: tag index full")
 
 // TagIndex maps surrogate keys (tags) to the cache keys of the entries
 // that carry them, so a tag purge finds every entry without a scan.
 //
-// It is bounded: at most MaxPairs (tag, key) pairs. An entry that cannot be
-// indexed must not be stored, or a purge of its tags would miss it; Add
-// reports that. It stays consistent with evictions when its owner calls
-// Remove from the tier's removal hook (see MemoryOptions.OnRemove): Remove
-// only drops a pair that still points at the removed entry, so the late
-// removal notice of a replaced entry does not unindex its successor.
+// It has no bound of its own by default: Entry.Size counts the entry's
+// pairs (tagPairBytes each), so the byte budget of the tier that holds the
+// entries bounds the index too, provided the index follows the tier's
+// removals: its owner calls Remove from the tier's removal hook (see
+// MemoryOptions.OnRemove). Remove only drops a pair that still points at
+// the removed entry, so the late removal notice of a replaced entry does
+// not unindex its successor. Maps that shrank to a quarter of their peak
+// are rebuilt, since Go maps keep their peak capacity: an index that once
+// held a flood's pairs gives that memory back.
+//
+// WARNING: an index fed by a tier that is not bounded by bytes, or whose
+// removals do not reach Remove, grows without limit; give it a pair cap
+// (NewTagIndex(maxPairs)). With a cap, an entry that cannot be indexed must
+// not be stored, or a purge of its tags would miss it; Add reports that.
+// A cap lets junk fill the index and keep every tagged response on every
+// route out of the cache until the junk expires, which is why it is off by
+// default.
 //
 // The zero value is not usable; use NewTagIndex.
 type TagIndex struct {
 	mu       sync.Mutex
-	tags     map[string]map[string]*Entry
+	tags     map[string]*tagSet
+	peak     int // high-water mark of len(tags) since tags was built
 	pairs    int
 	maxPairs int
 }
 
-// NewTagIndex returns an index holding at most maxPairs (tag, key) pairs
-// (default 1,000,000 when maxPairs <= 0).
+// tagSet holds the keys of the entries carrying one tag. Most tags name one
+// entry (product:42): its pair is kept in key and e, in 32 bytes, because a
+// map holding one pair costs about 250; many takes over from the second
+// pair on.
+type tagSet struct {
+	key  string
+	e    *Entry
+	many *tagMap
+}
+
+type tagMap struct {
+	m    map[string]*Entry
+	peak int // high-water mark of len(m) since m was built
+}
+
+// shrinkMin is the peak length below which a map is not rebuilt when it
+// shrinks: small maps are cheap, and rebuilding them would cost more than it
+// gives back.
+const shrinkMin = 64
+
+// NewTagIndex returns an index holding at most maxPairs (tag, key) pairs,
+// or any number when maxPairs <= 0 (see TagIndex for how it is bounded
+// then).
 func NewTagIndex(maxPairs int) *TagIndex {
-	if maxPairs <= 0 {
-		maxPairs = 1_000_000
-	}
-	return &TagIndex{tags: make(map[string]map[string]*Entry), maxPairs: maxPairs}
+	return &TagIndex{tags: make(map[string]*tagSet), maxPairs: max(maxPairs, 0)}
 }
 
 // Add indexes e under key for each of e.Tags, replacing what key had.
@@ -42,24 +73,29 @@ func (x *TagIndex) Add(key string, e *Entry) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	add := 0
-	for _, t := range e.Tags {
-		if _, ok := x.tags[t][key]; !ok {
-			add++
+	if x.maxPairs > 0 {
+		add := 0
+		for _, t := range e.Tags {
+			if !x.tags[t].has(key) {
+				add++
+			}
+		}
+		if x.pairs+add > x.maxPairs {
+			return ErrIndexFull
 		}
 	}
-	if x.pairs+add > x.maxPairs {
-		return ErrIndexFull
-	}
 	for _, t := range e.Tags {
-		m := x.tags[t]
-		if m == nil {
-			m = make(map[string]*Entry)
-			x.tags[t] = m
+		s := x.tags[t]
+		if s == nil {
+			x.tags[t] = &tagSet{key: key, e: e}
+			x.peak = max(x.peak, len(x.tags))
+			x.pairs++
+			continue
 		}
-		m[key] = e
+		if s.put(key, e) {
+			x.pairs++
+		}
 	}
-	x.pairs += add
 	return nil
 }
 
@@ -71,14 +107,21 @@ func (x *TagIndex) Remove(key string, e *Entry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, t := range e.Tags {
-		m := x.tags[t]
-		if cur, ok := m[key]; ok && cur == e {
-			delete(m, key)
-			x.pairs--
-			if len(m) == 0 {
-				delete(x.tags, t)
-			}
+		s := x.tags[t]
+		if s == nil || !s.remove(key, e) {
+			continue
 		}
+		x.pairs--
+		if s.empty() {
+			delete(x.tags, t)
+		}
+	}
+	if x.peak >= shrinkMin && len(x.tags) < x.peak/4 {
+		tags := make(map[string]*tagSet, len(x.tags))
+		for t, s := range x.tags {
+			tags[t] = s
+		}
+		x.tags, x.peak = tags, len(tags)
 	}
 }
 
@@ -86,9 +129,15 @@ func (x *TagIndex) Remove(key string, e *Entry) {
 func (x *TagIndex) Keys(tag string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	m := x.tags[tag]
-	keys := make([]string, 0, len(m))
-	for k := range m {
+	s := x.tags[tag]
+	switch {
+	case s == nil:
+		return []string{}
+	case s.many == nil:
+		return []string{s.key}
+	}
+	keys := make([]string, 0, len(s.many.m))
+	for k := range s.many.m {
 		keys = append(keys, k)
 	}
 	return keys
@@ -100,3 +149,66 @@ func (x *TagIndex) Len() (tags, pairs int) {
 	defer x.mu.Unlock()
 	return len(x.tags), x.pairs
 }
+
+func (s *tagSet) has(key string) bool {
+	switch {
+	case s == nil:
+		return false
+	case s.many == nil:
+		return s.key == key
+	}
+	_, ok := s.many.m[key]
+	return ok
+}
+
+// put sets key's pair to e and reports whether the pair is new.
+func (s *tagSet) put(key string, e *Entry) bool {
+	if s.many == nil {
+		if s.key == key {
+			s.e = e
+			return false
+		}
+		s.many = &tagMap{m: map[string]*Entry{s.key: s.e, key: e}, peak: 2}
+		s.key, s.e = "", nil
+		return true
+	}
+	t := s.many
+	n := len(t.m)
+	t.m[key] = e
+	t.peak = max(t.peak, len(t.m))
+	return len(t.m) > n
+}
+
+// remove drops key's pair if it points at e and reports whether it did. A
+// map that shrinks to one pair goes back inline, and one that shrinks to a
+// quarter of its peak is rebuilt.
+func (s *tagSet) remove(key string, e *Entry) bool {
+	if s.many == nil {
+		if s.key != key || s.e != e {
+			return false
+		}
+		s.key, s.e = "", nil
+		return true
+	}
+	t := s.many
+	if cur, ok := t.m[key]; !ok || cur != e {
+		return false
+	}
+	delete(t.m, key)
+	switch {
+	case len(t.m) == 1:
+		for k, v := range t.m {
+			s.key, s.e = k, v
+		}
+		s.many = nil
+	case t.peak >= shrinkMin && len(t.m) < t.peak/4:
+		m := make(map[string]*Entry, len(t.m))
+		for k, v := range t.m {
+			m[k] = v
+		}
+		t.m, t.peak = m, len(m)
+	}
+	return true
+}
+
+func (s *tagSet) empty() bool { return s.many == nil && s.e == nil }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
 	"sync"
@@ -105,6 +106,24 @@ func (f *headerFilter) strip(hdr http.Header, pol *policy.Policy) {
 	}
 }
 
+// dropNominated removes the fields the Connection field names (RFC 9110
+// §7.6.1) now, before the key is built and the caller identified:
+// ReverseProxy drops them on the way to the origin, so "Connection:
+// Accept-Language" would otherwise store the origin's default-language
+// answer under the key of the client's language, and "Connection:
+// X-API-Key" an anonymous answer under the premium tier's key. Upgrade is
+// kept: ReverseProxy forwards protocol upgrades itself.
+func dropNominated(hdr http.Header) {
+	for _, line := range hdr["Connection"] {
+		for _, name := range strings.Split(line, ",") {
+			name = http.CanonicalHeaderKey(textproto.TrimString(name))
+			if name != "" && name != "Upgrade" && name != "Connection" {
+				delete(hdr, name)
+			}
+		}
+	}
+}
+
 // invalidates reports whether a successful answer to method makes stored
 // responses of its target stale (RFC 9111 §4.4). The RFC includes methods
 // whose safety is unknown; moat does not: "PURGE /x" or "FOO /x" from any
@@ -192,6 +211,7 @@ func clientBodyFailure(ctx context.Context) int {
 // connection after such a request, or bytes smuggled after the chunked
 // body would be read as the next request.
 func (h *Handler) guard(w http.ResponseWriter, r *http.Request, pol *policy.Policy) {
+	dropNominated(r.Header)
 	h.headers.strip(r.Header, pol)
 	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
 		w.Header().Set("Connection", "close")

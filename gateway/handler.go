@@ -78,6 +78,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	// a JWT's header, the trusted header), not Authorization alone, on
 	// every unscoped path, routed or not.
 	hasAuth := !scoped && (pol == nil || pol.AllowCredentials) && h.hasCredentials(r)
+	if hasAuth && h.ident != nil {
+		// Credentials that fail verification never get a cached answer,
+		// not even one the origin marked shareable (docs/auth.md).
+		if id := h.identify(r); !id.Valid {
+			h.forwardUncached(w, r, pol, "bypass", "invalid-credentials")
+			return
+		}
+	}
 	base := h.key(r, pol)
 	key := base + suffix
 	o.key = key

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -83,6 +84,11 @@ var PurgeKindNames = [NumPurgeKinds]string{"api", "write", "header", "rfc9111"}
 func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResult, error) {
 	if p.Empty() {
 		return PurgeResult{}, fmt.Errorf("%w: name tags, urls, prefixes, routes or all", ErrBadPurge)
+	}
+	for _, list := range [...][]string{p.Tags, p.URLs, p.Prefixes, p.Routes} {
+		if slices.Contains(list, "") {
+			return PurgeResult{}, fmt.Errorf("%w: an empty tag, url, prefix or route", ErrBadPurge)
+		}
 	}
 	var keys []string
 	for _, raw := range p.URLs {

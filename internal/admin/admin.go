@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,7 +76,16 @@ func New(o Options) http.Handler {
 		api.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
 			var p gateway.Purge
 			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-			if err := dec.Decode(&p); err != nil {
+			dec.DisallowUnknownFields() // a misspelt "tag" must not purge nothing and answer 200
+			err := dec.Decode(&p)
+			if err == nil && dec.More() {
+				err = errors.New("one JSON object only: trailing data after it")
+			} else if err == nil {
+				if _, terr := dec.Token(); terr != io.EOF {
+					err = errors.New("one JSON object only: trailing data after it")
+				}
+			}
+			if err != nil {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON purge request: " + err.Error()})
 				return
 			}

@@ -328,3 +328,25 @@ func TestNormalizerConcurrent(t *testing.T) {
 		<-done
 	}
 }
+
+func TestAmbiguous(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{
+		{"/static/app.js", false},
+		{"/a/b%2Fc", false},
+		{"/files/..foo", false},
+		{"/a;v=1/b", false},
+		{"/a/..%2Fb", true},
+		{"/a/..%5Cb", true},
+		{"/a/..\\b", true},
+		{"/a/.%2Fb", true},
+		{"/static/..;/account", true},
+		{"/static/.;x/account", true},
+	} {
+		if got := Ambiguous(tt.path); got != tt.want {
+			t.Errorf("Ambiguous(%q) = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}

@@ -135,20 +135,26 @@ func (n *Normalizer) Path(u *url.URL) (escapedPath string, changed bool) {
 }
 
 // Ambiguous reports whether a canonical escaped path still holds dot
-// segments once its escapes are decoded and backslashes read as slashes
-// ("/a/..%2Fb", "/a/..%5Cb", "/a/..\b"). Origins disagree on such paths
+// segments once its escapes are decoded, backslashes read as slashes and
+// segment parameters dropped ("/a/..%2Fb", "/a/..%5Cb", "/a/..\b",
+// "/a/..;/b"). Origins disagree on such paths
 // (some decode "%2F" or fold '\' into '/' and then resolve the dots, most
 // do not), so no route, key or origin request can describe them for
 // every origin: moat refuses them.
 func Ambiguous(escapedPath string) bool {
-	if !strings.Contains(escapedPath, ".") || !strings.ContainsAny(escapedPath, "%\\") {
-		return false // a canonical path without escapes has no dot segment left
+	if !strings.Contains(escapedPath, ".") || !strings.ContainsAny(escapedPath, "%\\;") {
+		return false // a canonical path without escapes or parameters has no dot segment left
 	}
 	decoded, err := url.PathUnescape(escapedPath)
 	if err != nil {
 		return true
 	}
 	for _, seg := range strings.FieldsFunc(decoded, func(r rune) bool { return r == '/' || r == '\\' }) {
+		// Servlet containers drop a segment's ";parameters" before
+		// resolving dots: "..;x" is ".." to them.
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
 		if seg == "." || seg == ".." {
 			return true
 		}

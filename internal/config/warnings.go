@@ -24,6 +24,7 @@ func (c *Config) Warnings() []*FieldError {
 		k.warnf("admin.token", []string{"admin.listen"}, "the token %s: any local user or process could purge the cache and list its keys; %s", why, fixAdminToken)
 	}
 	k.trackingParams()
+	k.securityWarnings()
 	k.routeWarnings()
 	k.longTTLs()
 	slices.SortStableFunc(k.list, func(a, b *FieldError) int { return cmp.Compare(a.Line, b.Line) })
@@ -52,6 +53,20 @@ func (k *checker) trackingParams() {
 				"%q matches every parameter name: every query parameter would be dropped (except those a route's params.allow lists), "+
 					"so the origin would never see a query; list the tracking parameters by name or prefix (e.g. ref_*)", p)
 		}
+	}
+}
+
+// securityWarnings warns of a security section that lets unkeyed request fields through.
+func (k *checker) securityWarnings() {
+	s := k.c.Security
+	if s.StripHeaders != nil && len(s.StripHeaders) == 0 {
+		k.warnf("security.strip_headers", nil, "strips nothing: fields that origins honour but keys do not carry "+
+			"(X-Forwarded-Scheme, X-Original-URL, X-HTTP-Method-Override, ...) reach the origin, so one client could choose the answer "+
+			"stored for everyone; keep the default list and remove only the fields your origin is known to ignore")
+	}
+	if s.AllowUnderscoreHeaders {
+		k.warnf("security.allow_underscore_headers", nil, "origins that fold '_' into '-' (CGI, PHP, Rack, WSGI) will read "+
+			"X_Forwarded_Host as X-Forwarded-Host and X_API_Key as X-API-Key, around strip_headers and the keying of the real field")
 	}
 }
 

@@ -53,6 +53,8 @@ type Server struct {
 	ready   atomic.Bool
 	hold    atomic.Bool // Start leaves readiness to MarkReady
 
+	restoreMemLimit func() // puts back the runtime memory limit Start set
+
 	mu        sync.Mutex
 	listeners []net.Listener
 	served    sync.WaitGroup
@@ -246,6 +248,10 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 		s.proxy.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, s.proxy.TLSConfig)
 	}
+	// The process's memory follows cache.memory (DESIGN invariant 4):
+	// entries are accounted honestly, and the collector runs before the
+	// heap doubles (see applyMemoryLimit).
+	_, s.restoreMemLimit = applyMemoryLimit(int64(s.cfg.Cache.Memory), s.log)
 	s.fanout.Start()
 	if s.cfg.Hotkeys.File != "" {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -316,6 +322,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.served.Wait()
+	if s.restoreMemLimit != nil {
+		s.restoreMemLimit()
+	}
 	if s.stopHot != nil {
 		s.stopHot() // Run writes the hot-key file once more as it stops
 		<-s.hotDone
