@@ -66,6 +66,20 @@ func NewTagIndex(maxPairs int) *TagIndex {
 	return &TagIndex{tags: make(map[string]*tagSet), maxPairs: max(maxPairs, 0)}
 }
 
+// Fits reports whether e's tags fit in the index now: always without a
+// pair cap; with one, whether the pairs of e would stay within it (counting
+// every tag as new, so it may say no where replacing an entry would fit).
+// A response that does not fit is not stored, and a cache must not say it
+// stored it.
+func (x *TagIndex) Fits(e *Entry) bool {
+	if x.maxPairs <= 0 || len(e.Tags) == 0 {
+		return true
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.pairs+len(e.Tags) <= x.maxPairs
+}
+
 // Add indexes e under key for each of e.Tags, replacing what key had.
 func (x *TagIndex) Add(key string, e *Entry) error {
 	if len(e.Tags) == 0 {

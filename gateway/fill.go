@@ -229,7 +229,10 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 			}
 			f.release()
 		})
-	st.Stored = true
+	st.Stored = h.tags.Fits(e)
+	if !st.Stored {
+		st.Detail = "tag-index-full" // store refuses it too, and counts it
+	}
 	if resp.ContentLength < 0 {
 		// Of unknown length: the answer waits until the body is in or too
 		// large (as nginx buffers), so Cache-Status says what happened.
