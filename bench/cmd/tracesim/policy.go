@@ -49,7 +49,7 @@ func newWeights(t *trace) *weights {
 // entry is the cache entry of object o: its key and body, no header
 // fields (the same for every policy).
 func (w *weights) entry(o int32) *cache.Entry {
-	return &cache.Entry{Key: w.keys[o], Status: 200, Body: w.bodies[:w.sizes[o]]}
+	return &cache.Entry{Key: w.keys[o], Status: 200, Body: w.bodies[:w.sizes[o]:w.sizes[o]]} // exact, as moat stores bodies (Size counts cap)
 }
 
 // maxObject is the largest weight any policy admits at budget: moat's L1
