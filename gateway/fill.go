@@ -329,6 +329,9 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if h.tagsDown && len(e.Tags) > 0 {
 		e.Header["Surrogate-Key"] = []string{strings.Join(e.Tags, " ")}
 	}
+	if f.base != "" && f.key != f.base {
+		e.Tags = append(e.Tags, urlTag(f.base))
+	}
 	vary := varyNames(resp.Header)
 	if h.mix != nil {
 		// Accept-Encoding is handled by the cache, never a key dimension.

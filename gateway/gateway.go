@@ -154,44 +154,43 @@ type Options struct {
 
 // Handler is the caching reverse proxy. Create it with New.
 type Handler struct {
-	origin          *url.URL
-	tier            cache.Tier
-	policies        *policy.Table
-	maxObject       int64
-	heuristicMax    time.Duration
-	coalesceWait    time.Duration
-	hitForMiss      time.Duration
-	preserveHost    bool
-	name            string
-	log             *slog.Logger
-	now             func() time.Time
-	proxy           *httputil.ReverseProxy
-	group           cache.Group
-	epoch           atomic.Uint64
-	tracker         RateTracker
-	hasScopedRoutes bool
-	hitMemo         sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
-	norm            *cachekey.Normalizer
-	ident           Identifier
-	mix             *compress.Mix
-	obs             Observer
-	lookupObs       LookupObserver
-	accessLog       *slog.Logger
-	accessSample    float64
-	gens            *generations
-	tags            *cache.TagIndex
-	tagHeaders      []string
-	tagsDown        bool
-	onPurge         func(Purge)
-	versions        map[*policy.Policy]*atomic.Uint64
-	epochAll        atomic.Uint64
-	downstream      map[*policy.Policy][]string
-	refresher       *refresher
-	limits          *limits
-	headers         *headerFilter
-	bodyTimeout     time.Duration
-	ownedMemory     *cache.Memory
-	ownsTransport   *http.Transport
+	origin        *url.URL
+	tier          cache.Tier
+	policies      *policy.Table
+	maxObject     int64
+	heuristicMax  time.Duration
+	coalesceWait  time.Duration
+	hitForMiss    time.Duration
+	preserveHost  bool
+	name          string
+	log           *slog.Logger
+	now           func() time.Time
+	proxy         *httputil.ReverseProxy
+	group         cache.Group
+	epoch         atomic.Uint64
+	tracker       RateTracker
+	hitMemo       sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
+	norm          *cachekey.Normalizer
+	ident         Identifier
+	mix           *compress.Mix
+	obs           Observer
+	lookupObs     LookupObserver
+	accessLog     *slog.Logger
+	accessSample  float64
+	gens          *generations
+	tags          *cache.TagIndex
+	tagHeaders    []string
+	tagsDown      bool
+	onPurge       func(Purge)
+	versions      map[*policy.Policy]*atomic.Uint64
+	epochAll      atomic.Uint64
+	downstream    map[*policy.Policy][]string
+	refresher     *refresher
+	limits        *limits
+	headers       *headerFilter
+	bodyTimeout   time.Duration
+	ownedMemory   *cache.Memory
+	ownsTransport *http.Transport
 
 	stats Stats
 }
@@ -303,9 +302,6 @@ func New(o Options) (*Handler, error) {
 		gens:         newGenerations(),
 	}
 	for _, p := range o.Policies.Policies() {
-		if p.Scope != policy.ScopePublic || len(p.Vary) > 0 {
-			h.hasScopedRoutes = true
-		}
 		if p.Downstream != "" {
 			h.downstream[p] = []string{p.Downstream}
 		}

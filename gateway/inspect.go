@@ -105,7 +105,7 @@ func (h *Handler) Inspect(r *http.Request) Inspection {
 		in.SWRSeconds = e.StaleWhileRevalidate.Seconds()
 		in.SIESeconds = e.StaleIfError.Seconds()
 		in.Size = e.Size()
-		in.Tags = e.Tags
+		in.Tags = visibleTags(e.Tags)
 		in.ETag, in.LastModified = e.ETag, e.LastModified
 		in.Fresh = e.Fresh(now)
 	}
@@ -181,7 +181,7 @@ func (h *Handler) Describe(r *http.Request, hot []HotKey, route string, limit in
 			info.AgeSeconds = e.Age(now).Seconds()
 			info.TTLSeconds = e.TTL(now).Seconds()
 			info.Size = e.Size()
-			info.Tags = e.Tags
+			info.Tags = visibleTags(e.Tags)
 		}
 		if route != "" && info.Route != route {
 			continue

@@ -163,26 +163,13 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	return res, nil
 }
 
-// invalidateURL invalidates the entry of a URL's base key and, when the
-// tier can list its keys, every scoped or dimensioned entry of the URL (keys
-// that extend base with a scope suffix): O(entries) for those.
+// invalidateURL invalidates the entry of a URL's base key and every scoped
+// or dimensioned entry of the URL (keys that extend base with a scope
+// suffix), which carry the URL's tag (see urlTag).
 func (h *Handler) invalidateURL(ctx context.Context, base string, soft bool, now time.Time) int {
 	n := h.invalidateKey(ctx, base, soft, now)
-	if !h.hasScopedRoutes {
-		return n
-	}
-	if rg, ok := h.tier.(ranger); ok {
-		var matched []string
-		prefix := base + "\x00s"
-		rg.Range(func(key string, _ *cache.Entry) bool {
-			if strings.HasPrefix(key, prefix) {
-				matched = append(matched, key)
-			}
-			return true
-		})
-		for _, k := range matched {
-			n += h.invalidateKey(ctx, k, soft, now)
-		}
+	for _, k := range h.tags.Keys(urlTag(base)) {
+		n += h.invalidateKey(ctx, k, soft, now)
 	}
 	return n
 }

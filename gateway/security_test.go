@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -362,3 +363,38 @@ func TestGenerationsStayBounded(t *testing.T) {
 		t.Fatal("a fill older than the dropped prefix stamps is not treated as purged")
 	}
 }
+
+func TestWriteInvalidatesEveryScopeOfTheURL(t *testing.T) {
+	// A write invalidates the tier, user and variant entries of its URL
+	// through the tag index (no walk of the tier per write).
+	var n atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Language")
+		fmt.Fprintf(w, "%s/%s #%d", r.Header.Get("X-Test-Tier"), r.Header.Get("Accept-Language"), n.Add(1))
+	})
+	s := newGateway(t, o, []policy.Policy{{Pattern: "/s", Scope: policy.ScopeTier}}, func(o *Options) {
+		o.Identifier = headerIdentifier{}
+		o.Tier = tierOnly{o.Tier} // Get, Set, Delete: nothing to walk
+	})
+	reqs := [][]string{{"X-Test-Tier", "gold"}, {"X-Test-Tier", "free"}, {"X-Test-Tier", "gold", "Accept-Language", "de"}}
+	for _, hdr := range reqs {
+		s.do(t, "GET", "/s", hdr...)
+		wantXCache(t, s.do(t, "GET", "/s", hdr...), "HIT")
+	}
+	if r := s.do(t, "POST", "/s"); r.status != 200 {
+		t.Fatalf("POST: %d", r.status)
+	}
+	for _, hdr := range reqs {
+		wantXCache(t, s.do(t, "GET", "/s", hdr...), "MISS")
+	}
+	// The URL's tag never shows.
+	for _, hdr := range reqs {
+		if r := s.do(t, "GET", "/s", hdr...); strings.Contains(r.header.Get("Surrogate-Key"), "url") {
+			t.Fatalf("internal tag leaked: %q", r.header.Get("Surrogate-Key"))
+		}
+	}
+}
+
+// tierOnly hides every method of a tier but the cache.Tier ones.
+type tierOnly struct{ cache.Tier }

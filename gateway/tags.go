@@ -94,3 +94,23 @@ func (h *Handler) downstreamCacheControl(hdr http.Header, pol *policy.Policy) {
 		hdr["Cache-Control"] = h.downstream[pol]
 	}
 }
+
+// urlTagPrefix starts the tag that indexes a scoped or dimensioned entry
+// (a tier's, a user's, a variant's) under the key of its URL alone, so that
+// invalidating a URL (RFC 9111 §4.4 after every successful write, a purge
+// by URL) finds all of them in the tag index instead of scanning the tier:
+// a flood of writes would otherwise cost a walk of every entry each. The
+// NUL keeps it apart from every tag an origin or a route can name.
+const urlTagPrefix = "\x00url "
+
+func urlTag(base string) string { return urlTagPrefix + base }
+
+// visibleTags returns tags without the internal URL tag, for display.
+func visibleTags(tags []string) []string {
+	if !slices.ContainsFunc(tags, isURLTag) {
+		return tags
+	}
+	return slices.DeleteFunc(slices.Clone(tags), isURLTag)
+}
+
+func isURLTag(t string) bool { return strings.HasPrefix(t, urlTagPrefix) }
