@@ -96,6 +96,14 @@ routes:
 			req, _ := http.NewRequest(http.MethodPost, base+"/api/items/w"+strconv.Itoa(i), strings.NewReader(`{"n":1}`))
 			req.Header.Set("Content-Type", "application/json")
 			return req
+		}, after: func(t *testing.T, p *moatProc) {
+			// Nothing was stored, so nothing may stay: remembering each
+			// written URL (about 570 bytes a write on the unbounded
+			// invalidation memory moat once had) would show here long
+			// before the resident-set bound.
+			if live, _ := p.liveHeap(); live > 12 {
+				t.Errorf("live heap %d MiB after %d writes that stored nothing, want at most 12 MiB", live, sc.posts)
+			}
 		}},
 		{name: "tagged_junk_gets", n: sc.junk, req: func(base string, i int) *http.Request {
 			return get(base, "/api/tagged/list?junk="+strconv.Itoa(i))
