@@ -203,16 +203,16 @@ func clientBodyFailure(ctx context.Context) int {
 	return 0
 }
 
-// guard prepares a canonical request for the rest of the handler: unkeyed
-// header fields removed, its body (if any) wrapped in a clientBody, and,
+// guard prepares a canonical request for the rest of the handler: the
+// fields its Connection field names removed (see dropNominated), its body
+// (if any) wrapped in a clientBody, and,
 // for a chunked HTTP/1 request, the connection marked to close after the
 // answer: net/http drops a Content-Length sent beside Transfer-Encoding
 // before a handler can see it, and RFC 9112 §6.1 requires closing the
 // connection after such a request, or bytes smuggled after the chunked
 // body would be read as the next request.
-func (h *Handler) guard(w http.ResponseWriter, r *http.Request, pol *policy.Policy) {
+func (h *Handler) guard(w http.ResponseWriter, r *http.Request) {
 	dropNominated(r.Header)
-	h.headers.strip(r.Header, pol)
 	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
 		w.Header().Set("Connection", "close")
 	}

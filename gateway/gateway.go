@@ -442,6 +442,15 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Host = pr.In.Host
 	}
 	f := fillFrom(pr.Out.Context())
+	var pol *policy.Policy
+	if f != nil {
+		pol = f.pol
+	} else if p, ok := pr.Out.Context().Value(passKey{}).(*pass); ok {
+		pol = p.pol
+	}
+	// Fields origins honour but keys do not carry stop here, on the way to
+	// the origin (a hit forwards nothing, so they cost it nothing).
+	h.headers.strip(pr.Out.Header, pol)
 	if f == nil {
 		return
 	}

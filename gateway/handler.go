@@ -39,7 +39,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		h.refuse(w, refused)
 		return
 	}
-	h.guard(w, r, pol)
+	h.guard(w, r)
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.forwardUncached(w, r, pol, "method", "")
