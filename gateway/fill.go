@@ -221,7 +221,15 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	if f.detail != "" {
 		st.Detail = f.detail
 	}
-	body := newFillBody(resp.Body, resp.ContentLength, h.maxObject,
+	if !h.fills.take(max(resp.ContentLength, 0)) {
+		// Other fills hold all the memory fills may buffer: this answer
+		// streams through unstored, and the waiters try for themselves.
+		st.Detail = "fills-busy"
+		setStatus(resp.Header, h.name, st, xCacheMiss)
+		f.release()
+		return nil
+	}
+	body := newFillBody(resp.Body, resp.ContentLength, h.maxObject, h.fills,
 		func(body []byte) bool { return h.commit(ctx, f, e, body) },
 		func(reason string) {
 			if reason != "" {
@@ -239,6 +247,9 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		st.Stored = body.wait()
 		if !st.Stored && body.over {
 			st.Detail = "too-large"
+			if body.busy {
+				st.Detail = "fills-busy"
+			}
 		}
 	}
 	if st.Stored {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // fillBody reads a storable origin body into memory at the origin's pace,
@@ -22,10 +23,12 @@ import (
 // that leaves cancels the request context, which fails the read from the
 // origin.
 type fillBody struct {
-	src   io.ReadCloser
-	limit int64
-	store func(body []byte) bool // at the end of a body within limit; reports whether it was kept
-	abort func(reason string)    // when the body will not be stored
+	src    io.ReadCloser
+	limit  int64
+	budget *fillBudget            // bytes buffered by all fills at once
+	held   int64                  // what this fill holds of budget
+	store  func(body []byte) bool // at the end of a body within limit; reports whether it was kept
+	abort  func(reason string)    // when the body will not be stored
 
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -34,33 +37,75 @@ type fillBody struct {
 	over   bool  // the body outgrew limit
 	stored bool  // store kept the entry (valid once end is io.EOF)
 	sized  bool  // buf was made for the announced Content-Length
+	busy   bool  // over because the fill budget was spent, not because of limit
 	pos    int   // the client's read position in buf
 }
 
 // newFillBody starts reading src. contentLength (-1 if unknown) sizes the
-// buffer.
-func newFillBody(src io.ReadCloser, contentLength, limit int64, store func([]byte) bool, abort func(string)) *fillBody {
-	b := &fillBody{src: src, limit: limit, store: store, abort: abort}
+// buffer; a known length must already be held from budget (see
+// fillBudget.take), and the fill gives it back when it ends.
+func newFillBody(src io.ReadCloser, contentLength, limit int64, budget *fillBudget, store func([]byte) bool, abort func(string)) *fillBody {
+	b := &fillBody{src: src, limit: limit, budget: budget, store: store, abort: abort}
 	b.cond.L = &b.mu
 	if contentLength >= 0 && contentLength <= limit {
 		b.buf = make([]byte, 0, contentLength)
 		b.sized = true
+		b.held = contentLength
 	}
 	go b.drain()
 	return b
+}
+
+// fillBudget bounds the bytes that all fills buffer at once, so that many
+// concurrent misses of large bodies cannot hold more memory than the cache
+// was given (DESIGN invariant 4). A fill that cannot take what it needs is
+// not stored: its body streams through, as a too-large one does. The zero
+// value (or nil) has no bound.
+type fillBudget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// take reserves n bytes, or reports that they are not available.
+func (fb *fillBudget) take(n int64) bool {
+	if fb == nil || fb.max <= 0 || n <= 0 {
+		return true
+	}
+	if fb.used.Add(n) > fb.max {
+		fb.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// give returns n bytes taken earlier.
+func (fb *fillBudget) give(n int64) {
+	if fb != nil && fb.max > 0 && n > 0 {
+		fb.used.Add(-n)
+	}
 }
 
 const fillChunk = 32 << 10
 
 func (b *fillBody) drain() {
 	var one [1]byte
+	defer func() { b.budget.give(b.held) }()
 	for {
 		b.mu.Lock()
 		if len(b.buf) == cap(b.buf) && !b.sized {
 			// Grow by doubling (amortized O(n) copies), never past
 			// limit+1: one byte more is enough to know it is too large.
-			n := min(max(2*cap(b.buf), fillChunk), int(b.limit)+1)
-			grown := make([]byte, len(b.buf), max(n, len(b.buf)+1))
+			n := max(min(max(2*cap(b.buf), fillChunk), int(b.limit)+1), len(b.buf)+1)
+			if !b.budget.take(int64(n) - b.held) {
+				// Other fills hold the budget: this one streams through.
+				b.over, b.busy = true, true
+				b.cond.Broadcast()
+				b.mu.Unlock()
+				b.abort("")
+				return
+			}
+			b.held = int64(n)
+			grown := make([]byte, len(b.buf), n)
 			copy(grown, b.buf)
 			b.buf = grown
 		}

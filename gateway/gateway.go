@@ -53,6 +53,12 @@ type Options struct {
 	// MaxObjectSize is the largest body stored; larger responses stream
 	// through unbuffered. If zero, 8 MiB.
 	MaxObjectSize int64
+	// MaxFillBytes bounds the bytes all fills buffer at once (bodies read
+	// from the origin before they are stored); a fill that would exceed it
+	// streams through unstored (Cache-Status detail "fills-busy"). If
+	// zero, 8 × MaxObjectSize; negative: no bound. The server sets it to
+	// an eighth of cache.memory.
+	MaxFillBytes int64
 	// HeuristicMax caps heuristic freshness (RFC 9111 §4.2.2). Zero
 	// disables heuristic freshness.
 	HeuristicMax time.Duration
@@ -189,6 +195,7 @@ type Handler struct {
 	limits        *limits
 	headers       *headerFilter
 	bodyTimeout   time.Duration
+	fills         *fillBudget
 	ownedMemory   *cache.Memory
 	ownsTransport *http.Transport
 
@@ -237,6 +244,9 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.MaxObjectSize == 0 {
 		o.MaxObjectSize = 8 << 20
+	}
+	if o.MaxFillBytes == 0 {
+		o.MaxFillBytes = 8 * o.MaxObjectSize
 	}
 	if o.CoalesceTimeout == 0 {
 		// Longer than the leader's own origin request can take, so that
@@ -300,6 +310,7 @@ func New(o Options) (*Handler, error) {
 		headers:      newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
 		bodyTimeout:  max(o.ClientBodyTimeout, 0),
 		gens:         newGenerations(),
+		fills:        &fillBudget{max: max(o.MaxFillBytes, 0)},
 	}
 	for _, p := range o.Policies.Policies() {
 		if p.Downstream != "" {

@@ -398,3 +398,38 @@ func TestWriteInvalidatesEveryScopeOfTheURL(t *testing.T) {
 
 // tierOnly hides every method of a tier but the cache.Tier ones.
 type tierOnly struct{ cache.Tier }
+
+func TestFillsShareABoundedBuffer(t *testing.T) {
+	const size = 600 << 10
+	half := make(chan struct{})
+	gate := make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		if r.URL.Path == "/a" {
+			_, _ = io.WriteString(w, strings.Repeat("a", size/2))
+			w.(http.Flusher).Flush()
+			close(half)
+			<-gate
+			_, _ = io.WriteString(w, strings.Repeat("a", size/2))
+			return
+		}
+		_, _ = io.WriteString(w, strings.Repeat("b", size))
+	})
+	s := newGateway(t, o, nil, func(o *Options) { o.MaxObjectSize = 1 << 20; o.MaxFillBytes = 1 << 20 })
+	done := make(chan result)
+	go func() { done <- s.do(t, "GET", "/a") }()
+	<-half
+	busy := s.do(t, "GET", "/b")
+	if !strings.Contains(busy.header.Get("Cache-Status"), "fills-busy") || len(busy.body) != size {
+		t.Fatalf("second fill while the budget is held: Cache-Status %q, %d bytes; want fills-busy and the whole body",
+			busy.header.Get("Cache-Status"), len(busy.body))
+	}
+	close(gate)
+	if a := <-done; !strings.Contains(a.header.Get("Cache-Status"), "stored") || len(a.body) != size {
+		t.Fatalf("first fill: Cache-Status %q, %d bytes", a.header.Get("Cache-Status"), len(a.body))
+	}
+	wantXCache(t, s.do(t, "GET", "/a"), "HIT")
+	s.do(t, "GET", "/b")
+	wantXCache(t, s.do(t, "GET", "/b"), "HIT") // the budget came back
+}

@@ -169,6 +169,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Tier:                   mem,
 		Policies:               table,
 		MaxObjectSize:          int64(cfg.Cache.MaxObjectSize),
+		MaxFillBytes:           max(int64(cfg.Cache.Memory)/8, int64(cfg.Cache.MaxObjectSize)),
 		HeuristicMax:           cfg.Cache.HeuristicMax.D(),
 		CoalesceTimeout:        cfg.Cache.CoalesceTimeout.D(),
 		HitForMissTTL:          orNegative(cfg.Cache.HitForMiss.D()),
