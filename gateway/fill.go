@@ -121,6 +121,30 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 // waiters.
 const maxSharedError = 64 << 10
 
+// sharedFailure is the origin's error answer as coalesced waiters get it:
+// without what belongs to the leader alone (Set-Cookie, fields the origin
+// marked private or no-cache) and, when the body is in a content-coding
+// the waiters may not accept, with moat's own plain body instead.
+func sharedFailure(status int, hdr http.Header, body []byte) *cache.Entry {
+	d := httpcache.ParseResponseDirectives(hdr)
+	h := make(http.Header, len(hdr))
+	for k, v := range hdr {
+		switch k {
+		case "Set-Cookie", "Cache-Status", "X-Cache", "Content-Length":
+			continue
+		}
+		h[k] = v
+	}
+	for _, k := range append(d.NoCacheFields, d.PrivateFields...) {
+		delete(h, http.CanonicalHeaderKey(k))
+	}
+	if _, coded := h["Content-Encoding"]; coded {
+		h = originErrorHeader()
+		body = []byte("moat: origin error\n")
+	}
+	return &cache.Entry{Status: status, Header: h, Body: body}
+}
+
 // withinStaleIfError reports whether e may stand in for an origin error at
 // now (RFC 5861 §4; the window is closed by must-revalidate, see
 // freshness, and no-cache forbids it).
@@ -190,7 +214,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		// origin's error. The error body is closed unread.
 		f.result = ResultStale
 		h.log.Warn("origin error, serving stale", "url", f.in.URL.String(), "status", resp.StatusCode)
-		f.fail(&cache.Entry{Status: resp.StatusCode, Header: originErrorHeader(), Body: []byte("moat: origin error\n")})
+		f.fail(&cache.Entry{Status: resp.StatusCode, Header: originErrorHeader(), Body: []byte("moat: origin error\n"), NotStoredReason: "origin-error"})
 		resp.Body.Close()
 		h.answerWith(resp, f.fallback, now, httpcache.Status{Fwd: "stale", FwdStatus: resp.StatusCode, Detail: "stale-if-error"}, xCacheStale)
 		f.release()
@@ -213,7 +237,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 			// them to try themselves).
 			status := resp.StatusCode
 			resp.Body = newCapture(resp.Body, resp.ContentLength, maxSharedError, func(b []byte) {
-				f.fail(&cache.Entry{Status: status, Header: resp.Header.Clone(), Body: b})
+				f.fail(sharedFailure(status, resp.Header, b))
 			})
 		}
 		return nil

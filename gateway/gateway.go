@@ -114,7 +114,9 @@ type Options struct {
 
 	// Normalizer canonicalizes request URLs (sorted query, tracking
 	// parameters stripped, routes' params); the origin receives the
-	// normalized request. If nil, URLs are keyed as they arrive.
+	// normalized request. If nil, paths are still canonicalized (escapes,
+	// dot segments: routes are matched on them) and queries are keyed and
+	// forwarded as they arrive.
 	Normalizer *cachekey.Normalizer
 	// Identifier resolves tiers and users for scoped routes. If nil,
 	// Authorization is the only credential known and it is never
@@ -505,7 +507,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		if !clientGone {
 			// The requests coalesced on this fill get the same answer
 			// instead of each trying the failing origin again.
-			f.fail(&cache.Entry{Status: status, Header: originErrorHeader(), Body: []byte(msg)})
+			f.fail(&cache.Entry{Status: status, Header: originErrorHeader(), Body: []byte(msg), NotStoredReason: "moat"})
 		}
 		f.release()
 		if f.background {

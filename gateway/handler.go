@@ -69,15 +69,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		h.forwardUncached(w, r, pol, "bypass", bypass)
 		return
 	}
-	// A scoped key holds only its tier's or user's entries, so RFC 9111
-	// §3.5's rules for credentials on shared entries do not apply to it.
-	scoped := pol != nil && pol.Scope != policy.ScopePublic
 	now := h.now()
 	reqCC := httpcache.ParseRequestDirectives(r.Header)
-	// RFC 9111 §3.5 with every credential moat knows (the API-key header,
-	// a JWT's header, the trusted header), not Authorization alone, on
-	// every unscoped path, routed or not.
-	hasAuth := !scoped && (pol == nil || pol.AllowCredentials) && h.hasCredentials(r)
+	hasAuth := h.sharedAuth(r, pol)
 	if hasAuth && h.ident != nil {
 		// Credentials that fail verification never get a cached answer,
 		// not even one the origin marked shareable (docs/auth.md).
@@ -316,9 +310,26 @@ func (h *Handler) answerFailure(w http.ResponseWriter, r *http.Request, pol *pol
 		hdr[k] = v
 	}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(failure.Body))}
-	setStatus(hdr, h.name, httpcache.Status{Fwd: "miss", FwdStatus: failure.Status, Collapsed: true, Detail: "origin-error"}, xCacheMiss)
+	st := httpcache.Status{Fwd: "miss", Collapsed: true, Detail: "origin-error"}
+	if failure.NotStoredReason != "moat" {
+		st.FwdStatus = failure.Status // the origin's status (moat's own 502/504 has none)
+	}
+	setStatus(hdr, h.name, st, xCacheMiss)
 	w.WriteHeader(failure.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(failure.Body)
 	}
+}
+
+// sharedAuth reports whether RFC 9111 §3.5 applies to r: it carries
+// credentials, of any kind moat knows (the API-key header, a JWT's header,
+// the trusted header), not Authorization alone, and its key is shared
+// (no route, or a public route that allows credentials; a public route
+// that does not sends such requests around the cache). A scoped key holds
+// only its tier's or user's entries, so §3.5 does not apply to it.
+func (h *Handler) sharedAuth(r *http.Request, pol *policy.Policy) bool {
+	if pol != nil && (pol.Scope != policy.ScopePublic || !pol.AllowCredentials) {
+		return false
+	}
+	return h.hasCredentials(r)
 }

@@ -43,19 +43,27 @@ type Inspection struct {
 // whether a response is stored for it and how fresh it is, and in one
 // sentence what moat would do with r now.
 func (h *Handler) Inspect(r *http.Request) Inspection {
-	pol := h.policies.Match(r)
 	in := Inspection{Method: r.Method, URL: r.URL.String(), Scope: "public"}
+	orig := r.URL.String()
+	// The same canonical request ServeHTTP would derive everything from.
+	r, refused := h.canonical(r.Clone(r.Context()))
+	if refused != "" {
+		in.BypassReason = refused + ": refused with 400 (dot segments behind an escaped separator or a segment parameter)"
+		in.Verdict = "refused: 400, never forwarded"
+		return in
+	}
+	dropNominated(r.Header)
+	pol := h.policies.Match(r)
 	if pol != nil {
 		in.Route = pol.Pattern
 	}
 	now := h.now()
 	nr, dims := h.normalize(r, pol)
-	if nr.URL.String() != r.URL.String() {
+	if nr.URL.String() != orig {
 		in.Normalized = nr.URL.String()
 	}
 	r = nr
 	suffix, bypass, id := h.scopeSuffix(r, pol, dims)
-	scoped := pol != nil && pol.Scope != policy.ScopePublic
 	if pol != nil {
 		in.Scope = pol.Scope.String()
 		switch pol.Scope {
@@ -68,11 +76,21 @@ func (h *Handler) Inspect(r *http.Request) Inspection {
 		}
 	}
 	reqCC := httpcache.ParseRequestDirectives(r.Header)
-	_, hasAuth := r.Header["Authorization"]
-	hasAuth = hasAuth && !scoped
+	hasAuth := h.sharedAuth(r, pol)
+	var authID Identity
+	if hasAuth && h.ident != nil {
+		authID = h.identify(r)
+	}
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
-		in.BypassReason = "method: only GET and HEAD are answered from cache; a 2xx/3xx answer to " + r.Method + " invalidates the URL (RFC 9111 §4.4)"
+		in.BypassReason = "method: only GET and HEAD are answered from cache"
+		if invalidates(r.Method) {
+			in.BypassReason += "; a 2xx/3xx answer to " + r.Method + " invalidates the URL (RFC 9111 §4.4)"
+		}
+	case r.ContentLength != 0:
+		in.BypassReason = "request-body: a GET or HEAD with a body is forwarded uncached"
+	case hasAuth && h.ident != nil && !authID.Valid:
+		in.BypassReason = "invalid credentials (" + authID.Reason + "): forwarded uncached, never answered from the cache"
 	case pol != nil && pol.Bypass:
 		in.BypassReason = "route: the route says cache: false"
 	case r.Header.Get("Range") != "":

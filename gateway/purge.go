@@ -253,6 +253,9 @@ func (h *Handler) keyForURL(u *url.URL) string {
 	if u.Scheme == "https" {
 		r.TLS = tlsMarker
 	}
+	// As ServeHTTP derives it: the canonical request, its route, its
+	// normalized query.
+	r, _ = h.canonical(r)
 	pol := h.policies.Match(r)
 	if h.norm != nil {
 		var rules *cachekey.ParamRules

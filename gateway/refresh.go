@@ -101,8 +101,11 @@ func (rf *refresher) trigger(r *http.Request, key string, e *cache.Entry, pol *p
 	out := r.Clone(ctx)
 	out.Method = http.MethodGet
 	out.Body, out.ContentLength = http.NoBody, 0
-	f := &fill{h: rf.h, pol: pol, key: key, stale: e, fwd: "stale", background: true, cause: CauseNames[cause]}
-	_, f.auth = r.Header["Authorization"]
+	// The same base (URL tag, purge checks) and the same credentials rule
+	// as the request's own fill would have: a refresh must not store for
+	// everyone what the origin answered one caller.
+	f := &fill{h: rf.h, pol: pol, key: key, base: rf.h.key(r, pol), stale: e, fwd: "stale", background: true, cause: CauseNames[cause]}
+	f.auth = rf.h.sharedAuth(r, pol)
 	if m, _ := rf.h.tier.Get(ctx, key); m != nil && m.VaryMarker && m.Key == key {
 		f.primary = m
 	}
