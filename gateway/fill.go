@@ -53,6 +53,7 @@ type fill struct {
 	originTime time.Duration // until the origin's response header
 
 	call     *cache.Call // set when this request leads a coalesced miss
+	stall    func()      // cancels the origin request (an origin that stalls mid-body)
 	released sync.Once
 }
 
@@ -114,7 +115,10 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 	if f.store && !f.background && httpcache.IsConditional(r.Header) {
 		w = &conditionalWriter{ResponseWriter: w, req: r.Header}
 	}
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), fillKey{}, f)))
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), fillKey{}, f))
+	defer cancel()
+	f.stall = cancel
+	h.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // maxSharedError is the largest origin error body handed to coalesced
@@ -253,7 +257,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		f.release()
 		return nil
 	}
-	body := newFillBody(resp.Body, resp.ContentLength, h.maxObject, h.fills,
+	body := newFillBody(resp.Body, resp.ContentLength, h.maxObject, h.fills, h.originIdle, f.stall,
 		func(body []byte) bool { return h.commit(ctx, f, e, body) },
 		func(reason string) {
 			if reason != "" {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // fillBody reads a storable origin body into memory at the origin's pace,
@@ -29,6 +30,8 @@ type fillBody struct {
 	held   int64                  // what this fill holds of budget
 	store  func(body []byte) bool // at the end of a body within limit; reports whether it was kept
 	abort  func(reason string)    // when the body will not be stored
+	idle   time.Duration          // longest wait for the origin's next bytes (0: none)
+	stall  func()                 // ends the origin request when idle passes
 
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -39,13 +42,19 @@ type fillBody struct {
 	sized  bool  // buf was made for the announced Content-Length
 	busy   bool  // over because the fill budget was spent, not because of limit
 	pos    int   // the client's read position in buf
+
+	// The budget held for buf goes back once the drain is over and buf
+	// either belongs to the cache (stored) or is no longer read (the client
+	// read it all or went away): a client that reads slowly keeps what it
+	// has not read yet within the budget.
+	drained, readDone, closed, given bool
 }
 
 // newFillBody starts reading src. contentLength (-1 if unknown) sizes the
 // buffer; a known length must already be held from budget (see
 // fillBudget.take), and the fill gives it back when it ends.
-func newFillBody(src io.ReadCloser, contentLength, limit int64, budget *fillBudget, store func([]byte) bool, abort func(string)) *fillBody {
-	b := &fillBody{src: src, limit: limit, budget: budget, store: store, abort: abort}
+func newFillBody(src io.ReadCloser, contentLength, limit int64, budget *fillBudget, idle time.Duration, stall func(), store func([]byte) bool, abort func(string)) *fillBody {
+	b := &fillBody{src: src, limit: limit, budget: budget, idle: idle, stall: stall, store: store, abort: abort}
 	b.cond.L = &b.mu
 	if contentLength >= 0 && contentLength <= limit {
 		b.buf = make([]byte, 0, contentLength)
@@ -87,9 +96,33 @@ func (fb *fillBudget) give(n int64) {
 
 const fillChunk = 32 << 10
 
+// settle gives the budget back when it is no longer needed (see the
+// fields); b.mu is held.
+func (b *fillBody) settle() {
+	if b.given || !b.drained || !(b.stored || b.readDone || b.closed) {
+		return
+	}
+	b.given = true
+	b.budget.give(b.held)
+	if !b.stored {
+		b.buf = nil
+	}
+}
+
 func (b *fillBody) drain() {
 	var one [1]byte
-	defer func() { b.budget.give(b.held) }()
+	var timer *time.Timer
+	if b.idle > 0 && b.stall != nil {
+		timer = time.AfterFunc(b.idle, b.stall)
+		timer.Stop()
+		defer timer.Stop()
+	}
+	defer func() {
+		b.mu.Lock()
+		b.drained = true
+		b.settle()
+		b.mu.Unlock()
+	}()
 	for {
 		b.mu.Lock()
 		if len(b.buf) == cap(b.buf) && !b.sized {
@@ -114,7 +147,13 @@ func (b *fillBody) drain() {
 		if len(tail) == 0 {
 			tail = one[:] // to see io.EOF after the announced Content-Length
 		}
+		if timer != nil {
+			timer.Reset(b.idle) // an origin that stalls mid-body ends the fill
+		}
 		n, err := b.src.Read(tail)
+		if timer != nil {
+			timer.Stop()
+		}
 		b.mu.Lock()
 		if n > 0 && &tail[0] == &one[0] {
 			b.buf = append(b.buf, one[0]) // longer than announced: let the limit decide
@@ -148,6 +187,9 @@ func (b *fillBody) drain() {
 		_ = b.src.Close()
 		b.mu.Lock()
 		b.end, b.stored = err, stored
+		if err == io.EOF {
+			b.buf = body // the exact copy: the grow buffer goes (and, stored, the cache holds it)
+		}
 		b.cond.Broadcast()
 		b.mu.Unlock()
 		return
@@ -177,10 +219,9 @@ func (b *fillBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return n, nil
 	}
-	end, over := b.end, b.over
-	if over {
-		b.buf = nil // all of it read: the rest comes from the origin
-	}
+	end := b.end
+	b.readDone = true // all of buf read: the rest, if any, comes from the origin
+	b.settle()
 	b.mu.Unlock()
 	if end != nil {
 		return 0, end
@@ -193,6 +234,8 @@ func (b *fillBody) Read(p []byte) (int, error) {
 func (b *fillBody) Close() error {
 	b.mu.Lock()
 	over := b.over
+	b.closed = true
+	b.settle()
 	b.mu.Unlock()
 	if over {
 		return b.src.Close()

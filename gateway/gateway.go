@@ -31,8 +31,10 @@ type Options struct {
 	// http.Transport is built from OriginTimeout, DialTimeout, MaxIdleConns
 	// and MaxConns.
 	Transport http.RoundTripper
-	// OriginTimeout bounds the wait for the origin's response header. If
-	// zero, 10s. Timed-out requests get 504.
+	// OriginTimeout bounds the wait for the origin's response header, and
+	// for each next part of a body being read to be stored (a fill whose
+	// origin stalls longer is abandoned, not stored). If zero, 10s.
+	// Timed-out requests get 504.
 	OriginTimeout time.Duration
 	// DialTimeout bounds connecting to the origin. If zero, 2s.
 	DialTimeout time.Duration
@@ -198,6 +200,7 @@ type Handler struct {
 	headers       *headerFilter
 	bodyTimeout   time.Duration
 	fills         *fillBudget
+	originIdle    time.Duration // longest wait for the next bytes of a body being filled
 	ownedMemory   *cache.Memory
 	ownsTransport *http.Transport
 
@@ -313,6 +316,7 @@ func New(o Options) (*Handler, error) {
 		bodyTimeout:  max(o.ClientBodyTimeout, 0),
 		gens:         newGenerations(),
 		fills:        &fillBudget{max: max(o.MaxFillBytes, 0)},
+		originIdle:   o.OriginTimeout,
 	}
 	for _, p := range o.Policies.Policies() {
 		if p.Downstream != "" {

@@ -433,3 +433,38 @@ func TestFillsShareABoundedBuffer(t *testing.T) {
 	s.do(t, "GET", "/b")
 	wantXCache(t, s.do(t, "GET", "/b"), "HIT") // the budget came back
 }
+
+func TestOriginStallingMidBodyEndsTheFill(t *testing.T) {
+	released := make(chan string, 2)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		if r.URL.Path == "/known" {
+			w.Header().Set("Content-Length", "1000")
+		}
+		_, _ = io.WriteString(w, "0123456789")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // stalls until moat gives up on it
+		released <- r.URL.Path
+	})
+	s := newGateway(t, o, nil, func(o *Options) { o.OriginTimeout = 300 * time.Millisecond })
+	for _, p := range []string{"/known", "/unknown"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.front.URL+p, nil)
+		if resp, err := s.front.Client().Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body) // cut short
+			resp.Body.Close()
+		}
+		cancel()
+		select {
+		case got := <-released:
+			if got != p {
+				t.Fatalf("released %s, want %s", got, p)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: the stalled origin request was never ended", p)
+		}
+		if n := s.gw.Stats().Stored.Load(); n != 0 {
+			t.Fatalf("%s: %d cut bodies stored", p, n)
+		}
+	}
+}
