@@ -145,6 +145,7 @@ func invalidates(method string) bool {
 type clientBody struct {
 	rc      io.ReadCloser
 	ctl     *http.ResponseController
+	ctx     context.Context // the client request's: done once the handler returned
 	timeout time.Duration
 
 	mu  sync.Mutex
@@ -152,12 +153,16 @@ type clientBody struct {
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
-	if b.timeout > 0 {
+	// ReverseProxy's transport may read after the handler returned; the
+	// connection may then serve the next request, whose deadlines are the
+	// server's, not ours.
+	deadlines := b.timeout > 0 && b.ctx.Err() == nil
+	if deadlines {
 		_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
 	}
 	n, err := b.rc.Read(p)
 	if err != nil {
-		if b.timeout > 0 {
+		if deadlines {
 			// No deadline must outlive the body: the server's background
 			// read of the connection would take it for a dead client.
 			_ = b.ctl.SetReadDeadline(time.Time{})
@@ -217,7 +222,7 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		r.Body = &clientBody{rc: r.Body, ctl: http.NewResponseController(w), timeout: h.bodyTimeout}
+		r.Body = &clientBody{rc: r.Body, ctl: http.NewResponseController(w), ctx: r.Context(), timeout: h.bodyTimeout}
 	}
 }
 

@@ -97,10 +97,15 @@ type Options struct {
 	// the hot-key file). If nil, predictive refresh is off.
 	Tracker RateTracker
 
-	// TagIndex indexes stored entries by tag for tag purges. If nil, a
-	// new index of 1M pairs is used. When the tier is a cache.Memory the
-	// caller created, its OnRemove must call TagIndex.Remove, or the index
-	// keeps pairs of evicted entries until they are purged.
+	// TagIndex indexes stored entries by tag for tag purges (and scoped
+	// entries by URL). If nil with a nil Tier, the default tier's removals
+	// feed a new uncapped index, bounded with the tier's bytes; if nil
+	// with a Tier of the caller's, a new index capped at 1M pairs is used,
+	// since nothing tells it of evictions.
+	//
+	// WARNING: when the tier is a cache.Memory the caller created, its
+	// OnRemove must call TagIndex.Remove, or the index keeps pairs of
+	// evicted entries until they are purged (and, uncapped, grows).
 	TagIndex *cache.TagIndex
 	// TagHeaders are the response header fields that carry an entry's tags
 	// (space or comma separated). If nil: Surrogate-Key, Cache-Tag, Xkey.
@@ -341,7 +346,11 @@ func New(o Options) (*Handler, error) {
 	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
 	h.lookupObs, _ = o.Observer.(LookupObserver)
 	if h.tags == nil {
-		h.tags = cache.NewTagIndex(0)
+		maxPairs := 0 // the default tier below feeds it its removals
+		if h.tier != nil {
+			maxPairs = 1_000_000
+		}
+		h.tags = cache.NewTagIndex(maxPairs)
 	}
 	if h.tier == nil {
 		idx := h.tags

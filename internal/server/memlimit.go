@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sync"
 )
 
 // memLimitBase is the fixed part of the memory limit derived from
@@ -36,6 +37,12 @@ const memLimitBase = 16 << 20
 // If the GOMEMLIMIT environment variable is set, the operator chose a limit:
 // the runtime keeps it, and applyMemoryLimit changes nothing and returns 0.
 // A budget <= 0 sets nothing either.
+//
+// Several Servers in one process (tests, an embedding program) share the
+// runtime's one limit: it is set from the sum of the budgets of the Servers
+// that hold one, and the limit in force before the first is put back when
+// the last restores. The runtime setting is process-wide, so this
+// bookkeeping is too.
 func applyMemoryLimit(budget int64, log *slog.Logger) (limit int64, restore func()) {
 	if log == nil {
 		log = slog.Default()
@@ -47,8 +54,45 @@ func applyMemoryLimit(budget int64, log *slog.Logger) (limit int64, restore func
 	if budget <= 0 {
 		return 0, func() {}
 	}
-	limit = budget + budget/5*2 + memLimitBase // 1.4 × budget + 16 MiB
-	prev := debug.SetMemoryLimit(limit)
+	memLimits.mu.Lock()
+	defer memLimits.mu.Unlock()
+	if memLimits.holders == 0 {
+		memLimits.prev = debug.SetMemoryLimit(-1)
+	}
+	memLimits.holders++
+	memLimits.budgets += budget
+	limit = memLimits.set()
 	log.Info("memory limit set from cache.memory", "limit", limit, "cache_memory", budget)
-	return limit, func() { debug.SetMemoryLimit(prev) }
+	var once sync.Once
+	return limit, func() {
+		once.Do(func() {
+			memLimits.mu.Lock()
+			defer memLimits.mu.Unlock()
+			memLimits.holders--
+			memLimits.budgets -= budget
+			if memLimits.holders == 0 {
+				debug.SetMemoryLimit(memLimits.prev)
+				return
+			}
+			memLimits.set()
+		})
+	}
+}
+
+// memLimits is the process's share of the runtime memory limit among the
+// Servers that set one.
+var memLimits memLimitRegistry
+
+type memLimitRegistry struct {
+	mu      sync.Mutex
+	holders int
+	budgets int64 // sum of the holders' budgets
+	prev    int64 // the limit before the first holder
+}
+
+// set applies the limit for the current holders' budgets; m.mu is held.
+func (m *memLimitRegistry) set() int64 {
+	limit := m.budgets + m.budgets/5*2 + memLimitBase // 1.4 × budgets + 16 MiB
+	debug.SetMemoryLimit(limit)
+	return limit
 }

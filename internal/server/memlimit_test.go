@@ -75,3 +75,27 @@ func TestApplyMemoryLimitNoBudget(t *testing.T) {
 		t.Errorf("budget 0: limit = %d, runtime limit = %d, want 0 and %d left alone", limit, got, before)
 	}
 }
+
+func TestMemoryLimitSharedByServers(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	before := debug.SetMemoryLimit(-1)
+	log := slog.New(slog.DiscardHandler)
+	want := func(budgets int64) int64 { return budgets + budgets/5*2 + memLimitBase }
+	_, restoreA := applyMemoryLimit(64<<20, log)
+	_, restoreB := applyMemoryLimit(32<<20, log)
+	if got := debug.SetMemoryLimit(-1); got != want(96<<20) {
+		t.Fatalf("two servers: limit %d, want %d (from the sum of their budgets)", got, want(96<<20))
+	}
+	restoreA() // the first to start stops first
+	if got := debug.SetMemoryLimit(-1); got != want(32<<20) {
+		t.Fatalf("after the first stopped: limit %d, want %d", got, want(32<<20))
+	}
+	restoreA() // idempotent
+	if got := debug.SetMemoryLimit(-1); got != want(32<<20) {
+		t.Fatalf("a second restore changed the limit to %d", got)
+	}
+	restoreB()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Fatalf("after the last stopped: limit %d, want the original %d", got, before)
+	}
+}

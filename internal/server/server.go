@@ -124,7 +124,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	tags := cache.NewTagIndex(cfg.Tags.MaxIndex)
 	mem, err := cache.NewMemory(cache.MemoryOptions{
 		MaxBytes:      int64(cfg.Cache.Memory),
-		MaxObjectSize: int64(cfg.Cache.MaxObjectSize) + 64<<10, // headroom for headers and bookkeeping
+		MaxObjectSize: int64(cfg.Cache.MaxObjectSize) + objectHeadroom,
 		OnRemove:      func(k string, e *cache.Entry) { tags.Remove(k, e) },
 	})
 	if err != nil {
@@ -168,8 +168,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		PreserveHost:           cfg.Origin.HostHeader == config.HostHeaderClient,
 		Tier:                   mem,
 		Policies:               table,
-		MaxObjectSize:          int64(cfg.Cache.MaxObjectSize),
-		MaxFillBytes:           max(int64(cfg.Cache.Memory)/8, int64(cfg.Cache.MaxObjectSize)),
+		MaxObjectSize:          storableObjectSize(cfg),
+		MaxFillBytes:           max(int64(cfg.Cache.Memory)/8, storableObjectSize(cfg)),
 		HeuristicMax:           cfg.Cache.HeuristicMax.D(),
 		CoalesceTimeout:        cfg.Cache.CoalesceTimeout.D(),
 		HitForMissTTL:          orNegative(cfg.Cache.HitForMiss.D()),
@@ -448,3 +448,16 @@ func stripHeaders(names []string) []string {
 	}
 	return names
 }
+
+// storableObjectSize is the largest body the gateway tries to store: the
+// configured max_object_size, but no more than the L1 tier accepts (an
+// eighth of cache.memory, less the headroom for headers and bookkeeping
+// given to the tier below), so that Cache-Status never says stored for a
+// body the tier then refuses.
+func storableObjectSize(cfg *config.Config) int64 {
+	return min(int64(cfg.Cache.MaxObjectSize), int64(cfg.Cache.Memory)/8-objectHeadroom)
+}
+
+// objectHeadroom is what an entry may take beyond its body in the L1 tier's
+// object limit (headers, bookkeeping).
+const objectHeadroom = 64 << 10
