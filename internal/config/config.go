@@ -152,8 +152,8 @@ type Cache struct {
 	// heuristic freshness.
 	HeuristicMax Duration `yaml:"heuristic_max"`
 	// CoalesceTimeout is how long a request waits for a concurrent identical miss to be answered
-	// before going to the origin itself. 0 (the default) means Origin.Timeout; use
-	// [Config.CoalesceTimeout] for the effective value.
+	// before going to the origin itself. 0 (the default) means Origin.Timeout +
+	// Origin.DialTimeout + 1s; use [Config.CoalesceTimeout] for the effective value.
 	CoalesceTimeout Duration `yaml:"coalesce_timeout"`
 	// HitForMiss is how long a key whose response was not storable skips
 	// request coalescing, so its requests go to the origin in parallel.
@@ -407,12 +407,14 @@ func Default() *Config {
 	}
 }
 
-// CoalesceTimeout is the effective Cache.CoalesceTimeout: Origin.Timeout when it is zero.
+// CoalesceTimeout is the effective Cache.CoalesceTimeout: when it is zero, Origin.Timeout +
+// Origin.DialTimeout + 1s, longer than the leading request can take, so that waiters hear how it
+// ended instead of all going to a hung origin at once.
 func (c *Config) CoalesceTimeout() time.Duration {
 	if c.Cache.CoalesceTimeout > 0 {
 		return c.Cache.CoalesceTimeout.D()
 	}
-	return c.Origin.Timeout.D()
+	return c.Origin.Timeout.D() + c.Origin.DialTimeout.D() + time.Second
 }
 
 // SlogLevel is Level as a slog.Level; info for "" or an unknown level.

@@ -41,7 +41,7 @@ func TestDefault(t *testing.T) {
 		{"cache.max_object_size", c.Cache.MaxObjectSize, 8 * MiB},
 		{"cache.heuristic_max", c.Cache.HeuristicMax.D(), 24 * time.Hour},
 		{"cache.coalesce_timeout", c.Cache.CoalesceTimeout.D(), time.Duration(0)},
-		{"effective coalesce timeout", c.CoalesceTimeout(), 10 * time.Second},
+		{"effective coalesce timeout", c.CoalesceTimeout(), 13 * time.Second},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 		{"routes", len(c.Routes), 0},

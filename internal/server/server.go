@@ -171,7 +171,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		MaxObjectSize:          storableObjectSize(cfg),
 		MaxFillBytes:           max(int64(cfg.Cache.Memory)/8, storableObjectSize(cfg)),
 		HeuristicMax:           cfg.Cache.HeuristicMax.D(),
-		CoalesceTimeout:        cfg.Cache.CoalesceTimeout.D(),
+		CoalesceTimeout:        cfg.CoalesceTimeout(),
 		HitForMissTTL:          orNegative(cfg.Cache.HitForMiss.D()),
 		MaxOriginConcurrency:   cfg.Origin.MaxConcurrency,
 		OriginQueue:            orNegative(cfg.Origin.Queue),
