@@ -548,21 +548,20 @@ func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, re
 	if len(targets) == 0 {
 		return
 	}
-	keys := make([]string, len(targets))
-	for i, u := range targets {
-		keys[i] = h.keyForURL(u)
+	// The one invalidation path: stamped, applied, counted and handed to
+	// OnPurge (the other nodes and layers) like any purge.
+	var p Purge
+	for _, u := range targets {
+		if u.Host != "" {
+			p.URLs = append(p.URLs, u.String())
+		}
 	}
-	// Stamp first, delete after: a fill of one of these URLs already in
-	// flight will not store (see generations).
-	h.gens.stamp(nil, keys, nil)
-	ctx = context.WithoutCancel(ctx)
-	now := h.now()
-	for _, key := range keys {
-		n := h.invalidateURL(ctx, key, false, now)
-		h.stats.Invalidations.Add(int64(n))
-		h.stats.PurgedByKind[PurgeRFC].Add(int64(n))
+	if len(p.URLs) == 0 {
+		return
 	}
-	h.stats.PurgesByKind[PurgeRFC].Add(1)
+	if _, err := h.purge(ctx, p, PurgeRFC); err != nil {
+		h.log.Warn("RFC 9111 §4.4 invalidation failed", "url", target.String(), "err", err)
+	}
 }
 
 // ensureDate adds Date to a response that lacks one (RFC 9110 §6.6.1).

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -286,4 +287,55 @@ func TestTagPurgeAfterRevalidation(t *testing.T) {
 		t.Fatalf("purge after revalidation: %+v %v, want 1 affected", res, err)
 	}
 	wantXCache(t, s.do(t, "GET", "/p/3"), "MISS")
+}
+
+func TestWriteThroughOneNodeReachesTheOther(t *testing.T) {
+	// RFC 9111 §4.4 invalidations take the one purge path: counted as a
+	// purge and handed to OnPurge, which carries them to the other node.
+	var n atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(w, "v%d", n.Add(1))
+	})
+	var a, b *setup
+	forward := func(to **setup) func(Purge) {
+		return func(p Purge) {
+			p.Origin = "moat" // as the fan-out marks it: applied there, not sent back
+			if _, err := (*to).gw.Purge(context.Background(), p); err != nil {
+				t.Errorf("purge on the other node: %v", err)
+			}
+		}
+	}
+	a = newGateway(t, o, nil, func(o *Options) { o.OnPurge = forward(&b) })
+	b = newGateway(t, o, nil, func(o *Options) { o.OnPurge = forward(&a) })
+	// Both nodes serve the same host, as behind one load balancer.
+	get := func(s *setup) result {
+		req, _ := http.NewRequest("GET", s.front.URL+"/item", nil)
+		req.Host = "api.example"
+		resp, err := s.front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return result{resp.StatusCode, resp.Header, string(body)}
+	}
+	get(a)
+	get(b)
+	wantXCache(t, get(b), "HIT")
+	req, _ := http.NewRequest("PUT", a.front.URL+"/item", nil)
+	req.Host = "api.example"
+	resp, err := a.front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	wantXCache(t, get(b), "MISS")
+	wantXCache(t, get(a), "MISS")
+	if got := a.gw.Stats().PurgesByKind[PurgeRFC].Load(); got != 1 {
+		t.Errorf("node A counted %d RFC 9111 purges, want 1", got)
+	}
+	if got := a.gw.Stats().Purges.Load(); got != 1 {
+		t.Errorf("node A counted %d purges, want 1", got)
+	}
 }

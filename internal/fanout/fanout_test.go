@@ -180,7 +180,12 @@ func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
 	for i := range n {
 		f.Enqueue(Purge{Tags: []string{fmt.Sprint(i)}})
 	}
-	eventually(t, "the fast target to receive every purge", func() bool { return len(fast.requests()) == n })
+	// The fast target's deliveries are recorded (Sent) after its server has
+	// seen them: wait for the counter, not for the requests alone.
+	eventually(t, "the fast target to receive every purge", func() bool {
+		return len(fast.requests()) == n && f.Stats().PerTarget[1].Sent == n
+	})
+	eventually(t, "the slow target's first request to arrive", func() bool { return len(slow.requests()) >= 1 })
 	if got := len(slow.requests()); got != 1 {
 		t.Errorf("slow target: %d requests arrived, want 1 (held)", got)
 	}
