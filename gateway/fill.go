@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -379,7 +380,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if len(vary) > 0 {
 		marker := f.primary
 		if marker == nil || !slices.Equal(marker.Vary, vary) {
-			marker = &cache.Entry{Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: h.epoch.Add(1)}
+			marker = &cache.Entry{Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: varyEpoch()}
 		}
 		f.primary = marker
 		e.Key = cachekey.Variant(variantBase(marker), vary, f.in.Header)
@@ -403,6 +404,17 @@ func keepFor(e *cache.Entry) time.Duration {
 		d += min(max(e.Lifetime, 10*time.Minute), 24*time.Hour)
 	}
 	return max(d, time.Second)
+}
+
+// varyEpoch returns a new marker's epoch: random, never zero, so that two
+// nodes (or one node before and after a restart) sharing a tier never give
+// two markers of one key the same epoch, which a counter would.
+func varyEpoch() uint64 {
+	for {
+		if e := rand.Uint64(); e != 0 {
+			return e
+		}
+	}
 }
 
 // variantBase is the prefix of variant keys under a Vary marker. It carries

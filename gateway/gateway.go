@@ -182,7 +182,6 @@ type Handler struct {
 	now           func() time.Time
 	proxy         *httputil.ReverseProxy
 	group         cache.Group
-	epoch         atomic.Uint64
 	tracker       RateTracker
 	hitMemo       sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
 	norm          *cachekey.Normalizer
