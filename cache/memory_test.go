@@ -61,28 +61,6 @@ func TestMemoryRejectsTooLarge(t *testing.T) {
 	}
 }
 
-func TestChainFillsUpperTiers(t *testing.T) {
-	ctx := context.Background()
-	l1, _ := NewMemory(MemoryOptions{})
-	l2, _ := NewMemory(MemoryOptions{})
-	defer l1.Close()
-	defer l2.Close()
-	c := Chain{l1, l2}
-	e := entry("k", 10, time.Hour, time.Now())
-	_ = l2.Set(ctx, "k", e)
-	got, err := c.Get(ctx, "k")
-	if err != nil || got != e {
-		t.Fatalf("chain get = %v, %v", got, err)
-	}
-	if got, _ := l1.Get(ctx, "k"); got != e {
-		t.Error("L1 not filled from L2 hit")
-	}
-	_ = c.Delete(ctx, "k")
-	if got, _ := c.Get(ctx, "k"); got != nil {
-		t.Error("delete did not reach every tier")
-	}
-}
-
 func TestGroupCoalesces(t *testing.T) {
 	var g Group
 	c, leader := g.Join("k")

@@ -232,7 +232,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		if f.stale != nil && reason != "status" && reason != "request-no-store" {
 			// The origin's new answer cannot be stored; the old one must
 			// not outlive it.
-			_ = h.tier.Delete(context.WithoutCancel(ctx), f.staleKey())
+			h.tierDelete(context.WithoutCancel(ctx), f.staleKey())
 		}
 		h.markHitForMiss(ctx, f, reason, now)
 		setStatus(resp.Header, h.name, st, xCacheMiss)
@@ -307,7 +307,9 @@ func (h *Handler) markHitForMiss(ctx context.Context, f *fill, reason string, no
 	if f.pol != nil {
 		m.Route = f.pol.Pattern
 	}
-	_ = h.tier.Set(context.WithoutCancel(ctx), f.key, m)
+	if err := h.tier.Set(context.WithoutCancel(ctx), f.key, m); err != nil {
+		h.tierFailed("set", f.key, err)
+	}
 }
 
 // staleKey is the key the stale entry was found under.
@@ -433,7 +435,7 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 	e.Header["Content-Length"] = []string{strconv.Itoa(len(e.Body))}
 	if len(e.Vary) > 0 && f.primary != nil {
 		if err := h.tier.Set(ctx, f.key, f.primary); err != nil {
-			h.log.Debug("cache store failed", "key", f.key, "err", err)
+			h.tierFailed("set", f.key, err)
 		}
 	}
 	if stored = h.store(ctx, f, e); stored {
@@ -451,11 +453,11 @@ func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 	if err := h.tags.Add(e.Key, e); err != nil {
 		h.stats.IndexFull.Add(1)
 		h.log.Warn("tag index full: response not stored", "key", e.Key)
-		_ = h.tier.Delete(ctx, e.Key)
+		h.tierDelete(ctx, e.Key)
 		return false
 	}
 	if err := h.tier.Set(ctx, e.Key, e); err != nil {
-		h.log.Debug("cache store failed", "key", e.Key, "err", err)
+		h.tierFailed("set", e.Key, err)
 		h.tags.Remove(e.Key, e)
 		return false
 	}
@@ -471,7 +473,7 @@ func (h *Handler) overtaken(ctx context.Context, f *fill, e *cache.Entry) bool {
 	if !h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), e.Tags) {
 		return false
 	}
-	_ = h.tier.Delete(ctx, e.Key)
+	h.tierDelete(ctx, e.Key)
 	h.stats.PurgedFills.Add(1)
 	return true
 }
@@ -507,7 +509,7 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	e.KeepUntil = now.Add(keepFor(e))
 	st := httpcache.Status{Fwd: "stale", FwdStatus: http.StatusNotModified}
 	if d.NoStore || d.Private {
-		_ = h.tier.Delete(ctx, e.Key)
+		h.tierDelete(ctx, e.Key)
 		st.Detail = "no-store"
 	} else if h.store(ctx, f, e) {
 		h.stats.Revalidated.Add(1)

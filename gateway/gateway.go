@@ -232,6 +232,7 @@ type Stats struct {
 	PurgedFills    atomic.Int64                // fills not kept because a purge overtook them
 	IndexFull      atomic.Int64                // tagged responses not stored: the tag index was full
 	ClientErrors   atomic.Int64                // requests refused or failed by the client's fault (400, 408)
+	TierErrors     atomic.Int64                // tier calls that failed (logged at Warn)
 }
 
 // ErrNoOrigin is returned by New when Options.Origin is missing.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -248,7 +249,7 @@ func (h *Handler) observe(r *http.Request, key string, e *cache.Entry, pol *poli
 func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, marker *cache.Entry, fwd string) {
 	e, err := h.timedGet(ctx, key)
 	if err != nil {
-		h.log.Debug("cache lookup failed", "key", key, "err", err)
+		h.tierFailed("get", key, err)
 	}
 	if e == nil || e.Key != key {
 		return nil, nil, "uri-miss"
@@ -260,7 +261,7 @@ func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, m
 	vkey := cachekey.Variant(variantBase(marker), marker.Vary, r.Header)
 	v, err := h.tier.Get(ctx, vkey)
 	if err != nil {
-		h.log.Debug("cache lookup failed", "key", vkey, "err", err)
+		h.tierFailed("get", vkey, err)
 	}
 	if v == nil || v.Key != vkey {
 		return nil, marker, "vary-miss"
@@ -332,4 +333,24 @@ func (h *Handler) sharedAuth(r *http.Request, pol *policy.Policy) bool {
 		return false
 	}
 	return h.hasCredentials(r)
+}
+
+// tierFailed counts and logs a tier call that failed (a lookup that failed
+// is a miss; a store that failed leaves nothing stored). An entry the tier
+// refuses as too large is its policy, not a failure. Keys are logged as
+// hashes: they hold URLs.
+func (h *Handler) tierFailed(op, key string, err error) {
+	if errors.Is(err, cache.ErrTooLarge) {
+		h.log.Debug("cache tier refused an entry", "op", op, "key", keyHash(key), "err", err)
+		return
+	}
+	h.stats.TierErrors.Add(1)
+	h.log.Warn("cache tier failed", "op", op, "key", keyHash(key), "err", err)
+}
+
+// tierDelete removes key from the tier, counting a failure.
+func (h *Handler) tierDelete(ctx context.Context, key string) {
+	if err := h.tier.Delete(ctx, key); err != nil {
+		h.tierFailed("delete", key, err)
+	}
 }

@@ -190,9 +190,7 @@ func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now 
 			}
 		}
 	}
-	if err := h.tier.Delete(ctx, key); err != nil {
-		h.log.Warn("invalidation failed", "key", key, "err", err)
-	}
+	h.tierDelete(ctx, key)
 	return 1
 }
 

@@ -52,6 +52,7 @@ var (
 	dTagPairs    = desc("moat_tag_index_pairs", "(tag, entry) pairs in the tag index.")
 	dTags        = desc("moat_tag_index_tags", "Distinct tags in the tag index.")
 	dIndexFull   = desc("moat_tag_index_full_total", "Tagged responses not stored because the tag index was full.")
+	dTierErr     = desc("moat_tier_errors_total", "Cache tier calls that failed (a failed lookup is a miss, a failed store stores nothing).")
 	dClientErr   = desc("moat_client_errors_total", "Requests refused or failed by the client's fault: ambiguous paths (400), malformed or stalled request bodies (400, 408).")
 	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed, dropped).", "result")
 	dFanPending  = desc("moat_purge_fanout_pending", "Purge deliveries waiting in the queues.")
@@ -61,7 +62,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dStored, dWaiters,
 		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
-		dTagPairs, dTags, dIndexFull, dClientErr, dFanout, dFanPending, dHotTracked} {
+		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dFanout, dFanPending, dHotTracked} {
 		ch <- d
 	}
 }
@@ -102,6 +103,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dShed, float64(s.Shed.Load()))
 		counter(dIndexFull, float64(s.IndexFull.Load()))
 		counter(dClientErr, float64(s.ClientErrors.Load()))
+		counter(dTierErr, float64(s.TierErrors.Load()))
 	}
 	if t := c.c.Tags; t != nil {
 		tags, pairs := t.Len()
