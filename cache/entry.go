@@ -18,6 +18,11 @@ type Entry struct {
 	Key string
 	// Route is the pattern of the route that stored the entry ("" for none).
 	Route string
+	// ID identifies one stored response across tiers and encodings; set
+	// when the entry is built (a random non-zero value, see NewEntryID),
+	// kept by Clone and the codec. Compare IDs, never pointers: an entry
+	// decoded from a shared tier is a new pointer on every Get.
+	ID uint64
 
 	Status int
 	Header http.Header // response header fields, hop-by-hop fields removed
@@ -170,7 +175,7 @@ func (e *Entry) Size() int {
 // Costs behind Size, in bytes (64-bit platforms; smaller elsewhere).
 const (
 	// entryOverhead is what every stored entry costs besides its strings,
-	// slices and header map: the Entry struct (328 bytes, a 352-byte size
+	// slices and header map: the Entry struct (336 bytes, a 352-byte size
 	// class), otter's node (80), its share of otter's hash table (17 to 34
 	// at a load factor of 0.75) and of the admission sketch (8 to 16).
 	entryOverhead = 352 + 80 + 34 + 16
