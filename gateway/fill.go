@@ -303,7 +303,7 @@ func (h *Handler) markHitForMiss(ctx context.Context, f *fill, reason string, no
 	case "request-no-store", "status", "":
 		return
 	}
-	m := &cache.Entry{Key: f.key, HitForMiss: true, NotStoredReason: reason, ResponseTime: now, KeepUntil: now.Add(h.hitForMiss)}
+	m := &cache.Entry{ID: cache.NewEntryID(), Key: f.key, HitForMiss: true, NotStoredReason: reason, ResponseTime: now, KeepUntil: now.Add(h.hitForMiss)}
 	if f.pol != nil {
 		m.Route = f.pol.Pattern
 	}
@@ -353,6 +353,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	}
 	fr := h.freshness(f.pol, resp.StatusCode, resp.Header, d, now)
 	e := &cache.Entry{
+		ID:           cache.NewEntryID(),
 		Key:          f.key,
 		Status:       resp.StatusCode,
 		Header:       h.storedHeader(resp.Header, d),
@@ -382,7 +383,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if len(vary) > 0 {
 		marker := f.primary
 		if marker == nil || !slices.Equal(marker.Vary, vary) {
-			marker = &cache.Entry{Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: varyEpoch()}
+			marker = &cache.Entry{ID: cache.NewEntryID(), Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: varyEpoch()}
 		}
 		f.primary = marker
 		e.Key = cachekey.Variant(variantBase(marker), vary, f.in.Header)
@@ -484,6 +485,7 @@ func (h *Handler) overtaken(ctx context.Context, f *fill, e *cache.Entry) bool {
 func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error {
 	ctx := context.WithoutCancel(resp.Request.Context())
 	e := f.stale.Clone()
+	e.ID = cache.NewEntryID() // a new version of the response
 	for k, v := range resp.Header {
 		switch k {
 		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Cache-Status", "X-Cache":

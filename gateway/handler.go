@@ -168,7 +168,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		} else {
 			// Double-check: a leader that finished between our lookup and
 			// Join may have stored what we need.
-			if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && e != stale && h.usable(e, reqCC, h.now()) == useFresh {
+			if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && !sameEntry(e, stale) && h.usable(e, reqCC, h.now()) == useFresh {
 				h.group.Done(key, call)
 				o.result = ResultHit
 				h.serveEntry(w, r, pol, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
@@ -353,4 +353,11 @@ func (h *Handler) tierDelete(ctx context.Context, key string) {
 	if err := h.tier.Delete(ctx, key); err != nil {
 		h.tierFailed("delete", key, err)
 	}
+}
+
+// sameEntry reports whether a and b are the same stored response: by ID,
+// which survives encoding (an entry read from a remote tier is a new
+// pointer every time), never by pointer.
+func sameEntry(a, b *cache.Entry) bool {
+	return a != nil && b != nil && a.ID == b.ID && a.ID != 0
 }

@@ -183,6 +183,7 @@ func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now 
 	}
 	if soft && !e.VaryMarker && !e.HitForMiss {
 		c := e.Clone()
+		c.ID = cache.NewEntryID()
 		c.Lifetime = min(c.Lifetime, c.Age(now)) // stale from now on
 		if err := h.tags.Add(key, c); err == nil {
 			if h.tier.Set(ctx, key, c) == nil {

@@ -169,7 +169,7 @@ func (rf *refresher) offer(r *http.Request, key string, e *cache.Entry, pol *pol
 	rf.mu.Lock()
 	defer rf.mu.Unlock()
 	if c, ok := rf.cands[key]; ok {
-		if c.e == e {
+		if sameEntry(c.e, e) {
 			c.rate = rate // already queued: no new clone of the request
 			rf.cands[key] = c
 			return
@@ -233,7 +233,7 @@ func (rf *refresher) loop() {
 			if ttl > refreshWindow(x.c.e) {
 				continue // not yet: it stays queued
 			}
-			if cur, _ := rf.h.tier.Get(context.Background(), x.c.e.Key); cur != x.c.e {
+			if cur, _ := rf.h.tier.Get(context.Background(), x.c.e.Key); !sameEntry(cur, x.c.e) {
 				rf.drop(x.key, x.c.e) // refreshed or removed meanwhile
 				continue
 			}
@@ -247,7 +247,7 @@ func (rf *refresher) loop() {
 
 func (rf *refresher) drop(key string, e *cache.Entry) {
 	rf.mu.Lock()
-	if c, ok := rf.cands[key]; ok && c.e == e {
+	if c, ok := rf.cands[key]; ok && sameEntry(c.e, e) {
 		delete(rf.cands, key)
 	}
 	rf.mu.Unlock()
