@@ -33,7 +33,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve answers r (refused, for the reason given, if that is not "") and
-// records in o how.
+// records in o how, in named steps: refuse or bypass, build the lookup
+// (key, scope, credentials), answer from the store, wait for or lead the
+// fill, fetch.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Policy, refused string, o *outcome) {
 	o.result = ResultBypass
 	if refused != "" {
@@ -41,145 +43,190 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		return
 	}
 	h.guard(w, r)
-
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.forwardUncached(w, r, pol, "method", "")
+	if fwd, detail := bypassReason(r, pol); fwd != "" {
+		h.forwardUncached(w, r, pol, fwd, detail)
 		return
 	}
-	if r.ContentLength != 0 {
-		// A GET with a body: the key cannot describe the body, and the
-		// origin may answer by it. Never stored, never answered from the
-		// cache.
-		h.forwardUncached(w, r, pol, "bypass", "request-body")
+	var q cacheable
+	if !h.prepare(w, r, pol, &q) {
+		return // forwarded uncached
+	}
+	o.key = q.key
+	if h.answerFromStore(w, &q, o) {
 		return
 	}
-	if pol != nil && pol.Bypass {
-		h.forwardUncached(w, r, pol, "bypass", "route")
-		return
-	}
-	if r.Header.Get("Range") != "" {
-		// Partial content is not stored (RFC 9111 §3.3 is not
-		// implemented); ranges pass through to the origin.
-		h.forwardUncached(w, r, pol, "partial", "")
-		return
-	}
-
-	r, dims := h.normalize(r, pol)
-	suffix, bypass, _ := h.scopeSuffix(r, pol, dims)
-	if bypass != "" {
-		h.forwardUncached(w, r, pol, "bypass", bypass)
-		return
-	}
-	now := h.now()
-	reqCC := httpcache.ParseRequestDirectives(r.Header)
-	hasAuth := h.sharedAuth(r, pol)
-	if hasAuth && h.ident != nil {
-		// Credentials that fail verification never get a cached answer,
-		// not even one the origin marked shareable (docs/auth.md).
-		if id := h.identify(r); !id.Valid {
-			h.forwardUncached(w, r, pol, "bypass", "invalid-credentials")
-			return
-		}
-	}
-	base := h.key(r, pol)
-	key := base + suffix
-	o.key = key
-	ctx := r.Context()
-
-	h.observeEncoding(r)
-	e, primary, lookupFwd := h.lookup(ctx, key, r)
-	passMarker := e != nil && e.HitForMiss
-	if passMarker {
-		e = nil
-	}
-	if e != nil && hasAuth && !e.AuthShareable {
-		// RFC 9111 §3.5: a response stored for anyone does not answer a
-		// request with credentials unless the origin said it may.
-		e = nil
-	}
-	var stale *cache.Entry // stored, but not servable as is
-	if e != nil {
-		switch h.usable(e, reqCC, now) {
-		case useFresh:
-			o.result = ResultHit
-			h.track(r, key, pol, true)
-			h.observe(r, key, e, pol, now)
-			h.serveEntry(w, r, pol, e, now, httpcache.Status{Hit: true}, "HIT")
-			return
-		case useStale:
-			// RFC 5861 stale-while-revalidate: answer now, refresh once in
-			// the background however many requests arrive.
-			o.result = ResultStale
-			h.track(r, key, pol, true)
-			h.observe(r, key, e, pol, now)
-			h.refresher.trigger(r, key, e, pol, causeSWR)
-			h.serveEntry(w, r, pol, e, now, httpcache.Status{Fwd: "stale", Detail: "stale-while-revalidate"}, "STALE")
-			return
-		}
-		stale = e
-	}
-	if reqCC.OnlyIfCached {
+	if q.cc.OnlyIfCached {
 		// RFC 9111 §5.2.1.7.
 		hdr := w.Header()
 		setStatus(hdr, h.name, httpcache.Status{Fwd: "miss", Detail: "only-if-cached"}, xCacheMiss)
 		w.WriteHeader(http.StatusGatewayTimeout)
 		return
 	}
-
-	h.track(r, key, pol, false)
-	f := &fill{h: h, pol: pol, key: key, base: base, primary: primary, reqCC: reqCC, auth: hasAuth, fwd: lookupFwd, stale: stale}
-	if stale != nil {
+	h.track(q.r, q.key, pol, false)
+	f := &fill{h: h, pol: pol, key: q.key, base: q.base, primary: q.primary, reqCC: q.cc, auth: q.auth, fwd: q.fwd, stale: q.stale}
+	if q.stale != nil {
 		f.fwd = "stale"
 	}
-	coalesce := !hasAuth && !reqCC.NoStore && (pol == nil || !pol.NoCoalesce)
-	if passMarker {
+	if q.pass {
 		f.fwd, f.detail = "miss", "hit-for-miss"
-	} else if coalesce {
-		// Coalesce: one origin request per key, for a miss and for a
-		// revalidation alike; the others wait and look the key up again
-		// (cache.Group explains why they do not share the leader's
-		// response).
-		call, leader := h.group.Join(key)
-		if !leader {
-			h.stats.Collapsed.Add(1)
-			if call.Wait(ctx, h.coalesceWait) {
-				if fe := call.Failure(); fe != nil {
-					h.answerFailure(w, r, pol, stale, fe, o)
-					return
-				}
-				now := h.now()
-				if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss {
-					switch h.usable(e, reqCC, now) {
-					case useFresh, useStale:
-						o.result = ResultHit
-						h.serveEntry(w, r, pol, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")
-						return
-					}
-					f.stale = e
-				}
-			}
-			if ctx.Err() != nil {
-				o.result = ResultMiss
-				return
-			}
-			if f.stale == nil {
-				f.fwd = "miss"
-			}
-		} else {
-			// Double-check: a leader that finished between our lookup and
-			// Join may have stored what we need.
-			if e, _, _ := h.lookup(ctx, key, r); e != nil && !e.HitForMiss && !sameEntry(e, stale) && h.usable(e, reqCC, h.now()) == useFresh {
-				h.group.Done(key, call)
-				o.result = ResultHit
-				h.serveEntry(w, r, pol, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
-				return
-			}
-			f.call = call
-			h.stats.Leaders.Add(1)
+	} else if !q.auth && !q.cc.NoStore && (pol == nil || !pol.NoCoalesce) {
+		if h.coalesce(w, &q, f, o) {
+			return
 		}
 	}
-	h.fetch(w, r, f)
+	h.fetch(w, q.r, f)
 	o.result, o.origin = f.result, f.originTime
+}
+
+// cacheable is one cacheable request on its way through serve: the
+// normalized request and everything derived from it once.
+type cacheable struct {
+	r       *http.Request // normalized: what the origin receives
+	pol     *policy.Policy
+	base    string // key of the URL alone
+	key     string // base + scope and dimensions
+	cc      httpcache.RequestDirectives
+	auth    bool // RFC 9111 §3.5 applies (see sharedAuth)
+	now     time.Time
+	primary *cache.Entry // Vary marker under key, if any
+	fwd     string       // Cache-Status fwd reason of a miss
+	stale   *cache.Entry // stored, but not servable as is
+	pass    bool         // a hit-for-miss marker: do not coalesce
+}
+
+// bypassReason names why r goes to the origin without the cache (the
+// Cache-Status fwd reason and detail), or "" if it may use it.
+func bypassReason(r *http.Request, pol *policy.Policy) (fwd, detail string) {
+	switch {
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		return "method", ""
+	case r.ContentLength != 0:
+		// A GET with a body: the key cannot describe the body, and the
+		// origin may answer by it. Never stored, never answered from the
+		// cache.
+		return "bypass", "request-body"
+	case pol != nil && pol.Bypass:
+		return "bypass", "route"
+	case r.Header.Get("Range") != "":
+		// Partial content is not stored (RFC 9111 §3.3 is not
+		// implemented); ranges pass through to the origin.
+		return "partial", ""
+	}
+	return "", ""
+}
+
+// prepare fills q for r: the normalized request, its scope, its key. A
+// request whose scope or credentials forbid the cache is forwarded
+// uncached, and prepare reports false.
+func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, pol *policy.Policy, q *cacheable) bool {
+	r, dims := h.normalize(r, pol)
+	suffix, bypass, _ := h.scopeSuffix(r, pol, dims)
+	if bypass != "" {
+		h.forwardUncached(w, r, pol, "bypass", bypass)
+		return false
+	}
+	q.auth = h.sharedAuth(r, pol)
+	if q.auth && h.ident != nil {
+		// Credentials that fail verification never get a cached answer,
+		// not even one the origin marked shareable (docs/auth.md).
+		if id := h.identify(r); !id.Valid {
+			h.forwardUncached(w, r, pol, "bypass", "invalid-credentials")
+			return false
+		}
+	}
+	q.r, q.pol, q.now = r, pol, h.now()
+	q.cc = httpcache.ParseRequestDirectives(r.Header)
+	q.base = h.key(r, pol)
+	q.key = q.base + suffix
+	return true
+}
+
+// answerFromStore looks q up and answers it from a fresh entry, or a stale
+// one within stale-while-revalidate (refreshing it once in the
+// background). Otherwise it records in q what the fill needs (the stale
+// entry, the Vary marker, the miss reason) and reports false.
+func (h *Handler) answerFromStore(w http.ResponseWriter, q *cacheable, o *outcome) bool {
+	h.observeEncoding(q.r)
+	e, primary, fwd := h.lookup(q.r.Context(), q.key, q.r)
+	q.primary, q.fwd = primary, fwd
+	if e != nil && e.HitForMiss {
+		q.pass, e = true, nil
+	}
+	if e != nil && q.auth && !e.AuthShareable {
+		// RFC 9111 §3.5: a response stored for anyone does not answer a
+		// request with credentials unless the origin said it may.
+		e = nil
+	}
+	if e == nil {
+		return false
+	}
+	switch h.usable(e, q.cc, q.now) {
+	case useFresh:
+		o.result = ResultHit
+		h.track(q.r, q.key, q.pol, true)
+		h.observe(q.r, q.key, e, q.pol, q.now)
+		h.serveEntry(w, q.r, q.pol, e, q.now, httpcache.Status{Hit: true}, "HIT")
+		return true
+	case useStale:
+		// RFC 5861 stale-while-revalidate: answer now, refresh once in
+		// the background however many requests arrive.
+		o.result = ResultStale
+		h.track(q.r, q.key, q.pol, true)
+		h.observe(q.r, q.key, e, q.pol, q.now)
+		h.refresher.trigger(q.r, q.key, e, q.pol, causeSWR)
+		h.serveEntry(w, q.r, q.pol, e, q.now, httpcache.Status{Fwd: "stale", Detail: "stale-while-revalidate"}, "STALE")
+		return true
+	}
+	q.stale = e
+	return false
+}
+
+// coalesce joins q's key's fill: one origin request per key, for a miss
+// and for a revalidation alike. A waiter waits for the leader and looks
+// the key up again (cache.Group explains why it does not share the
+// leader's response), or gets the leader's failure; it reports whether it
+// answered. The leader checks the store once more (a leader that finished
+// between the lookup and Join may have stored what it needs) and
+// otherwise leads f.
+func (h *Handler) coalesce(w http.ResponseWriter, q *cacheable, f *fill, o *outcome) bool {
+	ctx := q.r.Context()
+	call, leader := h.group.Join(q.key)
+	if leader {
+		if e, _, _ := h.lookup(ctx, q.key, q.r); e != nil && !e.HitForMiss && !sameEntry(e, q.stale) && h.usable(e, q.cc, h.now()) == useFresh {
+			h.group.Done(q.key, call)
+			o.result = ResultHit
+			h.serveEntry(w, q.r, q.pol, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
+			return true
+		}
+		f.call = call
+		h.stats.Leaders.Add(1)
+		return false
+	}
+	h.stats.Collapsed.Add(1)
+	if call.Wait(ctx, h.coalesceWait) {
+		if fe := call.Failure(); fe != nil {
+			h.answerFailure(w, q.r, q.pol, q.stale, fe, o)
+			return true
+		}
+		now := h.now()
+		if e, _, _ := h.lookup(ctx, q.key, q.r); e != nil && !e.HitForMiss {
+			switch h.usable(e, q.cc, now) {
+			case useFresh, useStale:
+				o.result = ResultHit
+				h.serveEntry(w, q.r, q.pol, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")
+				return true
+			}
+			f.stale = e
+		}
+	}
+	if ctx.Err() != nil {
+		o.result = ResultMiss
+		return true
+	}
+	if f.stale == nil {
+		f.fwd = "miss"
+	}
+	return false
 }
 
 type use int
