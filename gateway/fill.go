@@ -437,6 +437,8 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 	if len(e.Vary) > 0 && f.primary != nil {
 		if err := h.tier.Set(ctx, f.key, f.primary); err != nil {
 			h.tierFailed("set", f.key, err)
+		} else {
+			h.toL2(f.key, f.primary)
 		}
 	}
 	if stored = h.store(ctx, f, e); stored {
@@ -465,6 +467,7 @@ func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 	if h.overtaken(ctx, f, e) {
 		return false
 	}
+	h.toL2(e.Key, e) // queued: sent after the answer, off the request path
 	return true
 }
 

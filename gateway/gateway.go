@@ -49,6 +49,20 @@ type Options struct {
 
 	// Tier stores responses. If nil, a 64 MiB cache.Memory is used.
 	Tier cache.Tier
+	// L2 is an optional shared tier under Tier (Redis, Memcached, another
+	// process's memory): asked on an L1 miss under L2Timeout, written after
+	// the answer through a bounded queue, never needed for an answer or for
+	// correctness (see l2.go). If nil, there is no L2.
+	L2 cache.Tier
+	// L2Timeout bounds each L2 call. If zero, 5ms.
+	L2Timeout time.Duration
+	// L2Queue bounds the L2 writes and deletes waiting to be sent; past it
+	// they are dropped and counted. If zero, 1024.
+	L2Queue int
+	// L2Skew is the clock skew allowed between the nodes sharing L2: an L2
+	// entry stored up to this long before a purge stamped here is treated
+	// as older than the purge. If zero, 1s.
+	L2Skew time.Duration
 	// Policies maps requests to route policies. If nil, every request gets
 	// plain RFC 9111 shared-cache behaviour.
 	Policies *policy.Table
@@ -204,6 +218,7 @@ type Handler struct {
 	headers       *headerFilter
 	bodyTimeout   time.Duration
 	fills         *fillBudget
+	l2            *l2
 	originIdle    time.Duration // longest wait for the next bytes of a body being filled
 	ownedMemory   *cache.Memory
 	ownsTransport *http.Transport
@@ -319,7 +334,7 @@ func New(o Options) (*Handler, error) {
 		downstream:   map[*policy.Policy][]string{},
 		headers:      newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
 		bodyTimeout:  max(o.ClientBodyTimeout, 0),
-		gens:         newGenerations(),
+		gens:         newGenerations(o.Now),
 		fills:        &fillBudget{max: max(o.MaxFillBytes, 0)},
 		originIdle:   o.OriginTimeout,
 	}
@@ -342,6 +357,9 @@ func New(o Options) (*Handler, error) {
 	budget := max(o.RefreshBudget, 0)
 	if !anyRefreshAhead(o.Policies) || o.Tracker == nil {
 		budget = 0 // no loop to run
+	}
+	if o.L2 != nil {
+		h.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
 	}
 	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
 	h.lookupObs, _ = o.Observer.(LookupObserver)
@@ -402,6 +420,9 @@ func (h *Handler) Tier() cache.Tier { return h.tier }
 // http.Server down first).
 func (h *Handler) Close() error {
 	h.refresher.close()
+	if h.l2 != nil {
+		h.l2.close() // queued writes and deletes are sent first
+	}
 	if h.ownsTransport != nil {
 		h.ownsTransport.CloseIdleConnections()
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // generations make invalidation stick: every purge advances a counter and
@@ -29,26 +30,45 @@ import (
 // are kept exactly, at most maxPrefixStamps; past that the oldest is
 // dropped and the floor rises to its generation: a fill that started
 // below the floor is treated as purged.
+//
+// Each slot (and prefix) also keeps the wall-clock time of its newest
+// purge, for entries that did not start as a fill on this node: an entry
+// read from a shared L2 tier was stored by some node at its ResponseTime,
+// and is not promoted into L1 if a purge that covers it was stamped here
+// after that (purgedAfter).
 type generations struct {
-	seq   atomic.Uint64
-	floor atomic.Uint64
-	seed  maphash.Seed
-	slots [generationSlots]atomic.Uint64
+	seq     atomic.Uint64
+	floor   atomic.Uint64
+	floorAt atomic.Int64
+	seed    maphash.Seed
+	slots   [generationSlots]atomic.Uint64
+	times   [generationSlots]atomic.Int64 // UnixNano of the newest purge per slot
+
+	now func() time.Time // the handler's clock, which entries' ResponseTime is read from
 
 	mu  sync.Mutex
-	pfx map[string]uint64
+	pfx map[string]prefixStamp
+}
+
+type prefixStamp struct {
+	gen uint64
+	at  int64 // UnixNano
 }
 
 const (
-	// generationSlots is the number of key and tag slots: 512 KiB. With a
+	// generationSlots is the number of key and tag slots: 1 MiB with their
+	// times. With a
 	// thousand writes in flight during one fill, the chance that the fill
 	// is refused for another key's purge is under 2%.
 	generationSlots = 1 << 16
 	maxPrefixStamps = 1024
 )
 
-func newGenerations() *generations {
-	return &generations{seed: maphash.MakeSeed(), pfx: map[string]uint64{}}
+func newGenerations(now func() time.Time) *generations {
+	if now == nil {
+		now = time.Now
+	}
+	return &generations{seed: maphash.MakeSeed(), now: now, pfx: map[string]prefixStamp{}}
 }
 
 func (g *generations) current() uint64 { return g.seq.Load() }
@@ -60,12 +80,16 @@ const (
 	domainTag byte = 't'
 )
 
-func (g *generations) slot(domain byte, s string) *atomic.Uint64 {
+func (g *generations) index(domain byte, s string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(g.seed)
 	h.WriteByte(domain)
 	h.WriteString(s)
-	return &g.slots[h.Sum64()&(generationSlots-1)]
+	return h.Sum64() & (generationSlots - 1)
+}
+
+func (g *generations) slot(domain byte, s string) *atomic.Uint64 {
+	return &g.slots[g.index(domain, s)]
 }
 
 // raise stores gen in a unless a holds a newer one.
@@ -81,11 +105,16 @@ func raise(a *atomic.Uint64, gen uint64) {
 // stamp records a purge of the given tags, keys and prefixes.
 func (g *generations) stamp(tags, keys, prefixes []string) {
 	gen := g.seq.Add(1)
+	at := g.now().UnixNano()
 	for _, t := range tags {
-		raise(g.slot(domainTag, t), gen)
+		i := g.index(domainTag, t)
+		raise(&g.slots[i], gen)
+		raiseTime(&g.times[i], at)
 	}
 	for _, k := range keys {
-		raise(g.slot(domainKey, k), gen)
+		i := g.index(domainKey, k)
+		raise(&g.slots[i], gen)
+		raiseTime(&g.times[i], at)
 	}
 	if len(prefixes) == 0 {
 		return
@@ -93,18 +122,52 @@ func (g *generations) stamp(tags, keys, prefixes []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range prefixes {
-		g.pfx[p] = gen
+		g.pfx[p] = prefixStamp{gen, at}
 	}
 	for len(g.pfx) > maxPrefixStamps {
-		oldest, og := "", uint64(0)
+		oldest, os := "", prefixStamp{}
 		for p, s := range g.pfx {
-			if oldest == "" || s < og {
-				oldest, og = p, s
+			if oldest == "" || s.gen < os.gen {
+				oldest, os = p, s
 			}
 		}
 		delete(g.pfx, oldest)
-		raise(&g.floor, og)
+		raise(&g.floor, os.gen)
+		raiseTime(&g.floorAt, os.at)
 	}
+}
+
+// raiseTime stores t in a unless a holds a later time.
+func raiseTime(a *atomic.Int64, t int64) {
+	for {
+		cur := a.Load()
+		if cur >= t || a.CompareAndSwap(cur, t) {
+			return
+		}
+	}
+}
+
+// purgedAfter reports whether a purge of key, of a prefix of path or of one
+// of tags was stamped here at or after t (conservatively: slots are shared
+// by hash).
+func (g *generations) purgedAfter(t time.Time, key, path string, tags []string) bool {
+	at := t.UnixNano()
+	if g.floorAt.Load() >= at || g.times[g.index(domainKey, key)].Load() >= at {
+		return true
+	}
+	for _, tag := range tags {
+		if g.times[g.index(domainTag, tag)].Load() >= at {
+			return true
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for p, s := range g.pfx {
+		if s.at >= at && strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // purgedSince reports whether a fill that started at generation since was
@@ -127,7 +190,7 @@ func (g *generations) purgedSince(since uint64, key, path string, tags []string)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for p, s := range g.pfx {
-		if s > since && strings.HasPrefix(path, p) {
+		if s.gen > since && strings.HasPrefix(path, p) {
 			return true
 		}
 	}

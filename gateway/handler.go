@@ -298,6 +298,9 @@ func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, m
 	if err != nil {
 		h.tierFailed("get", key, err)
 	}
+	if e == nil && h.l2 != nil {
+		e = h.fromL2(ctx, key)
+	}
 	if e == nil || e.Key != key {
 		return nil, nil, "uri-miss"
 	}
@@ -309,6 +312,9 @@ func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, m
 	v, err := h.tier.Get(ctx, vkey)
 	if err != nil {
 		h.tierFailed("get", vkey, err)
+	}
+	if v == nil && h.l2 != nil {
+		v = h.fromL2(ctx, vkey)
 	}
 	if v == nil || v.Key != vkey {
 		return nil, marker, "vary-miss"
@@ -400,6 +406,7 @@ func (h *Handler) tierDelete(ctx context.Context, key string) {
 	if err := h.tier.Delete(ctx, key); err != nil {
 		h.tierFailed("delete", key, err)
 	}
+	h.deleteL2(key)
 }
 
 // sameEntry reports whether a and b are the same stored response: by ID,

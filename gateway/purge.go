@@ -179,6 +179,7 @@ func (h *Handler) invalidateURL(ctx context.Context, base string, soft bool, now
 func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now time.Time) int {
 	e, _ := h.tier.Get(ctx, key)
 	if e == nil {
+		h.deleteL2(key) // L2 may hold what L1 does not
 		return 0
 	}
 	if soft && !e.VaryMarker && !e.HitForMiss {
@@ -187,6 +188,7 @@ func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now 
 		c.Lifetime = min(c.Lifetime, c.Age(now)) // stale from now on
 		if err := h.tags.Add(key, c); err == nil {
 			if h.tier.Set(ctx, key, c) == nil {
+				h.toL2(key, c)
 				return 1
 			}
 		}

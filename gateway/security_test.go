@@ -333,7 +333,7 @@ func TestSlowUploadTimesOut(t *testing.T) {
 }
 
 func TestGenerationsStayBounded(t *testing.T) {
-	g := newGenerations()
+	g := newGenerations(nil)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

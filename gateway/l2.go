@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+)
+
+// The two-level cache: L1 (Options.Tier, in memory, cannot fail) answers
+// every hit; an optional L2 (Options.L2, shared by many nodes: Redis,
+// Memcached) is asked on an L1 miss and written after the answer. L2 is
+// never needed for an answer or for correctness:
+//
+//   - every call runs under its own deadline (Options.L2Timeout), behind a
+//     circuit breaker: an L2 that fails or hangs costs each request at most
+//     the deadline, and after a run of failures nothing until it recovers;
+//   - writes and deletes go through a bounded queue drained by one
+//     goroutine, after the client and the coalesced waiters are answered;
+//     what does not fit is dropped and counted (an entry missing from L2 is
+//     a miss; a delete missing from L2 is covered by the next rule);
+//   - an entry read from L2 is promoted into L1 through the same rules as a
+//     fill (tag index, then a purge check after storing), and only if this
+//     node can vouch for it: it was stored after this node started (older
+//     entries may predate purges this node never heard of) and no purge of
+//     its URL, one of its tags or a prefix of its path was stamped here
+//     since it was stored (generations.purgedAfter). Purges reach the other
+//     nodes through OnPurge (purge_targets), which stamp them on arrival.
+type l2 struct {
+	tier    cache.Tier
+	timeout time.Duration
+	skew    time.Duration // clock skew allowed between nodes
+	start   time.Time     // entries stored earlier are not vouched for
+	queue   chan l2op
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	failures  atomic.Int32
+	openUntil atomic.Int64 // UnixNano: calls skipped until then
+
+	Hits, Misses, Errors, Refused, Dropped, Written atomic.Int64
+}
+
+// l2op is a queued write (e set) or delete (e nil).
+type l2op struct {
+	key string
+	e   *cache.Entry
+}
+
+// Breaker: after l2BreakerFailures failures in a row, L2 is left alone for
+// l2BreakerPause, then tried again.
+const (
+	l2BreakerFailures = 5
+	l2BreakerPause    = time.Second
+)
+
+func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time) *l2 {
+	l := &l2{tier: t, timeout: timeout, skew: skew, start: start,
+		queue: make(chan l2op, queue), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+// run sends queued writes and deletes until close, then what is left.
+func (l *l2) run() {
+	defer close(l.done)
+	for {
+		select {
+		case op := <-l.queue:
+			l.apply(op)
+		case <-l.stop:
+			for {
+				select {
+				case op := <-l.queue:
+					l.apply(op)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (l *l2) apply(op l2op) {
+	if !l.allow() {
+		l.Dropped.Add(1)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	var err error
+	if op.e != nil {
+		err = l.tier.Set(ctx, op.key, op.e)
+	} else {
+		err = l.tier.Delete(ctx, op.key)
+	}
+	l.result(err)
+	if err == nil && op.e != nil {
+		l.Written.Add(1)
+	}
+}
+
+// enqueue queues op, or drops and counts it when the queue is full or
+// closed.
+func (l *l2) enqueue(op l2op) {
+	select {
+	case <-l.stop:
+		l.Dropped.Add(1)
+		return
+	default:
+	}
+	select {
+	case l.queue <- op:
+	default:
+		l.Dropped.Add(1)
+	}
+}
+
+// get asks L2 for key under the deadline; any failure is a miss.
+func (l *l2) get(ctx context.Context, key string) *cache.Entry {
+	if !l.allow() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	e, err := l.tier.Get(ctx, key)
+	l.result(err)
+	if err != nil || e == nil || e.Key != key {
+		l.Misses.Add(1)
+		return nil
+	}
+	return e
+}
+
+func (l *l2) allow() bool {
+	until := l.openUntil.Load()
+	return until == 0 || time.Now().UnixNano() >= until
+}
+
+func (l *l2) result(err error) {
+	if err == nil {
+		l.failures.Store(0)
+		l.openUntil.Store(0)
+		return
+	}
+	l.Errors.Add(1)
+	if l.failures.Add(1) >= l2BreakerFailures {
+		l.failures.Store(0)
+		l.openUntil.Store(time.Now().Add(l2BreakerPause).UnixNano())
+	}
+}
+
+// close stops taking writes, sends what is queued (each under the
+// deadline) and waits for the sender. It is idempotent.
+func (l *l2) close() {
+	l.once.Do(func() { close(l.stop) })
+	<-l.done
+}
+
+// fromL2 looks key up in L2 on an L1 miss and promotes what this node can
+// vouch for into L1 (see l2).
+func (h *Handler) fromL2(ctx context.Context, key string) *cache.Entry {
+	e := h.l2.get(ctx, key)
+	if e == nil {
+		return nil
+	}
+	if e.HitForMiss || !h.vouch(e) {
+		h.l2.Refused.Add(1)
+		return nil
+	}
+	if err := h.tags.Add(key, e); err != nil {
+		h.l2.Refused.Add(1)
+		return nil
+	}
+	if err := h.tier.Set(ctx, key, e); err != nil {
+		h.tags.Remove(key, e)
+		h.tierFailed("set", key, err)
+		return nil
+	}
+	// Stored first, checked after (as a fill): a purge stamped meanwhile
+	// either is seen here or deletes what was stored.
+	if !h.vouch(e) {
+		h.tierDelete(context.WithoutCancel(ctx), key)
+		h.l2.Refused.Add(1)
+		return nil
+	}
+	h.l2.Hits.Add(1)
+	return e
+}
+
+// vouch reports whether this node can serve e, read from L2: stored after
+// the node started, and not covered by a purge stamped here since (both
+// with the allowed clock skew).
+func (h *Handler) vouch(e *cache.Entry) bool {
+	stored := e.ResponseTime.Add(-h.l2.skew)
+	if stored.Before(h.l2.start) {
+		return false
+	}
+	base := e.Key
+	for _, t := range e.Tags {
+		if isURLTag(t) {
+			base = strings.TrimPrefix(t, urlTagPrefix)
+			break
+		}
+	}
+	return !h.gens.purgedAfter(stored, base, keyPath(base), e.Tags)
+}
+
+// toL2 queues e for L2 (nothing without one). Hit-for-miss markers stay
+// on this node.
+func (h *Handler) toL2(key string, e *cache.Entry) {
+	if h.l2 != nil && !e.HitForMiss {
+		h.l2.enqueue(l2op{key: key, e: e})
+	}
+}
+
+// deleteL2 queues the deletion of key from L2 (nothing without one).
+func (h *Handler) deleteL2(key string) {
+	if h.l2 != nil {
+		h.l2.enqueue(l2op{key: key})
+	}
+}
