@@ -103,10 +103,12 @@ func (h *Handler) normalize(r *http.Request, pol *policy.Policy) (*http.Request,
 		if pol != nil {
 			rules = pol.Params
 		}
-		if path, query, changed := h.norm.Normalize(r.URL, rules); changed {
+		// The path is canonical already (ServeHTTP's canonical request):
+		// only the query remains, under the route's rules.
+		if query, changed := h.norm.Query(r.URL, rules); changed {
 			c := *r
 			u := *r.URL
-			cachekey.SetPathQuery(&u, path, query)
+			u.RawQuery, u.ForceQuery = query, false
 			c.URL = &u
 			c.RequestURI = u.RequestURI()
 			out = &c

@@ -134,6 +134,14 @@ func (n *Normalizer) Path(u *url.URL) (escapedPath string, changed bool) {
 	return escapedPath, escapedPath != orig
 }
 
+// Query returns the canonical raw query of u (as Normalize would) and
+// whether it differs from what u would send, for a u whose path Path has
+// already canonicalized.
+func (n *Normalizer) Query(u *url.URL, rules *ParamRules) (rawQuery string, changed bool) {
+	rawQuery = n.normalizeQuery(u.RawQuery, rules)
+	return rawQuery, rawQuery != u.RawQuery || u.ForceQuery && rawQuery == ""
+}
+
 // Ambiguous reports whether a canonical escaped path still holds dot
 // segments once its escapes are decoded, backslashes read as slashes and
 // segment parameters dropped ("/a/..%2Fb", "/a/..%5Cb", "/a/..\b",
