@@ -224,3 +224,26 @@ func (h *Handler) deleteL2(key string) {
 		h.l2.enqueue(l2op{key: key})
 	}
 }
+
+// L2Stats is a snapshot of the L2 tier's counters.
+type L2Stats struct {
+	Hits    int64 // L2 entries promoted into L1 and served
+	Misses  int64 // lookups L2 did not answer (misses, errors, deadlines)
+	Refused int64 // entries found but not vouched for (see l2)
+	Errors  int64 // L2 calls that failed or timed out
+	Written int64 // entries written to L2
+	Dropped int64 // writes and deletes dropped: queue full, or the breaker open
+	Open    bool  // the circuit breaker is open: L2 is left alone for now
+}
+
+// L2Stats returns the L2 counters, and false without an L2.
+func (h *Handler) L2Stats() (L2Stats, bool) {
+	if h.l2 == nil {
+		return L2Stats{}, false
+	}
+	l := h.l2
+	return L2Stats{
+		Hits: l.Hits.Load(), Misses: l.Misses.Load(), Refused: l.Refused.Load(), Errors: l.Errors.Load(),
+		Written: l.Written.Load(), Dropped: l.Dropped.Load(), Open: !l.allow(),
+	}, true
+}

@@ -235,6 +235,9 @@ func TestFaultyL2NeverCostsAnAnswer(t *testing.T) {
 		{"slow", faulttier.Fault{Latency: time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			a.gw.l2.failures.Store(0) // each fault meets a closed breaker
+			a.gw.l2.openUntil.Store(0)
+			errs := a.gw.l2.Errors.Load()
 			ft.Inject(tc.fault)
 			defer ft.Heal()
 			for i := range 8 {
@@ -255,6 +258,13 @@ func TestFaultyL2NeverCostsAnAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantXCache(t, a.do(t, "GET", fmt.Sprintf("/%s/0", tc.name)), "MISS") // the purge took effect on L1
+			st, _ := a.gw.L2Stats()
+			if st.Errors == errs {
+				t.Errorf("no L2 error counted while L2 was %s", tc.name)
+			}
+			if !st.Open {
+				t.Errorf("the breaker did not open after L2 failed %d times", st.Errors-errs)
+			}
 		})
 	}
 	if a.gw.l2.Errors.Load() == 0 {

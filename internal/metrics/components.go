@@ -52,6 +52,10 @@ var (
 	dTagPairs    = desc("moat_tag_index_pairs", "(tag, entry) pairs in the tag index.")
 	dTags        = desc("moat_tag_index_tags", "Distinct tags in the tag index.")
 	dIndexFull   = desc("moat_tag_index_full_total", "Tagged responses not stored because the tag index was full.")
+	dL2Requests  = desc("moat_l2_requests_total", "L2 lookups after an L1 miss, by result (hit: promoted into L1; miss: not found, failed or timed out; refused: found but not vouched for).", "result")
+	dL2Errors    = desc("moat_l2_errors_total", "L2 calls that failed or timed out.")
+	dL2Writes    = desc("moat_l2_writes_total", "L2 writes, by result (written; dropped: queue full or breaker open).", "result")
+	dL2Open      = desc("moat_l2_breaker_open", "1 while the L2 circuit breaker is open (L2 left alone).")
 	dTierErr     = desc("moat_tier_errors_total", "Cache tier calls that failed (a failed lookup is a miss, a failed store stores nothing).")
 	dClientErr   = desc("moat_client_errors_total", "Requests refused or failed by the client's fault: ambiguous paths (400), malformed or stalled request bodies (400, 408).")
 	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed, dropped).", "result")
@@ -62,7 +66,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dStored, dWaiters,
 		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
-		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dFanout, dFanPending, dHotTracked} {
+		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dL2Requests, dL2Errors, dL2Writes, dL2Open, dFanout, dFanPending, dHotTracked} {
 		ch <- d
 	}
 }
@@ -104,6 +108,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dIndexFull, float64(s.IndexFull.Load()))
 		counter(dClientErr, float64(s.ClientErrors.Load()))
 		counter(dTierErr, float64(s.TierErrors.Load()))
+		if l, ok := g.L2Stats(); ok {
+			counter(dL2Requests, float64(l.Hits), "hit")
+			counter(dL2Requests, float64(l.Misses), "miss")
+			counter(dL2Requests, float64(l.Refused), "refused")
+			counter(dL2Errors, float64(l.Errors))
+			counter(dL2Writes, float64(l.Written), "written")
+			counter(dL2Writes, float64(l.Dropped), "dropped")
+			open := 0.0
+			if l.Open {
+				open = 1
+			}
+			gauge(dL2Open, open)
+		}
 	}
 	if t := c.c.Tags; t != nil {
 		tags, pairs := t.Len()
