@@ -383,7 +383,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if len(vary) > 0 {
 		marker := f.primary
 		if marker == nil || !slices.Equal(marker.Vary, vary) {
-			marker = &cache.Entry{ID: cache.NewEntryID(), Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: varyEpoch()}
+			marker = &cache.Entry{ID: cache.NewEntryID(), ResponseTime: now, Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: varyEpoch()}
 		}
 		f.primary = marker
 		e.Key = cachekey.Variant(variantBase(marker), vary, f.in.Header)

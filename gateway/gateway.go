@@ -128,6 +128,10 @@ type Options struct {
 	// sends every entry's tags as Surrogate-Key (for a CDN). By default
 	// they are removed.
 	TagsDownstream bool
+	// Bus, if set, carries every purge made through this handler to the
+	// other nodes that share its cache, and theirs to it (see Bus). A purge
+	// from the Bus is applied here and not published again.
+	Bus Bus
 	// OnPurge, if set, is called after every purge (admin API, write-path
 	// rules, X-Moat-Invalidate) with what was purged, e.g. to fan it out to
 	// a CDN. It must not block.
@@ -183,45 +187,50 @@ type Options struct {
 
 // Handler is the caching reverse proxy. Create it with New.
 type Handler struct {
-	origin        *url.URL
-	tier          cache.Tier
-	policies      *policy.Table
-	maxObject     int64
-	heuristicMax  time.Duration
-	coalesceWait  time.Duration
-	hitForMiss    time.Duration
-	preserveHost  bool
-	name          string
-	log           *slog.Logger
-	now           func() time.Time
-	proxy         *httputil.ReverseProxy
-	group         cache.Group
-	tracker       RateTracker
-	hitMemo       sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
-	norm          *cachekey.Normalizer
-	ident         Identifier
-	mix           *compress.Mix
-	obs           Observer
-	lookupObs     LookupObserver
-	accessLog     *slog.Logger
-	accessSample  float64
-	gens          *generations
-	tags          *cache.TagIndex
-	tagHeaders    []string
-	tagsDown      bool
-	onPurge       func(Purge)
-	versions      map[*policy.Policy]*atomic.Uint64
-	epochAll      atomic.Uint64
-	downstream    map[*policy.Policy][]string
-	refresher     *refresher
-	limits        *limits
-	headers       *headerFilter
-	bodyTimeout   time.Duration
-	fills         *fillBudget
-	l2            *l2
-	originIdle    time.Duration // longest wait for the next bytes of a body being filled
-	ownedMemory   *cache.Memory
-	ownsTransport *http.Transport
+	origin       *url.URL
+	tier         cache.Tier
+	policies     *policy.Table
+	maxObject    int64
+	heuristicMax time.Duration
+	coalesceWait time.Duration
+	hitForMiss   time.Duration
+	preserveHost bool
+	name         string
+	log          *slog.Logger
+	now          func() time.Time
+	proxy        *httputil.ReverseProxy
+	group        cache.Group
+	tracker      RateTracker
+	hitMemo      sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
+	norm         *cachekey.Normalizer
+	ident        Identifier
+	mix          *compress.Mix
+	obs          Observer
+	lookupObs    LookupObserver
+	accessLog    *slog.Logger
+	accessSample float64
+	gens         *generations
+	tags         *cache.TagIndex
+	tagHeaders   []string
+	tagsDown     bool
+	onPurge      func(Purge)
+	publish      func(Purge) // to the Bus
+	// distrustBefore (UnixNano, 0: none): L1 entries stored before it are
+	// not served (the Bus may have lost purges; see distrust).
+	distrustBefore atomic.Int64
+	leaveBus       func()
+	versions       map[*policy.Policy]*atomic.Uint64
+	epochAll       atomic.Uint64
+	downstream     map[*policy.Policy][]string
+	refresher      *refresher
+	limits         *limits
+	headers        *headerFilter
+	bodyTimeout    time.Duration
+	fills          *fillBudget
+	l2             *l2
+	originIdle     time.Duration // longest wait for the next bytes of a body being filled
+	ownedMemory    *cache.Memory
+	ownsTransport  *http.Transport
 
 	stats Stats
 }
@@ -248,6 +257,7 @@ type Stats struct {
 	IndexFull      atomic.Int64                // tagged responses not stored: the tag index was full
 	ClientErrors   atomic.Int64                // requests refused or failed by the client's fault (400, 408)
 	TierErrors     atomic.Int64                // tier calls that failed (logged at Warn)
+	Distrusts      atomic.Int64                // times the Bus may have lost purges (everything held was dropped)
 }
 
 // ErrNoOrigin is returned by New when Options.Origin is missing.
@@ -361,6 +371,9 @@ func New(o Options) (*Handler, error) {
 	if o.L2 != nil {
 		h.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
 	}
+	if o.Bus != nil {
+		h.publish, h.leaveBus = o.Bus.Join(h.fromBus, h.distrust)
+	}
 	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
 	h.lookupObs, _ = o.Observer.(LookupObserver)
 	if h.tags == nil {
@@ -419,6 +432,9 @@ func (h *Handler) Tier() cache.Tier { return h.tier }
 // is idempotent; it does not wait for in-flight client requests (shut the
 // http.Server down first).
 func (h *Handler) Close() error {
+	if h.leaveBus != nil {
+		h.leaveBus()
+	}
 	h.refresher.close()
 	if h.l2 != nil {
 		h.l2.close() // queued writes and deletes are sent first

@@ -298,6 +298,7 @@ func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, m
 	if err != nil {
 		h.tierFailed("get", key, err)
 	}
+	e = h.trusted(e)
 	if e == nil && h.l2 != nil {
 		e = h.fromL2(ctx, key)
 	}
@@ -313,6 +314,7 @@ func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, m
 	if err != nil {
 		h.tierFailed("get", vkey, err)
 	}
+	v = h.trusted(v)
 	if v == nil && h.l2 != nil {
 		v = h.fromL2(ctx, vkey)
 	}
@@ -414,4 +416,13 @@ func (h *Handler) tierDelete(ctx context.Context, key string) {
 // pointer every time), never by pointer.
 func sameEntry(a, b *cache.Entry) bool {
 	return a != nil && b != nil && a.ID == b.ID && a.ID != 0
+}
+
+// trusted returns e, or nil if it was stored before the node stopped
+// trusting what it held (see distrust): one atomic load on the hit path.
+func (h *Handler) trusted(e *cache.Entry) *cache.Entry {
+	if d := h.distrustBefore.Load(); d != 0 && e != nil && e.ResponseTime.UnixNano() < d {
+		return nil
+	}
+	return e
 }

@@ -33,7 +33,7 @@ type l2 struct {
 	tier    cache.Tier
 	timeout time.Duration
 	skew    time.Duration // clock skew allowed between nodes
-	start   time.Time     // entries stored earlier are not vouched for
+	start   atomic.Int64  // UnixNano: entries stored earlier are not vouched for
 	queue   chan l2op
 	stop    chan struct{}
 	done    chan struct{}
@@ -59,8 +59,9 @@ const (
 )
 
 func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time) *l2 {
-	l := &l2{tier: t, timeout: timeout, skew: skew, start: start,
+	l := &l2{tier: t, timeout: timeout, skew: skew,
 		queue: make(chan l2op, queue), stop: make(chan struct{}), done: make(chan struct{})}
+	l.start.Store(start.UnixNano())
 	go l.run()
 	return l
 }
@@ -154,6 +155,9 @@ func (l *l2) result(err error) {
 	}
 }
 
+// distrustUntil stops vouching for entries stored before t.
+func (l *l2) distrustUntil(t time.Time) { raiseTime(&l.start, t.UnixNano()) }
+
 // close stops taking writes, sends what is queued (each under the
 // deadline) and waits for the sender. It is idempotent.
 func (l *l2) close() {
@@ -197,7 +201,7 @@ func (h *Handler) fromL2(ctx context.Context, key string) *cache.Entry {
 // with the allowed clock skew).
 func (h *Handler) vouch(e *cache.Entry) bool {
 	stored := e.ResponseTime.Add(-h.l2.skew)
-	if stored.Before(h.l2.start) {
+	if stored.UnixNano() < h.l2.start.Load() {
 		return false
 	}
 	base := e.Key

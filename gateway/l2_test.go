@@ -39,12 +39,12 @@ func (r remoteTier) Set(ctx context.Context, key string, e *cache.Entry) error {
 
 func (r remoteTier) Delete(ctx context.Context, key string) error { return r.m.Delete(ctx, key) }
 
-// fleet is nodes sharing one L2 and one clock, whose purges reach each
-// other through OnPurge (as purge_targets carry them).
+// fleet is nodes sharing one L2, one clock and one Bus.
 type fleet struct {
 	t      *testing.T
 	origin *origin
 	l2     cache.Tier
+	bus    Bus
 	clock  *clock
 	pols   []policy.Policy
 	nodes  []*node
@@ -58,7 +58,7 @@ type node struct {
 // newFleet makes a fleet whose L2 is a remoteTier over a memory tier on the
 // fleet's clock, wrapped by wrap (if not nil).
 func newFleet(t *testing.T, o *origin, pols []policy.Policy, wrap func(cache.Tier) cache.Tier) *fleet {
-	fl := &fleet{t: t, origin: o, clock: newClock(), pols: pols}
+	fl := &fleet{t: t, origin: o, clock: newClock(), pols: pols, bus: new(LocalBus)}
 	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, Now: fl.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -83,16 +83,7 @@ func (fl *fleet) start() *node {
 	gw, err := New(Options{
 		Origin: u, Policies: tbl, Now: fl.clock.Now, OriginTimeout: 2 * time.Second,
 		L2: fl.l2, L2Timeout: 50 * time.Millisecond, L2Skew: time.Nanosecond,
-		OnPurge: func(p Purge) {
-			p.Origin = "moat"
-			for _, other := range fl.nodes {
-				if other != n {
-					if _, err := other.gw.Purge(context.Background(), p); err != nil {
-						t.Errorf("purge on another node: %v", err)
-					}
-				}
-			}
-		},
+		Bus: fl.bus,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -270,4 +261,42 @@ func TestFaultyL2NeverCostsAnAnswer(t *testing.T) {
 	if a.gw.l2.Errors.Load() == 0 {
 		t.Fatal("no L2 error counted")
 	}
+}
+
+// lostBus is a LocalBus whose members can be told purges were lost.
+type lostBus struct {
+	LocalBus
+	lost []func()
+}
+
+func (b *lostBus) Join(deliver func(Purge), lost func()) (func(Purge), func()) {
+	b.lost = append(b.lost, lost)
+	return b.LocalBus.Join(deliver, lost)
+}
+
+func TestLostPurgesDropWhatANodeHolds(t *testing.T) {
+	o := taggedOrigin(t)
+	fl := newFleet(t, o, nil, nil)
+	bus := new(lostBus)
+	fl.bus = bus
+	a, b := fl.start(), fl.start()
+	fl.clock.Advance(time.Second)
+	w := a.gw.l2.Written.Load()
+	a.do(t, "GET", "/x")
+	a.written(t, w+1)
+	wantXCache(t, b.do(t, "GET", "/x"), "HIT") // B promoted it from L2
+	fl.clock.Advance(time.Second)
+	bus.lost[1]() // B may have missed purges
+	for range 2 {
+		// Neither B's L1 copy nor L2's may be served; what B fetches
+		// after that is its own again.
+		if r := b.do(t, "GET", "/x"); r.xcache() == "HIT" && o.count("GET /x") == 1 {
+			t.Fatalf("after lost purges, B served what it held: %q", r.body)
+		}
+	}
+	wantXCache(t, b.do(t, "GET", "/x"), "HIT")
+	if got := b.gw.Stats().Distrusts.Load(); got != 1 {
+		t.Errorf("Distrusts = %d, want 1", got)
+	}
+	wantXCache(t, a.do(t, "GET", "/x"), "HIT") // A lost nothing
 }

@@ -75,11 +75,12 @@ const (
 	PurgeWrite                   // a route's invalidate rules after a write
 	PurgeHeader                  // the origin's X-Moat-Invalidate
 	PurgeRFC                     // RFC 9111 §4.4 after an unsafe method
+	PurgeRemote                  // published by another node on the Bus
 	NumPurgeKinds
 )
 
 // PurgeKindNames name the purge kinds in metrics.
-var PurgeKindNames = [NumPurgeKinds]string{"api", "write", "header", "rfc9111"}
+var PurgeKindNames = [NumPurgeKinds]string{"api", "write", "header", "rfc9111", "remote"}
 
 func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResult, error) {
 	if p.Empty() {
@@ -159,6 +160,9 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	h.stats.Invalidations.Add(int64(res.Affected))
 	if h.onPurge != nil && p.Origin != "moat" {
 		h.onPurge(p)
+	}
+	if h.publish != nil && kind != PurgeRemote {
+		h.publish(p)
 	}
 	return res, nil
 }

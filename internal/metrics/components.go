@@ -45,7 +45,7 @@ var (
 	dRefreshes   = desc("moat_refreshes_total", "Background refreshes started, by cause (swr, early, predictive).", "cause")
 	dRefreshErr  = desc("moat_refresh_errors_total", "Background refreshes that failed (logged).")
 	dRefreshSkip = desc("moat_refresh_skipped_total", "Background refreshes not started: concurrency, budget or origin limits.")
-	dInval       = desc("moat_invalidations_total", "Invalidation operations, by kind (api, write, header, rfc9111).", "kind")
+	dInval       = desc("moat_invalidations_total", "Invalidation operations, by kind (api, write, header, rfc9111, remote).", "kind")
 	dInvalEnt    = desc("moat_invalidated_entries_total", "Entries invalidated, by kind of invalidation.", "kind")
 	dPurgedFills = desc("moat_purged_fills_total", "Fills not kept because a purge overtook them.")
 	dShed        = desc("moat_shed_total", "Requests the origin concurrency limits turned away (answered stale or 503).")
@@ -56,6 +56,7 @@ var (
 	dL2Errors    = desc("moat_l2_errors_total", "L2 calls that failed or timed out.")
 	dL2Writes    = desc("moat_l2_writes_total", "L2 writes, by result (written; dropped: queue full or breaker open).", "result")
 	dL2Open      = desc("moat_l2_breaker_open", "1 while the L2 circuit breaker is open (L2 left alone).")
+	dDistrust    = desc("moat_bus_lost_total", "Times the purge bus said purges may have been lost: the node then stopped serving what it held.")
 	dTierErr     = desc("moat_tier_errors_total", "Cache tier calls that failed (a failed lookup is a miss, a failed store stores nothing).")
 	dClientErr   = desc("moat_client_errors_total", "Requests refused or failed by the client's fault: ambiguous paths (400), malformed or stalled request bodies (400, 408).")
 	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed, dropped).", "result")
@@ -66,7 +67,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dStored, dWaiters,
 		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
-		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dL2Requests, dL2Errors, dL2Writes, dL2Open, dFanout, dFanPending, dHotTracked} {
+		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dDistrust, dL2Requests, dL2Errors, dL2Writes, dL2Open, dFanout, dFanPending, dHotTracked} {
 		ch <- d
 	}
 }
@@ -108,6 +109,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dIndexFull, float64(s.IndexFull.Load()))
 		counter(dClientErr, float64(s.ClientErrors.Load()))
 		counter(dTierErr, float64(s.TierErrors.Load()))
+		counter(dDistrust, float64(s.Distrusts.Load()))
 		if l, ok := g.L2Stats(); ok {
 			counter(dL2Requests, float64(l.Hits), "hit")
 			counter(dL2Requests, float64(l.Misses), "miss")
