@@ -81,6 +81,7 @@ func (h *Handler) fromBus(p Purge) {
 func (h *Handler) distrust() {
 	now := h.now()
 	raiseTime(&h.distrustBefore, now.UnixNano())
+	h.gens.distrust(now) // fills in flight store nothing
 	if h.l2 != nil {
 		h.l2.distrustUntil(now)
 	}

@@ -303,7 +303,7 @@ func (h *Handler) markHitForMiss(ctx context.Context, f *fill, reason string, no
 	case "request-no-store", "status", "":
 		return
 	}
-	m := &cache.Entry{ID: cache.NewEntryID(), Key: f.key, HitForMiss: true, NotStoredReason: reason, ResponseTime: now, KeepUntil: now.Add(h.hitForMiss)}
+	m := &cache.Entry{ID: cache.NewEntryID(), Key: f.key, HitForMiss: true, NotStoredReason: reason, RequestTime: now, ResponseTime: now, KeepUntil: now.Add(h.hitForMiss)}
 	if f.pol != nil {
 		m.Route = f.pol.Pattern
 	}
@@ -372,9 +372,6 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if h.tagsDown && len(e.Tags) > 0 {
 		e.Header["Surrogate-Key"] = []string{strings.Join(e.Tags, " ")}
 	}
-	if f.base != "" && f.key != f.base {
-		e.Tags = append(e.Tags, urlTag(f.base))
-	}
 	vary := varyNames(resp.Header)
 	if h.mix != nil {
 		// Accept-Encoding is handled by the cache, never a key dimension.
@@ -383,11 +380,16 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if len(vary) > 0 {
 		marker := f.primary
 		if marker == nil || !slices.Equal(marker.Vary, vary) {
-			marker = &cache.Entry{ID: cache.NewEntryID(), ResponseTime: now, Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: varyEpoch()}
+			marker = &cache.Entry{ID: cache.NewEntryID(), RequestTime: f.reqTime, ResponseTime: now, Key: f.key, VaryMarker: true, Vary: vary, Route: e.Route, VaryEpoch: varyEpoch()}
 		}
 		f.primary = marker
 		e.Key = cachekey.Variant(variantBase(marker), vary, f.in.Header)
 		e.Vary = vary
+	}
+	if f.base != "" && e.Key != f.base {
+		// A scoped or variant entry: found by its URL's tag when the URL
+		// is invalidated, and vouched for by the URL's purges (see l2).
+		e.Tags = append(e.Tags, urlTag(f.base))
 	}
 	e.KeepUntil = now.Add(keepFor(e))
 	if f.primary != nil && f.primary.KeepUntil.Before(e.KeepUntil) {
@@ -434,15 +436,20 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 	e.Body = body
 	h.encodeEntry(e, httpcache.ParseResponseDirectives(e.Header))
 	e.Header["Content-Length"] = []string{strconv.Itoa(len(e.Body))}
-	if len(e.Vary) > 0 && f.primary != nil {
+	if stored = h.store(ctx, f, e); stored {
+		h.stats.Stored.Add(1)
+	}
+	if stored && len(e.Vary) > 0 && f.primary != nil {
+		// The marker after its variant, under the same purge check: a
+		// fill overtaken by a purge of its URL must not put back the
+		// marker the purge removed.
 		if err := h.tier.Set(ctx, f.key, f.primary); err != nil {
 			h.tierFailed("set", f.key, err)
+		} else if h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), scopeTags(nil, f.primary.Route)) {
+			h.tierDelete(ctx, f.key)
 		} else {
 			h.toL2(f.key, f.primary)
 		}
-	}
-	if stored = h.store(ctx, f, e); stored {
-		h.stats.Stored.Add(1)
 	}
 	f.release()
 	return stored
@@ -474,7 +481,7 @@ func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 // overtaken removes e if a purge of its key, tags or path came after the
 // fill started (see generations), and reports whether it did.
 func (h *Handler) overtaken(ctx context.Context, f *fill, e *cache.Entry) bool {
-	if !h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), e.Tags) {
+	if !h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), scopeTags(e.Tags, e.Route)) {
 		return false
 	}
 	h.tierDelete(ctx, e.Key)

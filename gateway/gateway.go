@@ -368,12 +368,6 @@ func New(o Options) (*Handler, error) {
 	if !anyRefreshAhead(o.Policies) || o.Tracker == nil {
 		budget = 0 // no loop to run
 	}
-	if o.L2 != nil {
-		h.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
-	}
-	if o.Bus != nil {
-		h.publish, h.leaveBus = o.Bus.Join(h.fromBus, h.distrust)
-	}
 	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
 	h.lookupObs, _ = o.Observer.(LookupObserver)
 	if h.tags == nil {
@@ -417,6 +411,14 @@ func New(o Options) (*Handler, error) {
 		ErrorHandler:   h.errorHandler,
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
 		BufferPool:     bufferPool{},
+	}
+	// Last, once the handler is whole and nothing can fail: a purge
+	// delivered by the Bus may arrive at once, on another node's goroutine.
+	if o.L2 != nil {
+		h.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
+	}
+	if o.Bus != nil {
+		h.publish, h.leaveBus = o.Bus.Join(h.fromBus, h.distrust)
 	}
 	return h, nil
 }

@@ -196,3 +196,10 @@ func (g *generations) purgedSince(since uint64, key, path string, tags []string)
 	}
 	return false
 }
+
+// distrust treats every fill in flight and everything stamped before now as
+// purged: the floor rises to a new generation and to now.
+func (g *generations) distrust(now time.Time) {
+	raise(&g.floor, g.seq.Add(1))
+	raiseTime(&g.floorAt, now.UnixNano())
+}

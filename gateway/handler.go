@@ -147,7 +147,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, pol *policy.Po
 // entry, the Vary marker, the miss reason) and reports false.
 func (h *Handler) answerFromStore(w http.ResponseWriter, q *cacheable, o *outcome) bool {
 	h.observeEncoding(q.r)
-	e, primary, fwd := h.lookup(q.r.Context(), q.key, q.r)
+	e, primary, fwd := h.lookup(q.r.Context(), q.key, q.r, true)
 	q.primary, q.fwd = primary, fwd
 	if e != nil && e.HitForMiss {
 		q.pass, e = true, nil
@@ -192,7 +192,9 @@ func (h *Handler) coalesce(w http.ResponseWriter, q *cacheable, f *fill, o *outc
 	ctx := q.r.Context()
 	call, leader := h.group.Join(q.key)
 	if leader {
-		if e, _, _ := h.lookup(ctx, q.key, q.r); e != nil && !e.HitForMiss && !sameEntry(e, q.stale) && h.usable(e, q.cc, h.now()) == useFresh {
+		// L1 only: L2 was asked a moment ago, and one request pays the L2
+		// deadline once at most.
+		if e, _, _ := h.lookup(ctx, q.key, q.r, false); e != nil && !e.HitForMiss && !sameEntry(e, q.stale) && h.usable(e, q.cc, h.now()) == useFresh {
 			h.group.Done(q.key, call)
 			o.result = ResultHit
 			h.serveEntry(w, q.r, q.pol, e, h.now(), httpcache.Status{Hit: true, Collapsed: true}, "HIT")
@@ -209,7 +211,7 @@ func (h *Handler) coalesce(w http.ResponseWriter, q *cacheable, f *fill, o *outc
 			return true
 		}
 		now := h.now()
-		if e, _, _ := h.lookup(ctx, q.key, q.r); e != nil && !e.HitForMiss {
+		if e, _, _ := h.lookup(ctx, q.key, q.r, false); e != nil && !e.HitForMiss { // the leader stored into L1
 			switch h.usable(e, q.cc, now) {
 			case useFresh, useStale:
 				o.result = ResultHit
@@ -293,13 +295,13 @@ func (h *Handler) observe(r *http.Request, key string, e *cache.Entry, pol *poli
 // lookup returns the entry for r under key, following a Vary marker to the
 // variant for r's header values. It also returns the marker (or nil) and the
 // Cache-Status fwd reason for a miss.
-func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, marker *cache.Entry, fwd string) {
+func (h *Handler) lookup(ctx context.Context, key string, r *http.Request, withL2 bool) (e, marker *cache.Entry, fwd string) {
 	e, err := h.timedGet(ctx, key)
 	if err != nil {
 		h.tierFailed("get", key, err)
 	}
 	e = h.trusted(e)
-	if e == nil && h.l2 != nil {
+	if e == nil && withL2 && h.l2 != nil {
 		e = h.fromL2(ctx, key)
 	}
 	if e == nil || e.Key != key {
@@ -315,7 +317,7 @@ func (h *Handler) lookup(ctx context.Context, key string, r *http.Request) (e, m
 		h.tierFailed("get", vkey, err)
 	}
 	v = h.trusted(v)
-	if v == nil && h.l2 != nil {
+	if v == nil && withL2 && h.l2 != nil {
 		v = h.fromL2(ctx, vkey)
 	}
 	if v == nil || v.Key != vkey {
@@ -418,10 +420,12 @@ func sameEntry(a, b *cache.Entry) bool {
 	return a != nil && b != nil && a.ID == b.ID && a.ID != 0
 }
 
-// trusted returns e, or nil if it was stored before the node stopped
+// trusted returns e, or nil if its fill started before the node stopped
 // trusting what it held (see distrust): one atomic load on the hit path.
+// The start of the fill (RequestTime), not its end, is what a purge must
+// follow: a response that arrived after a purge may still predate it.
 func (h *Handler) trusted(e *cache.Entry) *cache.Entry {
-	if d := h.distrustBefore.Load(); d != 0 && e != nil && e.ResponseTime.UnixNano() < d {
+	if d := h.distrustBefore.Load(); d != 0 && e != nil && e.RequestTime.UnixNano() < d {
 		return nil
 	}
 	return e

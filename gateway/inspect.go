@@ -104,7 +104,7 @@ func (h *Handler) Inspect(r *http.Request) Inspection {
 	}
 	key := h.key(r, pol) + suffix
 	in.Key = strings.NewReplacer("\x00s", " | ", "\x00d", " | ", "\x00", " | ", "\x01", "(absent)").Replace(key)
-	e, marker, _ := h.lookup(r.Context(), key, r)
+	e, marker, _ := h.lookup(r.Context(), key, r, true)
 	if marker != nil {
 		in.Vary = map[string]string{}
 		for _, name := range marker.Vary {

@@ -24,10 +24,10 @@ import (
 //     a miss; a delete missing from L2 is covered by the next rule);
 //   - an entry read from L2 is promoted into L1 through the same rules as a
 //     fill (tag index, then a purge check after storing), and only if this
-//     node can vouch for it: it was stored after this node started (older
+//     node can vouch for it: its fill started after this node started (older
 //     entries may predate purges this node never heard of) and no purge of
-//     its URL, one of its tags or a prefix of its path was stamped here
-//     since it was stored (generations.purgedAfter). Purges reach the other
+//     its URL, its route, all, one of its tags or a prefix of its path was
+//     stamped here since its fill started (generations.purgedAfter). Purges reach the other
 //     nodes through OnPurge (purge_targets), which stamp them on arrival.
 type l2 struct {
 	tier    cache.Tier
@@ -200,7 +200,9 @@ func (h *Handler) fromL2(ctx context.Context, key string) *cache.Entry {
 // the node started, and not covered by a purge stamped here since (both
 // with the allowed clock skew).
 func (h *Handler) vouch(e *cache.Entry) bool {
-	stored := e.ResponseTime.Add(-h.l2.skew)
+	// Its fill's start (RequestTime), not its end: a response that arrived
+	// after a purge may have been asked for before it.
+	stored := e.RequestTime.Add(-h.l2.skew)
 	if stored.UnixNano() < h.l2.start.Load() {
 		return false
 	}
@@ -211,7 +213,7 @@ func (h *Handler) vouch(e *cache.Entry) bool {
 			break
 		}
 	}
-	return !h.gens.purgedAfter(stored, base, keyPath(base), e.Tags)
+	return !h.gens.purgedAfter(stored, base, keyPath(base), scopeTags(e.Tags, e.Route))
 }
 
 // toL2 queues e for L2 (nothing without one). Hit-for-miss markers stay

@@ -113,7 +113,21 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		routes = append(routes, pol)
 	}
 	now := h.now()
-	h.gens.stamp(p.Tags, keys, p.Prefixes)
+	stamps := p.Tags
+	if len(routes) > 0 || p.All {
+		// Routes and all change keys (namespace versions), which only this
+		// node's keys follow: stamped as well, for fills in flight and for
+		// entries other nodes stored under versions of their own (see
+		// scopeTags).
+		stamps = slices.Clone(p.Tags)
+		for _, pol := range routes {
+			stamps = append(stamps, routeStamp(pol.Pattern))
+		}
+		if p.All {
+			stamps = append(stamps, allStamp)
+		}
+	}
+	h.gens.stamp(stamps, keys, p.Prefixes)
 	res := PurgeResult{Soft: p.Soft}
 	ctx = context.WithoutCancel(ctx) // a purge half done is worse than one finished late
 
@@ -161,7 +175,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	if h.onPurge != nil && p.Origin != "moat" {
 		h.onPurge(p)
 	}
-	if h.publish != nil && kind != PurgeRemote {
+	if kind != PurgeRemote && h.publish != nil { // (a remote purge may arrive while New joins the Bus)
 		h.publish(p)
 	}
 	return res, nil
@@ -293,4 +307,21 @@ func newVersions(t *policy.Table) map[*policy.Policy]*atomic.Uint64 {
 		m[p] = v
 	}
 	return m
+}
+
+// Stamps of route and all purges, beside tags in the generations (never in
+// the tag index). The NUL keeps them apart from any tag.
+const allStamp = "\x00all"
+
+func routeStamp(pattern string) string { return "\x00route " + pattern }
+
+// scopeTags are the stamps a stored response is covered by besides its key
+// and path: its tags, its route's and all's.
+func scopeTags(tags []string, route string) []string {
+	out := make([]string, 0, len(tags)+2)
+	out = append(out, tags...)
+	if route != "" {
+		out = append(out, routeStamp(route))
+	}
+	return append(out, allStamp)
 }
