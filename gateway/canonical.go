@@ -76,7 +76,6 @@ func (h *Handler) refuse(w http.ResponseWriter, reason string) {
 // sets. A route that varies on such a field keeps it, since it is keyed.
 type headerFilter struct {
 	names      map[string]bool // canonical names
-	first      [256]bool       // first bytes of names, to skip most fields at once
 	underscore bool            // keep fields whose name holds '_'
 }
 
@@ -88,7 +87,6 @@ func newHeaderFilter(names []string, allowUnderscore bool) *headerFilter {
 			continue
 		}
 		f.names[n] = true
-		f.first[n[0]] = true
 	}
 	return f
 }
@@ -96,10 +94,7 @@ func newHeaderFilter(names []string, allowUnderscore bool) *headerFilter {
 // strip removes the filtered fields from hdr, in place.
 func (f *headerFilter) strip(hdr http.Header, pol *policy.Policy) {
 	for k := range hdr {
-		if k == "" {
-			continue
-		}
-		drop := (f.first[k[0]] && f.names[k]) || (!f.underscore && strings.IndexByte(k, '_') >= 0)
+		drop := f.names[k] || (!f.underscore && strings.IndexByte(k, '_') >= 0)
 		if drop && (pol == nil || !slices.Contains(pol.Vary, k)) {
 			delete(hdr, k)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -130,24 +131,14 @@ const maxSharedError = 64 << 10
 // without what belongs to the leader alone (Set-Cookie, fields the origin
 // marked private or no-cache) and, when the body is in a content-coding
 // the waiters may not accept, with moat's own plain body instead.
-func sharedFailure(status int, hdr http.Header, body []byte) *cache.Entry {
-	d := httpcache.ParseResponseDirectives(hdr)
-	h := make(http.Header, len(hdr))
-	for k, v := range hdr {
-		switch k {
-		case "Set-Cookie", "Cache-Status", "X-Cache", "Content-Length":
-			continue
-		}
-		h[k] = v
-	}
-	for _, k := range append(d.NoCacheFields, d.PrivateFields...) {
-		delete(h, http.CanonicalHeaderKey(k))
-	}
-	if _, coded := h["Content-Encoding"]; coded {
-		h = originErrorHeader()
+func (h *Handler) sharedFailure(status int, hdr http.Header, body []byte) *cache.Entry {
+	shared := h.storedHeader(hdr, httpcache.ParseResponseDirectives(hdr)) // what any stored answer keeps
+	delete(shared, "Content-Length")                                      // the waiter's answer sets its own
+	if _, coded := shared["Content-Encoding"]; coded {
+		shared = originErrorHeader()
 		body = []byte("moat: origin error\n")
 	}
-	return &cache.Entry{Status: status, Header: h, Body: body}
+	return &cache.Entry{Status: status, Header: shared, Body: body}
 }
 
 // withinStaleIfError reports whether e may stand in for an origin error at
@@ -242,7 +233,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 			// them to try themselves).
 			status := resp.StatusCode
 			resp.Body = newCapture(resp.Body, resp.ContentLength, maxSharedError, func(b []byte) {
-				f.fail(sharedFailure(status, resp.Header, b))
+				f.fail(h.sharedFailure(status, resp.Header, b))
 			})
 		}
 		return nil
@@ -443,12 +434,9 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 		// The marker after its variant, under the same purge check: a
 		// fill overtaken by a purge of its URL must not put back the
 		// marker the purge removed.
-		if err := h.tier.Set(ctx, f.key, f.primary); err != nil {
-			h.tierFailed("set", f.key, err)
-		} else if h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), scopeTags(nil, f.primary.Route)) {
-			h.tierDelete(ctx, f.key)
-		} else {
-			h.toL2(f.key, f.primary)
+		m := f.primary
+		if h.keep(ctx, f.key, m, func() bool { return f.overtaken(nil, m.Route) }) == nil {
+			h.toL2(f.key, m)
 		}
 	}
 	f.release()
@@ -460,33 +448,48 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 // entry the tag index cannot hold is not stored (a tag purge would miss
 // it), and whatever the key held before goes too.
 func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
-	if err := h.tags.Add(e.Key, e); err != nil {
+	err := h.keep(ctx, e.Key, e, func() bool { return f.overtaken(e.Tags, e.Route) })
+	switch {
+	case errors.Is(err, cache.ErrIndexFull):
 		h.stats.IndexFull.Add(1)
-		h.log.Warn("tag index full: response not stored", "key", e.Key)
+		h.log.Warn("tag index full: response not stored", "key", keyHash(e.Key))
 		h.tierDelete(ctx, e.Key)
-		return false
+	case errors.Is(err, errOvertaken):
+		h.stats.PurgedFills.Add(1)
+	case err == nil:
+		h.toL2(e.Key, e) // queued: sent after the answer, off the request path
 	}
-	if err := h.tier.Set(ctx, e.Key, e); err != nil {
-		h.tierFailed("set", e.Key, err)
-		h.tags.Remove(e.Key, e)
-		return false
-	}
-	if h.overtaken(ctx, f, e) {
-		return false
-	}
-	h.toL2(e.Key, e) // queued: sent after the answer, off the request path
-	return true
+	return err == nil
 }
 
-// overtaken removes e if a purge of its key, tags or path came after the
-// fill started (see generations), and reports whether it did.
-func (h *Handler) overtaken(ctx context.Context, f *fill, e *cache.Entry) bool {
-	if !h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), scopeTags(e.Tags, e.Route)) {
-		return false
+// errOvertaken says a purge overtook an entry while it was being stored.
+var errOvertaken = errors.New("gateway: purged while being stored")
+
+// keep indexes e by its tags and stores it under key in L1; then, stored
+// first and checked after (see generations), it asks purged whether a
+// purge overtook it and removes it if so. Fills and promotions from L2
+// both store through it. The error says why e was not kept:
+// cache.ErrIndexFull, errOvertaken or the tier's own.
+func (h *Handler) keep(ctx context.Context, key string, e *cache.Entry, purged func() bool) error {
+	if err := h.tags.Add(key, e); err != nil {
+		return err
 	}
-	h.tierDelete(ctx, e.Key)
-	h.stats.PurgedFills.Add(1)
-	return true
+	if err := h.tier.Set(ctx, key, e); err != nil {
+		h.tierFailed("set", key, err)
+		h.tags.Remove(key, e)
+		return err
+	}
+	if purged() {
+		h.tierDelete(ctx, key)
+		return errOvertaken
+	}
+	return nil
+}
+
+// overtaken reports whether a purge of the fill's URL, of its path (by
+// prefix), of one of tags, of route or of all came after the fill started.
+func (f *fill) overtaken(tags []string, route string) bool {
+	return f.h.gens.purgedSince(f.gen, cmp.Or(f.base, f.key), f.in.URL.EscapedPath(), scopeTags(tags, route))
 }
 
 // revalidated handles a 304 to a revalidation (RFC 9111 §4.3.3, §4.3.4):

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,20 +177,13 @@ func (h *Handler) fromL2(ctx context.Context, key string) *cache.Entry {
 		h.l2.Refused.Add(1)
 		return nil
 	}
-	if err := h.tags.Add(key, e); err != nil {
-		h.l2.Refused.Add(1)
-		return nil
-	}
-	if err := h.tier.Set(ctx, key, e); err != nil {
-		h.tags.Remove(key, e)
-		h.tierFailed("set", key, err)
-		return nil
-	}
-	// Stored first, checked after (as a fill): a purge stamped meanwhile
-	// either is seen here or deletes what was stored.
-	if !h.vouch(e) {
-		h.tierDelete(context.WithoutCancel(ctx), key)
-		h.l2.Refused.Add(1)
+	// Through the fills' store path: a purge stamped meanwhile either is
+	// seen by the second vouch or deletes what was stored.
+	err := h.keep(context.WithoutCancel(ctx), key, e, func() bool { return !h.vouch(e) })
+	if err != nil {
+		if errors.Is(err, cache.ErrIndexFull) || errors.Is(err, errOvertaken) {
+			h.l2.Refused.Add(1)
+		}
 		return nil
 	}
 	h.l2.Hits.Add(1)
