@@ -82,6 +82,7 @@ func (h *Handler) distrust() {
 	now := h.now()
 	raiseTime(&h.distrustBefore, now.UnixNano())
 	h.gens.distrust(now) // fills in flight store nothing
+	go h.loadVersions()  // route purges may have been lost too
 	if h.l2 != nil {
 		h.l2.distrustUntil(now)
 	}

@@ -132,6 +132,10 @@ type Options struct {
 	// other nodes that share its cache, and theirs to it (see Bus). A purge
 	// from the Bus is applied here and not published again.
 	Bus Bus
+	// Versions holds the namespace versions of route and all purges,
+	// shared by the nodes of a fleet (see Versions). If nil, this handler's
+	// own LocalVersions.
+	Versions Versions
 	// OnPurge, if set, is called after every purge (admin API, write-path
 	// rules, X-Moat-Invalidate) with what was purged, e.g. to fan it out to
 	// a CDN. It must not block.
@@ -219,8 +223,9 @@ type Handler struct {
 	// not served (the Bus may have lost purges; see distrust).
 	distrustBefore atomic.Int64
 	leaveBus       func()
-	versions       map[*policy.Policy]*atomic.Uint64
-	epochAll       atomic.Uint64
+	ns             *namespaces
+	versionStore   Versions
+	versionTimeout time.Duration
 	downstream     map[*policy.Policy][]string
 	refresher      *refresher
 	limits         *limits
@@ -340,7 +345,8 @@ func New(o Options) (*Handler, error) {
 		tags:         o.TagIndex,
 		tagsDown:     o.TagsDownstream,
 		onPurge:      o.OnPurge,
-		versions:     newVersions(o.Policies),
+		ns:           newNamespaces(o.Policies),
+		versionStore: o.Versions,
 		downstream:   map[*policy.Policy][]string{},
 		headers:      newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
 		bodyTimeout:  max(o.ClientBodyTimeout, 0),
@@ -412,6 +418,11 @@ func New(o Options) (*Handler, error) {
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
 		BufferPool:     bufferPool{},
 	}
+	h.versionTimeout = cmp.Or(o.L2Timeout, 5*time.Millisecond) * 20 // a purge may wait longer than a lookup
+	if h.versionStore == nil {
+		h.versionStore = new(LocalVersions)
+	}
+	h.loadVersions()
 	// Last, once the handler is whole and nothing can fail: a purge
 	// delivered by the Bus may arrive at once, on another node's goroutine.
 	if o.L2 != nil {

@@ -45,6 +45,7 @@ type fleet struct {
 	origin *origin
 	l2     cache.Tier
 	bus    Bus
+	vers   *LocalVersions // the fleet's shared namespace versions
 	clock  *clock
 	pols   []policy.Policy
 	nodes  []*node
@@ -58,7 +59,7 @@ type node struct {
 // newFleet makes a fleet whose L2 is a remoteTier over a memory tier on the
 // fleet's clock, wrapped by wrap (if not nil).
 func newFleet(t *testing.T, o *origin, pols []policy.Policy, wrap func(cache.Tier) cache.Tier) *fleet {
-	fl := &fleet{t: t, origin: o, clock: newClock(), pols: pols, bus: new(LocalBus)}
+	fl := &fleet{t: t, origin: o, clock: newClock(), pols: pols, bus: new(LocalBus), vers: new(LocalVersions)}
 	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, Now: fl.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func (fl *fleet) start() *node {
 	gw, err := New(Options{
 		Origin: u, Policies: tbl, Now: fl.clock.Now, OriginTimeout: 2 * time.Second,
 		L2: fl.l2, L2Timeout: 50 * time.Millisecond, L2Skew: time.Nanosecond,
-		Bus: fl.bus,
+		Bus: fl.bus, Versions: fl.vers,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/moatproxy/moat/cache"
@@ -19,6 +17,11 @@ import (
 
 // ErrBadPurge is wrapped by errors about invalid purge requests.
 var ErrBadPurge = errors.New("gateway: invalid purge")
+
+// ErrPurgeNotShared is wrapped by the error of a purge that took effect on
+// this node but could not reach the state the fleet shares (the versions
+// store): a node that starts later would not see it. Retry the purge.
+var ErrPurgeNotShared = errors.New("gateway: purge applied on this node, but the shared state was not updated")
 
 // Purge says what to invalidate. Tags, URLs and prefixes are removed (or,
 // with Soft, marked stale so that they are served under their stale
@@ -36,6 +39,10 @@ type Purge struct {
 	// nodes that list each other as purge targets do not loop.
 	ID     string `json:"id,omitempty"`
 	Origin string `json:"origin,omitempty"`
+	// Versions are the namespace versions a route or all purge set (see
+	// Versions), as the node that made it publishes them on the Bus; the
+	// other nodes adopt them. Ignored from anywhere else.
+	Versions map[string]uint64 `json:"versions,omitempty"`
 }
 
 // Empty reports whether p names nothing to purge.
@@ -48,7 +55,8 @@ type PurgeResult struct {
 	// Affected counts the stored entries removed or marked stale (for
 	// routes and all: the entries made unreachable that the L1 tier held).
 	Affected int `json:"affected"`
-	// Versions are the new namespace versions of the purged routes.
+	// Versions are the new namespace versions of the purged routes
+	// (random: see Versions).
 	Versions map[string]uint64 `json:"versions,omitempty"`
 	Soft     bool              `json:"soft,omitempty"`
 }
@@ -114,18 +122,23 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	}
 	now := h.now()
 	stamps := p.Tags
+	var versionErr error
 	if len(routes) > 0 || p.All {
 		// Routes and all change keys (namespace versions), which only this
 		// node's keys follow: stamped as well, for fills in flight and for
 		// entries other nodes stored under versions of their own (see
 		// scopeTags).
 		stamps = slices.Clone(p.Tags)
+		names := make([]string, 0, len(routes)+1)
 		for _, pol := range routes {
 			stamps = append(stamps, routeStamp(pol.Pattern))
+			names = append(names, pol.Pattern)
 		}
 		if p.All {
 			stamps = append(stamps, allStamp)
+			names = append(names, AllVersions)
 		}
+		p.Versions, versionErr = h.newVersions(ctx, names, p.Versions, kind)
 	}
 	h.gens.stamp(stamps, keys, p.Prefixes)
 	res := PurgeResult{Soft: p.Soft}
@@ -133,15 +146,15 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 
 	if p.All {
 		res.Affected += h.countEntries(func(*cache.Entry) bool { return true })
-		h.epochAll.Add(1)
 	}
 	for _, pol := range routes {
 		res.Affected += h.countEntries(func(e *cache.Entry) bool { return e.Route == pol.Pattern })
 		if res.Versions == nil {
 			res.Versions = map[string]uint64{}
 		}
-		res.Versions[pol.Pattern] = h.versions[pol].Add(1)
+		res.Versions[pol.Pattern] = p.Versions[pol.Pattern]
 	}
+	h.ns.adopt(p.Versions)
 	for _, tag := range p.Tags {
 		for _, key := range h.tags.Keys(tag) {
 			res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
@@ -178,7 +191,45 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	if kind != PurgeRemote && h.publish != nil { // (a remote purge may arrive while New joins the Bus)
 		h.publish(p)
 	}
+	if versionErr != nil {
+		return res, fmt.Errorf("%w: namespace versions: %w", ErrPurgeNotShared, versionErr)
+	}
 	return res, nil
+}
+
+// newVersions returns the new versions of the purged namespaces: those a
+// purge from another node carries (it bumped them in the shared store), or
+// new ones bumped in the store. If the store fails, the purge still takes
+// effect with versions of this node's (random, so no other node's keys
+// collide with them), and the error is returned for the caller to report:
+// a node that starts later reads the old versions from the store.
+func (h *Handler) newVersions(ctx context.Context, names []string, carried map[string]uint64, kind PurgeKind) (map[string]uint64, error) {
+	if kind == PurgeRemote && carried != nil {
+		out := make(map[string]uint64, len(names))
+		for _, n := range names {
+			if v, ok := carried[n]; ok {
+				out[n] = v
+			}
+		}
+		if len(out) == len(names) {
+			return out, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.versionTimeout)
+	defer cancel()
+	out, err := h.versionStore.Bump(ctx, names)
+	if err == nil && len(out) == len(names) {
+		return out, nil
+	}
+	if err == nil {
+		err = errors.New("the versions store returned fewer versions than asked")
+	}
+	h.log.Error("purge: shared namespace versions not updated; this node uses its own", "names", names, "err", err)
+	out = make(map[string]uint64, len(names))
+	for _, n := range names {
+		out[n] = NewVersion()
+	}
+	return out, err
 }
 
 // invalidateURL invalidates the entry of a URL's base key and every scoped
@@ -255,15 +306,7 @@ func (h *Handler) key(r *http.Request, pol *policy.Policy) string {
 }
 
 func (h *Handler) versioned(key string, pol *policy.Policy) string {
-	all := h.epochAll.Load()
-	var rv uint64
-	if pol != nil {
-		rv = h.versions[pol].Load()
-	}
-	if all == 0 && rv == 0 {
-		return key
-	}
-	return key + "\x00v" + strconv.FormatUint(all, 36) + "." + strconv.FormatUint(rv, 36)
+	return h.ns.suffix(key, pol)
 }
 
 // keyForURL is the key a GET of u is stored under.
@@ -295,18 +338,6 @@ func (h *Handler) policyByPattern(pattern string) *policy.Policy {
 		}
 	}
 	return nil
-}
-
-// newVersions gives every route a namespace version counter, starting at
-// its configured version.
-func newVersions(t *policy.Table) map[*policy.Policy]*atomic.Uint64 {
-	m := map[*policy.Policy]*atomic.Uint64{}
-	for _, p := range t.Policies() {
-		v := new(atomic.Uint64)
-		v.Store(p.Version)
-		m[p] = v
-	}
-	return m
 }
 
 // Stamps of route and all purges, beside tags in the generations (never in

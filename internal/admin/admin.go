@@ -92,8 +92,11 @@ func New(o Options) http.Handler {
 			res, err := o.Purge(r.Context(), p)
 			if err != nil {
 				status := http.StatusInternalServerError
-				if errors.Is(err, gateway.ErrBadPurge) {
+				switch {
+				case errors.Is(err, gateway.ErrBadPurge):
 					status = http.StatusBadRequest
+				case errors.Is(err, gateway.ErrPurgeNotShared):
+					status = http.StatusServiceUnavailable
 				}
 				writeJSON(w, status, map[string]string{"error": err.Error()})
 				return

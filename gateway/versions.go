@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/moatproxy/moat/internal/policy"
+)
+
+// Versions holds the namespace versions that route and all purges change:
+// a route's entries are keyed under its version (and all's), so a purge of
+// the route is one new version, O(1) whatever the route holds. Every node
+// that shares a cache must key under the same versions, and a node that
+// restarts must not go back to an old one (the entries a purge made
+// unreachable would be reachable again from a shared tier): versions are
+// random nonces kept where every node reads them, never counters.
+//
+// Names are route patterns, and AllVersions for all. LocalVersions is the
+// in-process implementation; a shared tier (Redis) implements it for a
+// fleet. A purge publishes the new versions on the Bus, so other nodes
+// adopt them without asking the store; they Load it when they start and
+// when the Bus may have lost purges.
+type Versions interface {
+	// Load returns the versions of every namespace purged so far (a name
+	// never purged is absent: version 0).
+	Load(ctx context.Context) (map[string]uint64, error)
+	// Bump gives each name a new random version and returns them.
+	Bump(ctx context.Context, names []string) (map[string]uint64, error)
+}
+
+// AllVersions is the Versions name of the namespace of every route.
+const AllVersions = allStamp
+
+// LocalVersions keeps versions in memory, shared by the handlers of one
+// process that are given it. The zero value is ready to use.
+type LocalVersions struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+var _ Versions = (*LocalVersions)(nil)
+
+// Load implements Versions.
+func (v *LocalVersions) Load(context.Context) (map[string]uint64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string]uint64, len(v.m))
+	for k, n := range v.m {
+		out[k] = n
+	}
+	return out, nil
+}
+
+// Bump implements Versions.
+func (v *LocalVersions) Bump(_ context.Context, names []string) (map[string]uint64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[string]uint64{}
+	}
+	out := make(map[string]uint64, len(names))
+	for _, name := range names {
+		n := NewVersion()
+		v.m[name] = n
+		out[name] = n
+	}
+	return out, nil
+}
+
+// NewVersion returns a random version, non-zero and below 2^53 so that
+// it survives JSON readers that hold numbers as doubles.
+func NewVersion() uint64 {
+	return 1 + rand.Uint64N(1<<53-1)
+}
+
+// namespaces are a handler's copy of the versions, read on every request
+// with two atomic loads and no lock.
+type namespaces struct {
+	all    atomic.Uint64
+	routes map[*policy.Policy]*atomic.Uint64 // fixed at New: read without a lock
+	byName map[string]*atomic.Uint64         // pattern → the same counters
+}
+
+func newNamespaces(t *policy.Table) *namespaces {
+	ns := &namespaces{routes: map[*policy.Policy]*atomic.Uint64{}, byName: map[string]*atomic.Uint64{}}
+	for _, p := range t.Policies() {
+		v := new(atomic.Uint64)
+		ns.routes[p] = v
+		ns.byName[p.Pattern] = v
+	}
+	return ns
+}
+
+// adopt sets the versions named in m (names of unknown routes are
+// ignored: another node may run a newer config).
+func (ns *namespaces) adopt(m map[string]uint64) {
+	for name, v := range m {
+		if name == AllVersions {
+			ns.all.Store(v)
+		} else if c := ns.byName[name]; c != nil {
+			c.Store(v)
+		}
+	}
+}
+
+// suffix is what a key of a route under pol carries: nothing while neither
+// the route nor all was ever purged and the route's configured version is
+// 0, so that keys stay readable.
+func (ns *namespaces) suffix(key string, pol *policy.Policy) string {
+	all := ns.all.Load()
+	var rv, cv uint64
+	if pol != nil {
+		if c := ns.routes[pol]; c != nil {
+			rv = c.Load()
+		}
+		cv = pol.Version
+	}
+	if all == 0 && rv == 0 && cv == 0 {
+		return key
+	}
+	b := make([]byte, 0, len(key)+48)
+	b = append(b, key...)
+	b = append(b, "\x00v"...)
+	b = strconv.AppendUint(b, cv, 36)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, all, 36)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, rv, 36)
+	return string(b)
+}
+
+// loadVersions reads the shared versions into the handler's copy. If the
+// store cannot answer, the handler keeps the versions it has (at New: the
+// configured ones) and says so; entries of a shared tier stored before the
+// node started are not vouched for anyway (see l2).
+func (h *Handler) loadVersions() {
+	ctx, cancel := context.WithTimeout(context.Background(), h.versionTimeout)
+	defer cancel()
+	m, err := h.versionStore.Load(ctx)
+	if err != nil {
+		h.log.Error("namespace versions not read from the shared store", "err", err)
+		return
+	}
+	h.ns.adopt(m)
+}
