@@ -23,3 +23,15 @@ func TestMemoryConformance(t *testing.T) {
 		TooLargeBody: maxBytes / 8,
 	})
 }
+
+func TestSharedMemoryConformance(t *testing.T) {
+	const maxBytes = 64 << 20
+	tiertest.RunWith(t, func(t *testing.T) cache.Tier {
+		m, err := cache.NewSharedMemory(cache.MemoryOptions{MaxBytes: maxBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}, tiertest.Options{TooLargeBody: maxBytes / 8})
+}

@@ -25,13 +25,18 @@ import (
 //     a miss; a delete missing from L2 is covered by the next rule);
 //   - an entry read from L2 is promoted into L1 through the same rules as a
 //     fill (tag index, then a purge check after storing), and only if this
-//     node can vouch for it: its fill started after this node started (older
-//     entries may predate purges this node never heard of) and no purge of
-//     its URL, its route, all, one of its tags or a prefix of its path was
-//     stamped here since its fill started (generations.purgedAfter). Purges reach the other
-//     nodes through OnPurge (purge_targets), which stamp them on arrival.
+//     node can vouch for it: no purge of its URL, its route, all, one of
+//     its tags or a prefix of its path was stamped here since its fill
+//     started (generations.purgedAfter), and, if L2 does not apply purges
+//     itself, its fill started after this node did (older entries may
+//     predate purges this node never heard of);
+//   - a purge is applied to L2 once, by the node it was made on, when L2 is
+//     a cache.Invalidator (keys, tags, URL tags, prefixes); the other nodes
+//     hear of it on the Bus and stamp it. Route and all purges change the
+//     shared namespace versions (Versions) instead.
 type l2 struct {
 	tier    cache.Tier
+	inv     cache.Invalidator // the tier, if it applies purges itself
 	timeout time.Duration
 	skew    time.Duration // clock skew allowed between nodes
 	start   atomic.Int64  // UnixNano: entries stored earlier are not vouched for
@@ -43,7 +48,7 @@ type l2 struct {
 	failures  atomic.Int32
 	openUntil atomic.Int64 // UnixNano: calls skipped until then
 
-	Hits, Misses, Errors, Refused, Dropped, Written atomic.Int64
+	Hits, Misses, Errors, Refused, Dropped, Written, PurgeErrors atomic.Int64
 }
 
 // l2op is a queued write (e set) or delete (e nil).
@@ -62,7 +67,13 @@ const (
 func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time) *l2 {
 	l := &l2{tier: t, timeout: timeout, skew: skew,
 		queue: make(chan l2op, queue), stop: make(chan struct{}), done: make(chan struct{})}
-	l.start.Store(start.UnixNano())
+	l.inv, _ = t.(cache.Invalidator)
+	if l.inv == nil {
+		// Purges made while this node was down did not reach L2's entries
+		// (only the nodes that held them deleted them): none of them is
+		// vouched for.
+		l.start.Store(start.UnixNano())
+	}
 	go l.run()
 	return l
 }
@@ -156,6 +167,32 @@ func (l *l2) result(err error) {
 	}
 }
 
+// l2PurgeTimeouts is how many lookup deadlines a purge may take in L2:
+// it walks indexes and deletes what they name.
+const l2PurgeTimeouts = 20
+
+// invalidate applies a purge to an L2 that can (see cache.Invalidator),
+// under its own deadline. An error means entries of the purge may be left
+// in L2: the nodes that are up refuse them (they stamped the purge), but a
+// node started later would not.
+func (l *l2) invalidate(ctx context.Context, inv cache.Invalidation) error {
+	if l.inv == nil || inv.Empty() {
+		return nil
+	}
+	if !l.allow() {
+		l.PurgeErrors.Add(1)
+		return errors.New("L2 circuit breaker open")
+	}
+	ctx, cancel := context.WithTimeout(ctx, l2PurgeTimeouts*l.timeout)
+	defer cancel()
+	_, err := l.inv.Invalidate(ctx, inv)
+	l.result(err)
+	if err != nil {
+		l.PurgeErrors.Add(1)
+	}
+	return err
+}
+
 // distrustUntil stops vouching for entries stored before t.
 func (l *l2) distrustUntil(t time.Time) { raiseTime(&l.start, t.UnixNano()) }
 
@@ -190,9 +227,11 @@ func (h *Handler) fromL2(ctx context.Context, key string) *cache.Entry {
 	return e
 }
 
-// vouch reports whether this node can serve e, read from L2: stored after
-// the node started, and not covered by a purge stamped here since (both
-// with the allowed clock skew).
+// vouch reports whether this node can serve e, read from L2: not covered
+// by a purge stamped here since its fill started, and stored after the
+// node stopped trusting older entries (at its start, for an L2 that does
+// not apply purges; when the Bus lost purges), both with the allowed clock
+// skew.
 func (h *Handler) vouch(e *cache.Entry) bool {
 	// Its fill's start (RequestTime), not its end: a response that arrived
 	// after a purge may have been asked for before it.
@@ -207,7 +246,7 @@ func (h *Handler) vouch(e *cache.Entry) bool {
 			break
 		}
 	}
-	return !h.gens.purgedAfter(stored, base, keyPath(base), scopeTags(e.Tags, e.Route))
+	return !h.gens.purgedAfter(stored, base, cache.PathOf(base), scopeTags(e.Tags, e.Route))
 }
 
 // toL2 queues e for L2 (nothing without one). Hit-for-miss markers stay
@@ -233,6 +272,9 @@ type L2Stats struct {
 	Errors  int64 // L2 calls that failed or timed out
 	Written int64 // entries written to L2
 	Dropped int64 // writes and deletes dropped: queue full, or the breaker open
+	// PurgeErrors counts purges L2 did not apply (errors, deadlines, the
+	// breaker open): their entries may remain in L2 (see cache.Invalidator).
+	PurgeErrors int64
 	Open    bool  // the circuit breaker is open: L2 is left alone for now
 }
 
@@ -244,6 +286,6 @@ func (h *Handler) L2Stats() (L2Stats, bool) {
 	l := h.l2
 	return L2Stats{
 		Hits: l.Hits.Load(), Misses: l.Misses.Load(), Refused: l.Refused.Load(), Errors: l.Errors.Load(),
-		Written: l.Written.Load(), Dropped: l.Dropped.Load(), Open: !l.allow(),
+		Written: l.Written.Load(), Dropped: l.Dropped.Load(), PurgeErrors: l.PurgeErrors.Load(), Open: !l.allow(),
 	}, true
 }

@@ -19,7 +19,17 @@ import (
 // remoteTier stands for a shared L2 in another process: every entry goes
 // through the binary codec both ways, so readers get new pointers, as from
 // Redis.
-type remoteTier struct{ m *cache.Memory }
+type remoteTier struct{ m cache.Tier }
+
+// remoteInvalidator is a remoteTier over a tier that applies purges.
+type remoteInvalidator struct {
+	remoteTier
+	inv cache.Invalidator
+}
+
+func (r remoteInvalidator) Invalidate(ctx context.Context, inv cache.Invalidation) (int, error) {
+	return r.inv.Invalidate(ctx, inv)
+}
 
 func (r remoteTier) Get(ctx context.Context, key string) (*cache.Entry, error) {
 	e, err := r.m.Get(ctx, key)
@@ -66,6 +76,22 @@ func newFleet(t *testing.T, o *origin, pols []policy.Policy, wrap func(cache.Tie
 	}
 	t.Cleanup(func() { mem.Close() })
 	fl.l2 = remoteTier{mem}
+	if wrap != nil {
+		fl.l2 = wrap(fl.l2)
+	}
+	return fl
+}
+
+// newSharedFleet makes a fleet whose L2 applies purges (a
+// cache.SharedMemory behind the codec), as the Redis tier does.
+func newSharedFleet(t *testing.T, o *origin, pols []policy.Policy, wrap func(cache.Tier) cache.Tier) *fleet {
+	fl := &fleet{t: t, origin: o, clock: newClock(), pols: pols, bus: new(LocalBus), vers: new(LocalVersions)}
+	mem, err := cache.NewSharedMemory(cache.MemoryOptions{MaxBytes: 64 << 20, Now: fl.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	fl.l2 = remoteInvalidator{remoteTier{mem}, mem}
 	if wrap != nil {
 		fl.l2 = wrap(fl.l2)
 	}

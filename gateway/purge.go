@@ -167,7 +167,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		if rg, ok := h.tier.(ranger); ok {
 			var matched []string
 			rg.Range(func(key string, _ *cache.Entry) bool {
-				path := keyPath(key)
+				path := cache.PathOf(key)
 				for _, pre := range p.Prefixes {
 					if strings.HasPrefix(path, pre) {
 						matched = append(matched, key)
@@ -181,6 +181,16 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 			}
 		}
 	}
+	var l2Err error
+	if kind != PurgeRemote && h.l2 != nil {
+		// The tier applies it once for the fleet; the other nodes apply
+		// it to what they hold when the Bus brings it.
+		tags := slices.Clone(p.Tags)
+		for _, k := range keys {
+			tags = append(tags, urlTag(k))
+		}
+		l2Err = h.l2.invalidate(ctx, cache.Invalidation{Keys: keys, Tags: tags, Prefixes: p.Prefixes})
+	}
 	h.stats.Purges.Add(1)
 	h.stats.PurgesByKind[kind].Add(1)
 	h.stats.PurgedByKind[kind].Add(int64(res.Affected))
@@ -193,6 +203,9 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	}
 	if versionErr != nil {
 		return res, fmt.Errorf("%w: namespace versions: %w", ErrPurgeNotShared, versionErr)
+	}
+	if l2Err != nil {
+		return res, fmt.Errorf("%w: L2: %w", ErrPurgeNotShared, l2Err)
 	}
 	return res, nil
 }
@@ -279,23 +292,6 @@ func (h *Handler) countEntries(match func(*cache.Entry) bool) int {
 		return true
 	})
 	return n
-}
-
-// keyPath extracts the path (with query) of a primary or variant key.
-func keyPath(key string) string {
-	_, rest, ok := strings.Cut(key, "://")
-	if !ok {
-		return ""
-	}
-	i := strings.IndexByte(rest, '/')
-	if i < 0 {
-		return ""
-	}
-	rest = rest[i:]
-	if j := strings.IndexByte(rest, 0); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
 }
 
 // key returns the cache key of r under its route: the canonical primary

@@ -112,6 +112,7 @@ func RunWith(t *testing.T, newTier func(t *testing.T) cache.Tier, o Options) {
 		{"canceled_context", s.canceledContext},
 		{"large_entry", s.largeEntry},
 		{"too_large", s.tooLarge},
+		{"invalidate", s.invalidate},
 	} {
 		t.Run(c.name, c.run)
 	}
@@ -540,5 +541,60 @@ func (s suite) tooLarge(t *testing.T) {
 	}
 	if got := get(t, tier, e.Key); got != nil && len(got.Body) == len(e.Body) {
 		t.Fatal("Get returned the entry that Set rejected as too large")
+	}
+}
+
+// Contract (cache.Invalidator only): Invalidate removes the entries under
+// its keys, every entry stored with one of its tags, and every entry whose
+// key's path starts with one of its prefixes; it leaves what none names,
+// including entries under another segment than a prefix's, and a tag's
+// entries that were replaced by an entry without the tag; Get never
+// returns the tier's own bookkeeping in Tags.
+func (s suite) invalidate(t *testing.T) {
+	tier := s.newTier(t)
+	inv, ok := tier.(cache.Invalidator)
+	if !ok {
+		t.Skip("not a cache.Invalidator")
+	}
+	now := time.Now()
+	entry := func(key string, tags ...string) *cache.Entry {
+		e := FullEntry(t, key, now)
+		e.Tags = tags
+		set(t, tier, key, e)
+		return e
+	}
+	const host = "GET http://api.example"
+	keep := map[string]*cache.Entry{}
+	gone := map[string]*cache.Entry{}
+	gone[host+"/by/key"] = entry(host+"/by/key", "x")
+	gone[host+"/by/tag"] = entry(host+"/by/tag", "t1", "other")
+	gone[host+"/by/tag2\x00variant"] = entry(host+"/by/tag2\x00variant", "t2")
+	keep[host+"/by/untagged"] = entry(host+"/by/untagged", "other")
+	gone[host+"/pre/fix/a?q=1"] = entry(host+"/pre/fix/a?q=1")
+	gone[host+"/pre/fix/deep/er/still"] = entry(host+"/pre/fix/deep/er/still")
+	keep[host+"/pre/other"] = entry(host+"/pre/other")
+	keep[host+"/prefix"] = entry(host+"/prefix")
+	retagged := host + "/retagged"
+	entry(retagged, "t1")
+	keep[retagged] = entry(retagged, "fresh")
+
+	n, err := inv.Invalidate(context.Background(), cache.Invalidation{
+		Keys:     []string{host + "/by/key", host + "/never/stored"},
+		Tags:     []string{"t1", "t2", "no-such-tag"},
+		Prefixes: []string{"/pre/fix/"},
+	})
+	if err != nil {
+		t.Fatalf("Invalidate: %v", err)
+	}
+	if n < len(gone) {
+		t.Errorf("Invalidate removed %d entries, want at least %d", n, len(gone))
+	}
+	for k := range gone {
+		if e := get(t, tier, k); e != nil {
+			t.Errorf("Get(%q) after Invalidate: still there", k)
+		}
+	}
+	for k, want := range keep {
+		wantEntry(t, k, get(t, tier, k), want)
 	}
 }
