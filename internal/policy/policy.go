@@ -217,12 +217,13 @@ func (route) ServeHTTP(http.ResponseWriter, *http.Request) {}
 type Table struct {
 	mux      *http.ServeMux
 	policies []*Policy
+	memo     *matchMemo
 }
 
 // New builds a table. Patterns are validated by net/http.ServeMux; an
 // invalid or conflicting pattern is reported as an error naming it.
 func New(policies []Policy) (*Table, error) {
-	t := &Table{mux: http.NewServeMux()}
+	t := &Table{mux: http.NewServeMux(), memo: newMatchMemo()}
 	for i := range policies {
 		p := policies[i]
 		if err := register(t.mux, p.Pattern, route{&p}); err != nil {
@@ -250,11 +251,16 @@ func (t *Table) Match(r *http.Request) *Policy {
 	if t == nil || len(t.policies) == 0 {
 		return nil
 	}
+	if p, ok := t.memo.get(r.Method, r.Host, r.URL.Path, r.URL.RawPath); ok {
+		return p
+	}
+	var p *Policy
 	h, _ := t.mux.Handler(r)
 	if rt, ok := h.(route); ok {
-		return rt.p
+		p = rt.p
 	}
-	return nil
+	t.memo.put(r.Method, r.Host, r.URL.Path, r.URL.RawPath, p)
+	return p
 }
 
 // Policies returns the table's policies in configuration order.
