@@ -57,6 +57,9 @@ type fill struct {
 	call     *cache.Call // set when this request leads a coalesced miss
 	stall    func()      // cancels the origin request (an origin that stalls mid-body)
 	released sync.Once
+
+	leaseMu sync.Mutex
+	lease   func() // lets the fleet lease go (see Lease), until handed to the L2 write
 }
 
 type fillKey struct{}
@@ -70,6 +73,7 @@ func fillFrom(ctx context.Context) *fill {
 // called as soon as the entry is stored, so waiters do not wait for a slow
 // leading client to finish reading.
 func (f *fill) release() {
+	f.dropLease()
 	if f.call == nil {
 		return
 	}
@@ -436,7 +440,7 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 		// marker the purge removed.
 		m := f.primary
 		if h.keep(ctx, f.key, m, func() bool { return f.overtaken(nil, m.Route) }) == nil {
-			h.toL2(f.key, m)
+			h.toL2(f.key, m, nil)
 		}
 	}
 	f.release()
@@ -457,7 +461,7 @@ func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 	case errors.Is(err, errOvertaken):
 		h.stats.PurgedFills.Add(1)
 	case err == nil:
-		h.toL2(e.Key, e) // queued: sent after the answer, off the request path
+		h.toL2(e.Key, e, f.handOffLease()) // queued: sent after the answer, off the request path
 	}
 	return err == nil
 }

@@ -132,6 +132,10 @@ type Options struct {
 	// other nodes that share its cache, and theirs to it (see Bus). A purge
 	// from the Bus is applied here and not published again.
 	Bus Bus
+	// Lease, with an L2, makes fills fleet-wide: one node of those that
+	// share the L2 fetches a key, the others wait for its L2 write (see
+	// Lease). If nil, each node fetches on its own.
+	Lease Lease
 	// Versions holds the namespace versions of route and all purges,
 	// shared by the nodes of a fleet (see Versions). If nil, this handler's
 	// own LocalVersions.
@@ -233,6 +237,8 @@ type Handler struct {
 	bodyTimeout    time.Duration
 	fills          *fillBudget
 	l2             *l2
+	lease          Lease
+	leaseStats     leaseCounters
 	originIdle     time.Duration // longest wait for the next bytes of a body being filled
 	ownedMemory    *cache.Memory
 	ownsTransport  *http.Transport
@@ -347,6 +353,7 @@ func New(o Options) (*Handler, error) {
 		onPurge:      o.OnPurge,
 		ns:           newNamespaces(o.Policies),
 		versionStore: o.Versions,
+		lease:        o.Lease,
 		downstream:   map[*policy.Policy][]string{},
 		headers:      newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
 		bodyTimeout:  max(o.ClientBodyTimeout, 0),

@@ -202,6 +202,17 @@ func (h *Handler) coalesce(w http.ResponseWriter, q *cacheable, f *fill, o *outc
 		}
 		f.call = call
 		h.stats.Leaders.Add(1)
+		release, e := h.takeLease(ctx, q.key, q.r, func(e *cache.Entry) bool {
+			return !sameEntry(e, q.stale) && h.usable(e, q.cc, h.now()) == useFresh
+		})
+		if e != nil {
+			// Another node filled it for the fleet, and it is in L1 now.
+			h.group.Done(q.key, call)
+			o.result = ResultHit
+			h.serveEntry(w, q.r, q.pol, e, h.now(), httpcache.Status{Hit: true, Collapsed: true, Detail: "fleet"}, "HIT")
+			return true
+		}
+		f.lease = release
 		return false
 	}
 	h.stats.Collapsed.Add(1)

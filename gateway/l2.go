@@ -51,10 +51,12 @@ type l2 struct {
 	Hits, Misses, Errors, Refused, Dropped, Written, PurgeErrors atomic.Int64
 }
 
-// l2op is a queued write (e set) or delete (e nil).
+// l2op is a queued write (e set) or delete (e nil). done, if set, is
+// called once the op was applied or dropped.
 type l2op struct {
-	key string
-	e   *cache.Entry
+	key  string
+	e    *cache.Entry
+	done func()
 }
 
 // Breaker: after l2BreakerFailures failures in a row, L2 is left alone for
@@ -99,6 +101,9 @@ func (l *l2) run() {
 }
 
 func (l *l2) apply(op l2op) {
+	if op.done != nil {
+		defer op.done()
+	}
 	if !l.allow() {
 		l.Dropped.Add(1)
 		return
@@ -122,14 +127,21 @@ func (l *l2) apply(op l2op) {
 func (l *l2) enqueue(op l2op) {
 	select {
 	case <-l.stop:
-		l.Dropped.Add(1)
+		l.drop(op)
 		return
 	default:
 	}
 	select {
 	case l.queue <- op:
 	default:
-		l.Dropped.Add(1)
+		l.drop(op)
+	}
+}
+
+func (l *l2) drop(op l2op) {
+	l.Dropped.Add(1)
+	if op.done != nil {
+		op.done()
 	}
 }
 
@@ -210,6 +222,12 @@ func (h *Handler) fromL2(ctx context.Context, key string) *cache.Entry {
 	if e == nil {
 		return nil
 	}
+	return h.promote(ctx, key, e)
+}
+
+// promote stores e, read from L2 under key, into L1 if this node can vouch
+// for it, and returns it; or nil.
+func (h *Handler) promote(ctx context.Context, key string, e *cache.Entry) *cache.Entry {
 	if e.HitForMiss || !h.vouch(e) {
 		h.l2.Refused.Add(1)
 		return nil
@@ -251,9 +269,11 @@ func (h *Handler) vouch(e *cache.Entry) bool {
 
 // toL2 queues e for L2 (nothing without one). Hit-for-miss markers stay
 // on this node.
-func (h *Handler) toL2(key string, e *cache.Entry) {
+func (h *Handler) toL2(key string, e *cache.Entry, done func()) {
 	if h.l2 != nil && !e.HitForMiss {
-		h.l2.enqueue(l2op{key: key, e: e})
+		h.l2.enqueue(l2op{key: key, e: e, done: done})
+	} else if done != nil {
+		done()
 	}
 }
 

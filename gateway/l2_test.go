@@ -56,6 +56,7 @@ type fleet struct {
 	l2     cache.Tier
 	bus    Bus
 	vers   *LocalVersions // the fleet's shared namespace versions
+	lease  Lease          // set before start to make fills fleet-wide
 	clock  *clock
 	pols   []policy.Policy
 	nodes  []*node
@@ -110,7 +111,7 @@ func (fl *fleet) start() *node {
 	gw, err := New(Options{
 		Origin: u, Policies: tbl, Now: fl.clock.Now, OriginTimeout: 2 * time.Second,
 		L2: fl.l2, L2Timeout: 50 * time.Millisecond, L2Skew: time.Nanosecond,
-		Bus: fl.bus, Versions: fl.vers,
+		Bus: fl.bus, Versions: fl.vers, Lease: fl.lease,
 	})
 	if err != nil {
 		t.Fatal(err)

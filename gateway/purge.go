@@ -270,7 +270,7 @@ func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now 
 		c.Lifetime = min(c.Lifetime, c.Age(now)) // stale from now on
 		if err := h.tags.Add(key, c); err == nil {
 			if h.tier.Set(ctx, key, c) == nil {
-				h.toL2(key, c)
+				h.toL2(key, c, nil)
 				return 1
 			}
 		}

@@ -119,6 +119,13 @@ func (rf *refresher) trigger(r *http.Request, key string, e *cache.Entry, pol *p
 			rf.mu.Unlock()
 			<-rf.sem
 		}()
+		release, fresh := rf.h.takeLease(ctx, key, out, func(n *cache.Entry) bool {
+			return !sameEntry(n, e) && n.TTL(rf.h.now()) > 0
+		})
+		if fresh != nil {
+			return // another node refreshed it for the fleet: in L1 now
+		}
+		f.lease = release
 		rf.h.fetch(discard{}, out, f)
 	}()
 	return true
