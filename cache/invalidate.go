@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // An Invalidator is a tier that removes entries by key, tag and path prefix
@@ -17,10 +18,21 @@ import (
 // one that indexes paths by segment (PrefixTags) removes what is under the
 // prefix's last segment boundary. It returns how many entries it removed,
 // as far as it knows.
+//
+// Invalidation also fences what comes after it: a Set of an entry whose
+// fill started (RequestTime) before an Invalidate that named its key, one
+// of its tags or a prefix of its path does not keep the entry, for as long
+// as such a fill can take (FenceFor). A node whose fill was overtaken by a
+// purge it had not yet heard of cannot write the old response back.
 type Invalidator interface {
 	Tier
 	Invalidate(ctx context.Context, inv Invalidation) (int, error)
 }
+
+// FenceFor is how long an Invalidator keeps refusing entries whose fill
+// started before an invalidation that covers them: longer than a fill and
+// its queued L2 write can take.
+const FenceFor = 2 * time.Minute
 
 // Invalidation names what Invalidator.Invalidate removes.
 type Invalidation struct {

@@ -2,8 +2,11 @@ package cache
 
 import (
 	"context"
+	"hash/maphash"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // SharedMemory is an in-process stand-in for a shared tier: a Memory that
@@ -14,15 +17,26 @@ import (
 // the entry's tags (and removed from what Get returns).
 type SharedMemory struct {
 	*Memory
-	idx *TagIndex
+	idx   *TagIndex
+	now   func() time.Time
+	seed  maphash.Seed
+	fence [fenceSlots]atomic.Int64 // UnixNano of the newest invalidation per hashed key or tag
 }
+
+// fenceSlots hold the invalidation times that fence Sets: a key or tag
+// shares its slot with others (a false positive costs one entry not kept
+// in L2), and memory stays fixed whatever is purged.
+const fenceSlots = 1 << 14
 
 var _ Invalidator = (*SharedMemory)(nil)
 
 // NewSharedMemory returns a SharedMemory; o.OnRemove is kept and called
 // after the tier's own bookkeeping.
 func NewSharedMemory(o MemoryOptions) (*SharedMemory, error) {
-	s := &SharedMemory{idx: NewTagIndex(0)}
+	s := &SharedMemory{idx: NewTagIndex(0), now: o.Now, seed: maphash.MakeSeed()}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	onRemove := o.OnRemove
 	o.OnRemove = func(k string, e *Entry) {
 		s.idx.Remove(k, e)
@@ -53,7 +67,11 @@ func (s *SharedMemory) Get(ctx context.Context, key string) (*Entry, error) {
 	return &c, nil
 }
 
-// Set stores e with its tags and its path's prefix tags indexed.
+// Set stores e with its tags and its path's prefix tags indexed, unless an
+// invalidation covering it came after its fill started (see Invalidator).
+// Stored first, checked after: whatever the interleaving with Invalidate,
+// either the check sees the invalidation or the invalidation removes the
+// entry.
 func (s *SharedMemory) Set(ctx context.Context, key string, e *Entry) error {
 	c := *e
 	c.Tags = append(slices.Clip(e.Tags), PrefixTags(PathOf(key))...)
@@ -64,12 +82,62 @@ func (s *SharedMemory) Set(ctx context.Context, key string, e *Entry) error {
 		s.idx.Remove(key, &c)
 		return err
 	}
+	if s.fenced(key, &c) {
+		return s.Memory.Delete(ctx, key)
+	}
 	return nil
+}
+
+func (s *SharedMemory) slot(kind byte, name string) *atomic.Int64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteByte(kind)
+	h.WriteString(name)
+	return &s.fence[h.Sum64()&(fenceSlots-1)]
+}
+
+// fenced reports whether an invalidation of key or of one of c's tags was
+// made at or after c's fill started.
+func (s *SharedMemory) fenced(key string, c *Entry) bool {
+	start := c.RequestTime.UnixNano()
+	if c.RequestTime.IsZero() || s.now().Sub(c.RequestTime) > FenceFor {
+		return false
+	}
+	if s.slot('k', key).Load() >= start {
+		return true
+	}
+	for _, t := range c.Tags {
+		if s.slot('t', t).Load() >= start {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *SharedMemory) stamp(kind byte, name string, at int64) {
+	a := s.slot(kind, name)
+	for {
+		cur := a.Load()
+		if cur >= at || a.CompareAndSwap(cur, at) {
+			return
+		}
+	}
 }
 
 // Invalidate implements Invalidator.
 func (s *SharedMemory) Invalidate(ctx context.Context, inv Invalidation) (int, error) {
+	// Fences first, removals after (see Set).
+	at := s.now().UnixNano()
 	keys := slices.Clone(inv.Keys)
+	for _, k := range inv.Keys {
+		s.stamp('k', k, at)
+	}
+	for _, t := range inv.Tags {
+		s.stamp('t', t, at)
+	}
+	for _, p := range inv.Prefixes {
+		s.stamp('t', PrefixTag(p), at)
+	}
 	for _, t := range inv.Tags {
 		keys = append(keys, s.idx.Keys(t)...)
 	}

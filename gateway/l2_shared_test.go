@@ -3,6 +3,9 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,4 +96,62 @@ type failingInvalidator struct{ remoteInvalidator }
 
 func (failingInvalidator) Invalidate(context.Context, cache.Invalidation) (int, error) {
 	return 0, errors.New("injected")
+}
+
+// gatedBus delivers purges only once open is closed (a node cut off from
+// the bus for a while).
+type gatedBus struct {
+	LocalBus
+	open chan struct{}
+}
+
+func (b *gatedBus) Join(deliver func(Purge), lost func()) (func(Purge), func()) {
+	return b.LocalBus.Join(func(p Purge) {
+		go func() { <-b.open; deliver(p) }()
+	}, lost)
+}
+
+// TestPurgeRacingSlowFillAcrossNodes: node A's fill started before a purge
+// made on node B, and A hears of the purge only after its fill stored.
+// L2 refuses A's write (the purge fenced it), so a node started later does
+// not get the old body from L2; nor does A once the purge reaches it.
+func TestPurgeRacingSlowFillAcrossNodes(t *testing.T) {
+	slow := make(chan struct{})
+	var v atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		n := v.Add(1)
+		if n == 1 {
+			<-slow
+		}
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Surrogate-Key", "item")
+		fmt.Fprintf(w, "v%d", n)
+	})
+	fl := newSharedFleet(t, o, nil, nil)
+	bus := &gatedBus{open: make(chan struct{})}
+	fl.bus = bus
+	a, b := fl.start(), fl.start()
+
+	w := a.gw.l2.Written.Load()
+	first := make(chan string, 1)
+	go func() { first <- a.do(t, "GET", "/k").body }()
+	waitFor(t, "A's origin request", func() bool { return o.total.Load() == 1 })
+	fl.clock.Advance(time.Second)
+	if _, err := b.gw.Purge(context.Background(), Purge{Tags: []string{"item"}}); err != nil {
+		t.Fatal(err)
+	}
+	close(slow)
+	old := <-first
+	a.written(t, w+1) // A's write reached L2, which did not keep it
+	fl.clock.Advance(time.Second)
+
+	late := fl.start()
+	if r := late.do(t, "GET", "/k"); r.body == old {
+		t.Errorf("a node started after the purge served %q, the fill the purge overtook (%s)", r.body, r.header.Get("Cache-Status"))
+	}
+	close(bus.open)
+	waitFor(t, "the purge to reach A", func() bool { return a.gw.stats.PurgesByKind[PurgeRemote].Load() >= 1 })
+	if r := a.do(t, "GET", "/k"); r.body == old {
+		t.Errorf("A served %q after the purge reached it (%s)", r.body, r.header.Get("Cache-Status"))
+	}
 }

@@ -113,6 +113,7 @@ func RunWith(t *testing.T, newTier func(t *testing.T) cache.Tier, o Options) {
 		{"large_entry", s.largeEntry},
 		{"too_large", s.tooLarge},
 		{"invalidate", s.invalidate},
+		{"invalidate_fences_older_fills", s.invalidateFences},
 	} {
 		t.Run(c.name, c.run)
 	}
@@ -596,5 +597,44 @@ func (s suite) invalidate(t *testing.T) {
 	}
 	for k, want := range keep {
 		wantEntry(t, k, get(t, tier, k), want)
+	}
+}
+
+// Contract (cache.Invalidator only): after Invalidate, a Set of an entry
+// whose fill started before it (RequestTime) and that it covers (by key,
+// tag or prefix) does not keep the entry; an entry whose fill started after
+// it is kept.
+func (s suite) invalidateFences(t *testing.T) {
+	tier := s.newTier(t)
+	inv, ok := tier.(cache.Invalidator)
+	if !ok {
+		t.Skip("not a cache.Invalidator")
+	}
+	const host = "GET http://api.example"
+	before := time.Now().Add(-time.Second)
+	_, err := inv.Invalidate(context.Background(), cache.Invalidation{
+		Keys:     []string{host + "/fenced/key"},
+		Tags:     []string{"fenced-tag"},
+		Prefixes: []string{"/fenced/dir/"},
+	})
+	if err != nil {
+		t.Fatalf("Invalidate: %v", err)
+	}
+	after := time.Now().Add(time.Millisecond)
+	for _, c := range []struct{ key, tag string }{
+		{host + "/fenced/key", "t-key"},
+		{host + "/other/tagged", "fenced-tag"},
+		{host + "/fenced/dir/leaf", "t-dir"},
+	} {
+		old := FullEntry(t, c.key, before)
+		old.Tags, old.RequestTime = []string{c.tag}, before
+		set(t, tier, c.key, old)
+		if e := get(t, tier, c.key); e != nil {
+			t.Errorf("Set(%q) of a fill that started before an invalidation covering it: kept", c.key)
+		}
+		fresh := FullEntry(t, c.key, after)
+		fresh.Tags, fresh.RequestTime = []string{c.tag}, after
+		set(t, tier, c.key, fresh)
+		wantEntry(t, c.key, get(t, tier, c.key), fresh)
 	}
 }
