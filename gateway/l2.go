@@ -295,7 +295,7 @@ type L2Stats struct {
 	// PurgeErrors counts purges L2 did not apply (errors, deadlines, the
 	// breaker open): their entries may remain in L2 (see cache.Invalidator).
 	PurgeErrors int64
-	Open    bool  // the circuit breaker is open: L2 is left alone for now
+	Open        bool // the circuit breaker is open: L2 is left alone for now
 }
 
 // L2Stats returns the L2 counters, and false without an L2.
