@@ -13,21 +13,10 @@ test: check-go deps vet unit ## vet, all tests with -race (fuzz targets run thei
 check-go:
 	@command -v $(GO) >/dev/null 2>&1 || { echo "make test: Go is not installed or not on PATH (need Go 1.26+)"; exit 1; }
 
-# deps installs what the tests need beyond Go: Debian's chromium for the
-# dashboard browser test (internal/browsertest). As root it installs it with
-# apt-get; otherwise it says how, and the browser test fails in CI (CI=true)
-# or is skipped on a developer machine.
+# deps installs what the tests need beyond Go (chromium, redis-server,
+# redis-tools) with apt-get as root, or says how: see scripts/deps.sh.
 deps:
-	@if ! command -v chromium >/dev/null 2>&1 && [ ! -x "$${CHROME_PATH:-/usr/bin/chromium}" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "make test: installing chromium (dashboard browser test) with apt-get"; \
-	    (apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
-	     (apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null)) || \
-	     { echo "make test: apt-get install chromium failed"; exit 1; }; \
-	  else \
-	    echo "make test: chromium is missing and this is not a root Debian shell: run 'sudo apt-get install chromium' (the browser test needs it)"; \
-	  fi; \
-	fi
+	@scripts/deps.sh
 
 vet:
 	$(GO) vet $(PKGS)

@@ -30,9 +30,7 @@ const (
 )
 
 // futureMetrics are queried before the component that exports them exists.
-var futureMetrics = map[string]string{
-	"moat_redis_breaker_state": "the Redis tier (not built yet): MoatRedisBreakerOpen stays silent until then",
-}
+var futureMetrics = map[string]string{}
 
 // requiredAlerts are the alerts issue 7 and the runbook in
 // docs/observability.md promise.

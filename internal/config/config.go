@@ -171,6 +171,9 @@ type Cache struct {
 	// on the hottest keys first. Default 100; 0 turns predictive refresh
 	// off.
 	RefreshBudget float64 `yaml:"refresh_budget"`
+	// Redis, if set, puts a shared L2 in Redis under this memory tier, and shares namespace
+	// versions, fill leases and purges with the other nodes that use it (see [Redis]).
+	Redis *Redis `yaml:"redis,omitempty"`
 }
 
 // Tags configures surrogate keys.

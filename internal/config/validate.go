@@ -106,6 +106,7 @@ func (c *Config) validate() []*FieldError {
 	k.admin()
 	k.origin()
 	k.cache()
+	k.redis()
 	k.log()
 	k.routes()
 	k.freshness()

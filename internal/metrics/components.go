@@ -1,12 +1,15 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/fanout"
 	"github.com/moatproxy/moat/internal/hotkeys"
+	"github.com/moatproxy/moat/redisl2"
 )
 
 // Components are the parts whose own counters are exported at scrape time.
@@ -17,6 +20,10 @@ type Components struct {
 	Tags    *cache.TagIndex
 	Fanout  *fanout.Fanout
 	Hotkeys *hotkeys.Tracker
+	// Redis and Bus are the fleet's Redis client and purge bus
+	// (cache.redis), if configured.
+	Redis *redisl2.Client
+	Bus   *redisl2.Bus
 }
 
 // RegisterComponents registers a collector that reads c's counters when
@@ -56,6 +63,12 @@ var (
 	dL2Errors    = desc("moat_l2_errors_total", "L2 calls that failed or timed out.")
 	dL2Writes    = desc("moat_l2_writes_total", "L2 writes, by result (written; dropped: queue full or breaker open).", "result")
 	dL2Open      = desc("moat_l2_breaker_open", "1 while the L2 circuit breaker is open (L2 left alone).")
+	dL2PurgeErr  = desc("moat_l2_purge_errors_total", "Purges L2 did not apply (errors, deadlines, the breaker open): their entries may remain in L2 for nodes that start later.")
+	dRedisState  = desc("moat_redis_breaker_state", "The Redis (L2) circuit breaker: 0 closed, 2 open (Redis left alone for a while after repeated failures).")
+	dRedisConn   = desc("moat_redis_connected", "1 once a Redis server has answered (the client learned the topology).")
+	dLease       = desc("moat_redis_lease_total", "Fleet-wide fill leases, by result (acquired: this node fetched for the fleet; contended: another node held it; waited: answered from its L2 fill; error: the node fetched anyway).", "result")
+	dBus         = desc("moat_redis_bus_total", "Purge bus events, by event (published, delivered: from other nodes, dropped: publish queue full, gap: purges may have been missed, error: Redis calls that failed).", "event")
+	dBusAge      = desc("moat_redis_bus_read_age_seconds", "Seconds since the purge bus reader last completed a round (it blocks up to 1s when idle): the bus's health and lag.")
 	dDistrust    = desc("moat_bus_lost_total", "Times the purge bus said purges may have been lost: the node then stopped serving what it held.")
 	dTierErr     = desc("moat_tier_errors_total", "Cache tier calls that failed (a failed lookup is a miss, a failed store stores nothing).")
 	dClientErr   = desc("moat_client_errors_total", "Requests refused or failed by the client's fault: ambiguous paths (400), malformed or stalled request bodies (400, 408).")
@@ -67,7 +80,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dStored, dWaiters,
 		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
-		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dDistrust, dL2Requests, dL2Errors, dL2Writes, dL2Open, dFanout, dFanPending, dHotTracked} {
+		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dDistrust, dL2Requests, dL2Errors, dL2Writes, dL2Open, dL2PurgeErr, dRedisState, dRedisConn, dLease, dBus, dBusAge, dFanout, dFanPending, dHotTracked} {
 		ch <- d
 	}
 }
@@ -122,6 +135,33 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				open = 1
 			}
 			gauge(dL2Open, open)
+			counter(dL2PurgeErr, float64(l.PurgeErrors))
+			if c.c.Redis != nil {
+				gauge(dRedisState, 2*open)
+			}
+		}
+		if l, ok := g.LeaseStats(); ok {
+			counter(dLease, float64(l.Acquired), "acquired")
+			counter(dLease, float64(l.Contended), "contended")
+			counter(dLease, float64(l.Waited), "waited")
+			counter(dLease, float64(l.Errors), "error")
+		}
+	}
+	if r := c.c.Redis; r != nil {
+		connected := 0.0
+		if r.Connected() {
+			connected = 1
+		}
+		gauge(dRedisConn, connected)
+	}
+	if b := c.c.Bus; b != nil {
+		counter(dBus, float64(b.Published.Load()), "published")
+		counter(dBus, float64(b.Delivered.Load()), "delivered")
+		counter(dBus, float64(b.Dropped.Load()), "dropped")
+		counter(dBus, float64(b.Gaps.Load()), "gap")
+		counter(dBus, float64(b.Errors.Load()), "error")
+		if last := b.LastSeen.Load(); last > 0 {
+			gauge(dBusAge, time.Since(time.Unix(0, last)).Seconds())
 		}
 	}
 	if t := c.c.Tags; t != nil {

@@ -46,6 +46,7 @@ type Server struct {
 	tracker *hotkeys.Tracker
 	tags    *cache.TagIndex
 	tracing *tracing.Tracing
+	fleet   *fleet
 	stopHot context.CancelFunc
 	hotDone chan struct{}
 	proxy   *http.Server
@@ -159,7 +160,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if maxIdle == 0 {
 		maxIdle = -1
 	}
+	fl, err := newFleet(cfg, log)
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
 	gw, err := gateway.New(gateway.Options{
+		L2:                     fl.l2,
+		L2Timeout:              fl.timeout,
+		L2Queue:                fl.queue,
+		Bus:                    fl.bus,
+		Versions:               fl.versions,
+		Lease:                  fl.lease,
 		Origin:                 origin,
 		OriginTimeout:          cfg.Origin.Timeout.D(),
 		DialTimeout:            cfg.Origin.DialTimeout.D(),
@@ -198,10 +210,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	})
 	if err != nil {
 		mem.Close()
+		fl.close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, tracing: tr, errs: make(chan error, 2)}
-	metrics.RegisterComponents(reg, metrics.Components{Gateway: gw, Memory: mem, Tags: tags, Fanout: fan, Hotkeys: tracker})
+	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, tracing: tr, fleet: fl, errs: make(chan error, 2)}
+	metrics.RegisterComponents(reg, metrics.Components{Gateway: gw, Memory: mem, Tags: tags, Fanout: fan, Hotkeys: tracker, Redis: fl.client, Bus: fl.busStats})
 	s.proxy = &http.Server{
 		Handler:           tr.Middleware(gw),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -335,6 +348,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("purge fan-out: %w", err))
 	}
 	errs = append(errs, s.tracing.Shutdown(ctx), s.gateway.Close(), s.memory.Close())
+	s.fleet.close() // after the gateway sent its queued L2 writes
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,292 @@
+package redisl2
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/redis/rueidis"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/compress"
+)
+
+// Tier is moat's L2 in Redis: a cache.Tier that indexes entries by tag and
+// by path segment, applies purges itself and fences the writes they
+// overtook (cache.Invalidator).
+type Tier struct{ c *Client }
+
+var _ cache.Invalidator = (*Tier)(nil)
+
+// Tier returns the client's L2 tier.
+func (c *Client) Tier() *Tier { return &Tier{c} }
+
+// Stored values start with a byte that says how the encoded entry
+// (cache.AppendEntry) follows.
+const (
+	valueRaw  byte = 'r'
+	valueZstd byte = 'z'
+)
+
+// hashTag is the slot part of a URL's keys: the hash of the key up to its
+// first NUL (the URL's key without versions, scope or variant), so that a
+// URL's variants, scopes, fence and leases share a Cluster slot.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		key = key[:i]
+	}
+	return strconv.FormatUint(xxhash.Sum64String(key), 16)
+}
+
+func (c *Client) entryKey(key string) string {
+	return c.prefix + "{" + hashTag(key) + "}:e:" + strconv.FormatUint(xxhash.Sum64String(key), 16)
+}
+
+func (c *Client) fenceKey(key string) string { return c.prefix + "{" + hashTag(key) + "}:f" }
+
+func (c *Client) tagKey(tag string) string {
+	return c.prefix + "t:{" + strconv.FormatUint(xxhash.Sum64String(tag), 16) + "}"
+}
+
+func (c *Client) tagFenceKey(tag string) string { return c.tagKey(tag) + ":f" }
+
+// Get implements cache.Tier. An entry stored under another key that hashed
+// to the same name is a miss.
+func (t *Tier) Get(ctx context.Context, key string) (*cache.Entry, error) {
+	c := t.c
+	rc, err := c.r()
+	if err != nil {
+		return nil, err
+	}
+	b, err := rc.Do(ctx, rc.B().Get().Key(c.entryKey(key)).Build()).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := c.decode(b)
+	if err != nil || e.Key != key {
+		return nil, nil // another release's or another key's: a miss
+	}
+	return e, nil
+}
+
+func (c *Client) decode(b []byte) (*cache.Entry, error) {
+	if len(b) == 0 {
+		return nil, cache.ErrBadEncoding
+	}
+	switch b[0] {
+	case valueRaw:
+		return cache.DecodeEntry(b[1:])
+	case valueZstd:
+		raw, err := compress.Decode(compress.Zstd, b[1:], int64(c.maxObj)*4)
+		if err != nil {
+			return nil, err
+		}
+		return cache.DecodeEntry(raw)
+	}
+	return nil, cache.ErrBadEncoding
+}
+
+func (c *Client) encode(e *cache.Entry) ([]byte, error) {
+	raw := cache.AppendEntry([]byte{valueRaw}, e)
+	if c.compress > 0 && len(raw) > c.compress {
+		if z, err := compress.Encode(compress.Zstd, raw[1:]); err == nil && len(z)+1 < len(raw) {
+			raw = append([]byte{valueZstd}, z...)
+		}
+	}
+	if len(raw) > c.maxObj {
+		return nil, cache.ErrTooLarge
+	}
+	return raw, nil
+}
+
+// tagsOf are the tags an entry under key is indexed by: its own (URL tags
+// included) and its path's segment boundaries.
+func tagsOf(key string, e *cache.Entry) []string {
+	return append(append(make([]string, 0, len(e.Tags)+4), e.Tags...), cache.PrefixTags(cache.PathOf(key))...)
+}
+
+// Set implements cache.Tier: the entry with a Redis TTL of its KeepUntil,
+// indexed by its tags; then, unless its fill is older than cache.FenceFor,
+// the purge fences of its URL and tags are read, and the entry is deleted
+// again if one of them is as recent as its fill's start (see
+// cache.Invalidator).
+func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) error {
+	c := t.c
+	rc, err := c.r()
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	ttl := e.KeepUntil.Sub(now)
+	if ttl < time.Millisecond {
+		return nil // nothing to keep
+	}
+	val, err := c.encode(e)
+	if err != nil {
+		return err
+	}
+	ek := c.entryKey(key)
+	tags := tagsOf(key, e)
+	expiry := e.KeepUntil.UnixMilli()
+	cmds := make(rueidis.Commands, 0, 1+3*len(tags))
+	cmds = append(cmds, rc.B().Set().Key(ek).Value(rueidis.BinaryString(val)).PxMilliseconds(ttl.Milliseconds()).Build())
+	for _, tag := range tags {
+		tk := c.tagKey(tag)
+		cmds = append(cmds,
+			rc.B().Zadd().Key(tk).Gt().ScoreMember().ScoreMember(float64(expiry), ek).Build(),
+			// The index outlives its members: set an expiry if it has none,
+			// and push it out to the newest member's.
+			rc.B().Pexpireat().Key(tk).MillisecondsTimestamp(expiry).Nx().Build(),
+			rc.B().Pexpireat().Key(tk).MillisecondsTimestamp(expiry).Gt().Build())
+		if rand.IntN(16) == 0 { // now and then, drop the members that expired
+			cmds = append(cmds, rc.B().Zremrangebyscore().Key(tk).Min("-inf").Max("("+strconv.FormatInt(now.UnixMilli(), 10)).Build())
+		}
+	}
+	for _, r := range rc.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	if e.RequestTime.IsZero() || now.Sub(e.RequestTime) > cache.FenceFor {
+		return nil
+	}
+	fences := make(rueidis.Commands, 0, 1+len(tags))
+	fences = append(fences, rc.B().Get().Key(c.fenceKey(key)).Build())
+	for _, tag := range tags {
+		fences = append(fences, rc.B().Get().Key(c.tagFenceKey(tag)).Build())
+	}
+	start := e.RequestTime.UnixMilli()
+	for _, r := range rc.DoMulti(ctx, fences...) {
+		at, err := r.AsInt64()
+		if rueidis.IsRedisNil(err) {
+			continue
+		}
+		if err != nil {
+			// Unknown: do not keep what a purge may have covered.
+			_ = rc.Do(ctx, rc.B().Del().Key(ek).Build()).Error()
+			return err
+		}
+		if at >= start {
+			return rc.Do(ctx, rc.B().Del().Key(ek).Build()).Error()
+		}
+	}
+	return nil
+}
+
+// Delete implements cache.Tier. The entry's tag index members go when they
+// expire or when a purge of the tag finds nothing under them.
+func (t *Tier) Delete(ctx context.Context, key string) error {
+	c := t.c
+	rc, err := c.r()
+	if err != nil {
+		return err
+	}
+	return rc.Do(ctx, rc.B().Del().Key(c.entryKey(key)).Build()).Error()
+}
+
+// raiseFence sets a fence key to at (ms) unless it holds a later time, for
+// cache.FenceFor.
+var raiseFence = rueidis.NewLuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1`)
+
+// maxTagBatch is how many members of a tag one round of a purge removes;
+// maxTagBatches bounds the rounds (entries stored while a purge runs would
+// otherwise keep it going).
+const (
+	maxTagBatch   = 1000
+	maxTagBatches = 10_000
+)
+
+// Invalidate implements cache.Invalidator: the fences first, then the
+// entries (so that a write that checks after it stored either sees the
+// fence or is deleted here).
+func (t *Tier) Invalidate(ctx context.Context, inv cache.Invalidation) (int, error) {
+	c := t.c
+	rc, err := c.r()
+	if err != nil {
+		return 0, err
+	}
+	at := strconv.FormatInt(c.now().UnixMilli(), 10)
+	fenceFor := strconv.FormatInt(cache.FenceFor.Milliseconds(), 10)
+	tags := append([]string(nil), inv.Tags...)
+	for _, p := range inv.Prefixes {
+		tags = append(tags, cache.PrefixTag(p))
+	}
+	var stamps []rueidis.LuaExec
+	for _, k := range inv.Keys {
+		stamps = append(stamps, rueidis.LuaExec{Keys: []string{c.fenceKey(k)}, Args: []string{at, fenceFor}})
+	}
+	for _, tag := range tags {
+		stamps = append(stamps, rueidis.LuaExec{Keys: []string{c.tagFenceKey(tag)}, Args: []string{at, fenceFor}})
+	}
+	for _, r := range raiseFence.ExecMulti(ctx, rc, stamps...) {
+		if err := r.Error(); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	if len(inv.Keys) > 0 {
+		dels := make(rueidis.Commands, 0, len(inv.Keys))
+		for _, k := range inv.Keys {
+			dels = append(dels, rc.B().Del().Key(c.entryKey(k)).Build())
+		}
+		for _, r := range rc.DoMulti(ctx, dels...) {
+			d, err := r.AsInt64()
+			if err != nil {
+				return n, err
+			}
+			n += int(d)
+		}
+	}
+	for _, tag := range tags {
+		d, err := c.purgeTag(ctx, rc, c.tagKey(tag))
+		n += d
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// purgeTag deletes the entries a tag's index names, a batch at a time (one
+// DEL per entry: they live in their own slots), and removes those members.
+func (c *Client) purgeTag(ctx context.Context, rc rueidis.Client, tk string) (int, error) {
+	n := 0
+	for range maxTagBatches {
+		members, err := rc.Do(ctx, rc.B().Zrange().Key(tk).Min("0").Max(strconv.Itoa(maxTagBatch-1)).Build()).AsStrSlice()
+		if err != nil {
+			return n, err
+		}
+		if len(members) == 0 {
+			return n, nil
+		}
+		cmds := make(rueidis.Commands, 0, len(members)+1)
+		for _, m := range members {
+			cmds = append(cmds, rc.B().Del().Key(m).Build())
+		}
+		cmds = append(cmds, rc.B().Zrem().Key(tk).Member(members...).Build())
+		for i, r := range rc.DoMulti(ctx, cmds...) {
+			d, err := r.AsInt64()
+			if err != nil {
+				return n, err
+			}
+			if i < len(members) { // the last is the ZREM
+				n += int(d)
+			}
+		}
+		if len(members) < maxTagBatch {
+			return n, nil
+		}
+	}
+	return n, nil // what is left was stored during the purge, after its fence
+}
