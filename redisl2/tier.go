@@ -2,6 +2,8 @@ package redisl2
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -25,10 +27,13 @@ var _ cache.Invalidator = (*Tier)(nil)
 func (c *Client) Tier() *Tier { return &Tier{c} }
 
 // Stored values start with a byte that says how the encoded entry
-// (cache.AppendEntry) follows.
+// (cache.AppendEntry) follows, then the entry's ID (8 bytes, big-endian),
+// which a tag purge compares before it deletes: an entry replaced by one
+// without the tag is not the tag's to delete.
 const (
 	valueRaw  byte = 'r'
 	valueZstd byte = 'z'
+	idBytes        = 8
 )
 
 // hashTag is the slot part of a URL's keys: the hash of the key up to its
@@ -76,14 +81,15 @@ func (t *Tier) Get(ctx context.Context, key string) (*cache.Entry, error) {
 }
 
 func (c *Client) decode(b []byte) (*cache.Entry, error) {
-	if len(b) == 0 {
+	if len(b) < 1+idBytes {
 		return nil, cache.ErrBadEncoding
 	}
-	switch b[0] {
+	kind, b := b[0], b[1+idBytes:]
+	switch kind {
 	case valueRaw:
-		return cache.DecodeEntry(b[1:])
+		return cache.DecodeEntry(b)
 	case valueZstd:
-		raw, err := compress.Decode(compress.Zstd, b[1:], int64(c.maxObj)*4)
+		raw, err := compress.Decode(compress.Zstd, b, int64(c.maxObj)*4)
 		if err != nil {
 			return nil, err
 		}
@@ -93,10 +99,15 @@ func (c *Client) decode(b []byte) (*cache.Entry, error) {
 }
 
 func (c *Client) encode(e *cache.Entry) ([]byte, error) {
-	raw := cache.AppendEntry([]byte{valueRaw}, e)
+	const head = 1 + idBytes
+	raw := make([]byte, head, head+e.Size())
+	raw[0] = valueRaw
+	binary.BigEndian.PutUint64(raw[1:], e.ID)
+	raw = cache.AppendEntry(raw, e)
 	if c.compress > 0 && len(raw) > c.compress {
-		if z, err := compress.Encode(compress.Zstd, raw[1:]); err == nil && len(z)+1 < len(raw) {
-			raw = append([]byte{valueZstd}, z...)
+		if z, err := compress.Encode(compress.Zstd, raw[head:]); err == nil && len(z)+head < len(raw) {
+			raw = append(append(raw[:0:0], raw[:head]...), z...)
+			raw[0] = valueZstd
 		}
 	}
 	if len(raw) > c.maxObj {
@@ -132,6 +143,7 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) error {
 		return err
 	}
 	ek := c.entryKey(key)
+	member := ek + "#" + idHex(e.ID)
 	tags := tagsOf(key, e)
 	expiry := e.KeepUntil.UnixMilli()
 	cmds := make(rueidis.Commands, 0, 1+3*len(tags))
@@ -139,7 +151,7 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) error {
 	for _, tag := range tags {
 		tk := c.tagKey(tag)
 		cmds = append(cmds,
-			rc.B().Zadd().Key(tk).Gt().ScoreMember().ScoreMember(float64(expiry), ek).Build(),
+			rc.B().Zadd().Key(tk).Gt().ScoreMember().ScoreMember(float64(expiry), member).Build(),
 			// The index outlives its members: set an expiry if it has none,
 			// and push it out to the newest member's.
 			rc.B().Pexpireat().Key(tk).MillisecondsTimestamp(expiry).Nx().Build(),
@@ -189,6 +201,20 @@ func (t *Tier) Delete(ctx context.Context, key string) error {
 	}
 	return rc.Do(ctx, rc.B().Del().Key(c.entryKey(key)).Build()).Error()
 }
+
+func idHex(id uint64) string {
+	var b [idBytes]byte
+	binary.BigEndian.PutUint64(b[:], id)
+	return hex.EncodeToString(b[:])
+}
+
+// deleteIfID deletes an entry if it is still the one with the given ID
+// (bytes 2-9 of the value).
+var deleteIfID = rueidis.NewLuaScript(`
+if redis.call('GETRANGE', KEYS[1], 1, 8) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
 
 // raiseFence sets a fence key to at (ms) unless it holds a later time, for
 // cache.FenceFor.
@@ -270,19 +296,24 @@ func (c *Client) purgeTag(ctx context.Context, rc rueidis.Client, tk string) (in
 		if len(members) == 0 {
 			return n, nil
 		}
-		cmds := make(rueidis.Commands, 0, len(members)+1)
+		dels := make([]rueidis.LuaExec, 0, len(members))
 		for _, m := range members {
-			cmds = append(cmds, rc.B().Del().Key(m).Build())
+			ek, id, ok := strings.Cut(m, "#")
+			raw, err := hex.DecodeString(id)
+			if !ok || err != nil {
+				continue // not a member this release wrote: just removed
+			}
+			dels = append(dels, rueidis.LuaExec{Keys: []string{ek}, Args: []string{string(raw)}})
 		}
-		cmds = append(cmds, rc.B().Zrem().Key(tk).Member(members...).Build())
-		for i, r := range rc.DoMulti(ctx, cmds...) {
+		for _, r := range deleteIfID.ExecMulti(ctx, rc, dels...) {
 			d, err := r.AsInt64()
 			if err != nil {
 				return n, err
 			}
-			if i < len(members) { // the last is the ZREM
-				n += int(d)
-			}
+			n += int(d)
+		}
+		if err := rc.Do(ctx, rc.B().Zrem().Key(tk).Member(members...).Build()).Error(); err != nil {
+			return n, err
 		}
 		if len(members) < maxTagBatch {
 			return n, nil

@@ -1,0 +1,239 @@
+package redisl2_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/cache/tiertest"
+	"github.com/moatproxy/moat/gateway"
+	"github.com/moatproxy/moat/internal/redistest"
+	"github.com/moatproxy/moat/redisl2"
+)
+
+// client connects to addrs (a standalone server unless mode says), with a
+// key prefix of the test's own so that tests sharing a server do not meet.
+func client(t testing.TB, mode string, addrs ...string) *redisl2.Client {
+	t.Helper()
+	c, err := redisl2.New(redisl2.Options{Addrs: addrs, Mode: mode, KeyPrefix: fmt.Sprintf("t%d:", time.Now().UnixNano()), CompressAbove: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestTierConformanceStandalone(t *testing.T) {
+	srv := redistest.Standalone(t)
+	tiertest.RunWith(t, func(t *testing.T) cache.Tier {
+		return client(t, "", srv.Addr).Tier()
+	}, tiertest.Options{LargeBody: 1 << 20, KeepFor: 200 * time.Millisecond})
+}
+
+func TestTierConformanceCluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, true)
+	tiertest.RunWith(t, func(t *testing.T) cache.Tier {
+		return client(t, redisl2.ModeCluster, cl.Addrs...).Tier()
+	}, tiertest.Options{LargeBody: 1 << 20, KeepFor: 200 * time.Millisecond})
+}
+
+// TestTierRejectsOtherKeys: an entry is only ever returned under its own
+// key, whatever Redis holds under the hashed name.
+func TestTierRejectsOtherKeys(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	tier := c.Tier()
+	ctx := context.Background()
+	e := tiertest.FullEntry(t, "GET http://a/x", time.Now())
+	if err := tier.Set(ctx, "GET http://a/x", e); err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite every value with garbage: a decoding failure is a miss.
+	keys, err := c.Redis().Do(ctx, c.Redis().B().Keys().Pattern("*:e:*").Build()).AsStrSlice()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("entry keys: %v %v", keys, err)
+	}
+	if err := c.Redis().Do(ctx, c.Redis().B().Set().Key(keys[0]).Value("zjunk").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tier.Get(ctx, "GET http://a/x"); got != nil || err != nil {
+		t.Errorf("Get of a corrupt value = %v, %v; want a miss", got, err)
+	}
+}
+
+func TestVersionsShared(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	a, b := c.Versions(), c.Versions()
+	ctx := context.Background()
+	bumped, err := a.Bump(ctx, []string{"GET /x", gateway.AllVersions})
+	if err != nil || len(bumped) != 2 || bumped["GET /x"] == 0 {
+		t.Fatalf("Bump = %v, %v", bumped, err)
+	}
+	loaded, err := b.Load(ctx)
+	if err != nil || loaded["GET /x"] != bumped["GET /x"] || loaded[gateway.AllVersions] != bumped[gateway.AllVersions] {
+		t.Errorf("Load = %v, %v; want %v", loaded, err, bumped)
+	}
+}
+
+func TestLease(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	l := c.Lease()
+	ctx := context.Background()
+	release, held, err := l.Acquire(ctx, "GET http://a/k", 300*time.Millisecond)
+	if err != nil || !held {
+		t.Fatalf("first Acquire: held=%v err=%v", held, err)
+	}
+	if _, held, err := l.Acquire(ctx, "GET http://a/k", time.Second); err != nil || held {
+		t.Fatalf("second Acquire while held: held=%v err=%v", held, err)
+	}
+	// Held past its first ttl: the holder extends it while the fill runs.
+	deadline := time.Now().Add(900 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if h, err := l.Held(ctx, "GET http://a/k"); err != nil || !h {
+			t.Fatalf("lease lost while its holder runs: held=%v err=%v", h, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	release()
+	if h, _ := l.Held(ctx, "GET http://a/k"); h {
+		t.Error("lease still held after release")
+	}
+	r2, held, err := l.Acquire(ctx, "GET http://a/k", time.Second)
+	if err != nil || !held {
+		t.Fatalf("Acquire after release: held=%v err=%v", held, err)
+	}
+	release() // a stale release must not free another's lease
+	if h, _ := l.Held(ctx, "GET http://a/k"); !h {
+		t.Error("an old holder's release freed the new holder's lease")
+	}
+	r2()
+}
+
+// busMember is a joined Bus member that records what it hears.
+type busMember struct {
+	mu      sync.Mutex
+	got     []gateway.Purge
+	lost    atomic.Int64
+	publish func(gateway.Purge)
+}
+
+func join(t *testing.T, b *redisl2.Bus) *busMember {
+	m := &busMember{}
+	pub, leave := b.Join(func(p gateway.Purge) {
+		m.mu.Lock()
+		m.got = append(m.got, p)
+		m.mu.Unlock()
+	}, func() { m.lost.Add(1) })
+	m.publish = pub
+	t.Cleanup(leave)
+	return m
+}
+
+func (m *busMember) heard() []gateway.Purge {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]gateway.Purge(nil), m.got...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitReady waits until a member's reader has found its place.
+func waitReady(t *testing.T, b *redisl2.Bus, since time.Time) {
+	t.Helper()
+	waitFor(t, "the bus reader", func() bool { return b.LastSeen.Load() > since.UnixNano() })
+}
+
+func TestBusDeliversToOthers(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	start := time.Now()
+	ba, bb := c.Bus(redisl2.BusOptions{}), c.Bus(redisl2.BusOptions{})
+	a, b := join(t, ba), join(t, bb)
+	waitReady(t, ba, start)
+	waitReady(t, bb, start)
+	a.publish(gateway.Purge{Tags: []string{"t1"}})
+	b.publish(gateway.Purge{Routes: []string{"GET /r"}, Versions: map[string]uint64{"GET /r": 42}})
+	waitFor(t, "both purges", func() bool { return len(a.heard()) == 1 && len(b.heard()) == 1 })
+	if got := b.heard()[0]; len(got.Tags) != 1 || got.Tags[0] != "t1" {
+		t.Errorf("B heard %+v", got)
+	}
+	if got := a.heard()[0]; got.Versions["GET /r"] != 42 {
+		t.Errorf("A heard %+v, want the versions carried", got)
+	}
+	if a.lost.Load()+b.lost.Load() != 0 {
+		t.Error("lost called on a healthy bus")
+	}
+}
+
+// TestBusReplaysAfterAnOutage: purges published while a member's Redis
+// connection was frozen reach it when it is back, in order, and it is not
+// told it lost any.
+func TestBusReplaysAfterAnOutage(t *testing.T) {
+	srv := redistest.Standalone(t)
+	start := time.Now()
+	c := client(t, "", srv.Addr) // both members on one stream
+	ba, bb := c.Bus(redisl2.BusOptions{Grace: time.Hour}), c.Bus(redisl2.BusOptions{Grace: time.Hour})
+	a, b := join(t, ba), join(t, bb)
+	waitReady(t, ba, start)
+	waitReady(t, bb, start)
+	srv.Freeze()
+	for i := range 5 {
+		a.publish(gateway.Purge{Tags: []string{fmt.Sprint(i)}})
+	}
+	srv.Thaw()
+	waitFor(t, "the replay", func() bool { return len(b.heard()) == 5 })
+	for i, p := range b.heard() {
+		if p.Tags[0] != fmt.Sprint(i) {
+			t.Errorf("purge %d: %v, out of order", i, p.Tags)
+		}
+	}
+	if n := b.lost.Load(); n != 0 {
+		t.Errorf("lost called %d times after a full replay", n)
+	}
+}
+
+// TestBusGapIsLost: a hole in the sequence (an entry the member never
+// read) and a Redis that restarted without its data both make the member
+// drop what it holds.
+func TestBusGapIsLost(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	start := time.Now()
+	ba, bb := c.Bus(redisl2.BusOptions{Grace: time.Hour}), c.Bus(redisl2.BusOptions{Grace: time.Hour})
+	a, b := join(t, ba), join(t, bb)
+	waitReady(t, ba, start)
+	waitReady(t, bb, start)
+	a.publish(gateway.Purge{Tags: []string{"before"}})
+	waitFor(t, "the first purge", func() bool { return len(b.heard()) == 1 })
+
+	// A hole: the sequence jumps, as when entries were trimmed unread.
+	keys, err := c.Redis().Do(context.Background(), c.Redis().B().Keys().Pattern("*{bus}:seq").Build()).AsStrSlice()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("seq key: %v %v", keys, err)
+	}
+	srv.Do(t, "INCRBY", keys[0], "3")
+	a.publish(gateway.Purge{Tags: []string{"after-hole"}})
+	waitFor(t, "the hole to be noticed", func() bool { return b.lost.Load() >= 1 && len(b.heard()) == 2 })
+
+	// History lost: Redis restarts empty.
+	lostBefore := b.lost.Load()
+	srv.Kill()
+	srv.Restart(t)
+	a.publish(gateway.Purge{Tags: []string{"after-restart"}})
+	waitFor(t, "the lost history to be noticed", func() bool { return b.lost.Load() > lostBefore })
+}
