@@ -81,9 +81,9 @@ return seq`)
 
 // Timing of the reader and the publisher.
 const (
-	busBlock      = time.Second            // XREAD BLOCK
-	busCallExtra  = 2 * time.Second        // deadline beyond the block
-	busRetryFirst = 50 * time.Millisecond  // backoff after a failure
+	busBlock      = time.Second           // XREAD BLOCK
+	busCallExtra  = 2 * time.Second       // deadline beyond the block
+	busRetryFirst = 50 * time.Millisecond // backoff after a failure
 	busRetryMax   = 1 * time.Second
 	busCount      = 512 // entries per XREAD
 )
