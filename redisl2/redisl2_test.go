@@ -237,3 +237,19 @@ func TestBusGapIsLost(t *testing.T) {
 	a.publish(gateway.Purge{Tags: []string{"after-restart"}})
 	waitFor(t, "the lost history to be noticed", func() bool { return b.lost.Load() > lostBefore })
 }
+
+func TestHotSet(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	ctx := context.Background()
+	if err := c.PublishHot(ctx, []string{"/a", "/b", "/c"}, []float64{1, 30, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PublishHot(ctx, []string{"/d"}, []float64{10}); err != nil { // another node
+		t.Fatal(err)
+	}
+	got, err := c.Hot(ctx, 3)
+	if err != nil || fmt.Sprint(got) != "[/b /d /c]" {
+		t.Errorf("Hot(3) = %v, %v; want the three hottest of all nodes, hottest first", got, err)
+	}
+}

@@ -19,7 +19,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "moat.yaml", "config file")
 	drain := fs.Duration("drain", 30*time.Second, "how long shutdown waits for in-flight requests")
-	warmUp := fs.Bool("warm", false, "warm the cache from hotkeys.file before /readyz reports ready")
+	warmUp := fs.Bool("warm", false, "warm the cache before /readyz reports ready: from the fleet's hot set in L2 (cache.redis), else from hotkeys.file")
 	var wf warmFlags
 	wf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -54,8 +54,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			if cfg.TLS.CertFile != "" {
 				scheme = "https://"
 			}
-			if err := warmFromHotkeys(ctx, cfg, scheme+proxyAddr, &wf, stderr, log); err != nil {
-				log.Error("warm-up failed; serving anyway", "err", err)
+			done := false
+			if cfg.Cache.Redis != nil {
+				var err error
+				if done, err = warmFromFleet(ctx, srv, cfg, scheme+proxyAddr, &wf, log); err != nil {
+					log.Warn("warm-up from the fleet failed", "err", err)
+				}
+			}
+			if !done && (cfg.Hotkeys.File != "" || cfg.Cache.Redis == nil) {
+				if err := warmFromHotkeys(ctx, cfg, scheme+proxyAddr, &wf, stderr, log); err != nil {
+					log.Error("warm-up failed; serving anyway", "err", err)
+				}
 			}
 			srv.MarkReady()
 		}()

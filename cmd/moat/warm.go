@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/internal/config"
+	"github.com/moatproxy/moat/internal/server"
 	"github.com/moatproxy/moat/internal/warm"
 )
 
@@ -51,7 +53,7 @@ func cmdWarm(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("warm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "moat.yaml", "config file (for the listen address and the hot-key file)")
-	from := fs.String("from", "", "what to warm: a URL list (one per line), a sitemap.xml, or hotkeys (the config's hotkeys.file)")
+	from := fs.String("from", "", "what to warm: a URL list (one per line), a sitemap.xml, hotkeys (the config's hotkeys.file), or fleet (the fleet's hot set in cache.redis, from L2 only)")
 	base := fs.String("base", "", "gateway base URL (default: http:// + the config's listen address)")
 	var wf warmFlags
 	wf.register(fs)
@@ -73,7 +75,15 @@ func cmdWarm(args []string, stdout, stderr io.Writer) int {
 			*base = "https://" + cfg.Listen
 		}
 	}
-	paths, err := warm.Load(*from, cfg.Hotkeys.File)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var paths []string
+	fleet := *from == "fleet"
+	if fleet {
+		paths, err = fleetHot(ctx, cfg)
+	} else {
+		paths, err = warm.Load(*from, cfg.Hotkeys.File)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "moat warm:", err)
 		return 1
@@ -83,25 +93,123 @@ func cmdWarm(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "moat warm:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	sum, err := warm.Run(ctx, opts, paths)
+	if fleet {
+		// From L2 only: a URL the fleet no longer holds is answered 504,
+		// never fetched from the origin (RFC 9111 §5.2.1.7).
+		opts.Header.Set("Cache-Control", "only-if-cached")
+	}
+	var sum warm.Summary
+	if fleet {
+		sum, err = warmByHost(ctx, opts, paths)
+	} else {
+		sum, err = warm.Run(ctx, opts, paths)
+	}
 	sum.Print(stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "moat warm:", err)
 		return 1
 	}
-	if sum.Failed > 0 {
+	failed := sum.Failed
+	if fleet {
+		if n := sum.ByStatus[http.StatusGatewayTimeout]; n > 0 {
+			fmt.Fprintf(stdout, "%d URLs of the hot set were no longer in L2 (not fetched from the origin)\n", n)
+			failed -= n
+		}
+	}
+	if failed > 0 {
 		return 1
 	}
 	return 0
+}
+
+// fleetHot reads the fleet's hot set from the config's Redis.
+func fleetHot(ctx context.Context, cfg *config.Config) ([]string, error) {
+	if cfg.Cache.Redis == nil {
+		return nil, errors.New("--from fleet needs cache.redis in the config")
+	}
+	c, err := server.OpenRedis(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	r := cfg.Cache.Redis.WithDefaults(cfg.Cache.MaxObjectSize)
+	rctx, cancel := context.WithTimeout(ctx, r.DialTimeout.D()+5*time.Second)
+	defer cancel()
+	if err := waitConnected(rctx, c); err != nil {
+		return nil, fmt.Errorf("Redis: %w", err)
+	}
+	return c.Hot(rctx, max(cfg.Hotkeys.Top, 1))
+}
+
+// waitConnected polls until c has connected or ctx ends.
+func waitConnected(ctx context.Context, c interface{ Ping(context.Context) error }) error {
+	for {
+		err := c.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// warmFromFleet warms a just-started gateway from the fleet's hot set, from
+// L2 only. It reports false when there is no hot set to warm from.
+func warmFromFleet(ctx context.Context, srv *server.Server, cfg *config.Config, base string, wf *warmFlags, log *slog.Logger) (bool, error) {
+	r := cfg.Cache.Redis.WithDefaults(cfg.Cache.MaxObjectSize)
+	rctx, cancel := context.WithTimeout(ctx, r.DialTimeout.D()+5*time.Second)
+	paths, err := srv.FleetHot(rctx, max(cfg.Hotkeys.Top, 1))
+	cancel()
+	if err != nil || len(paths) == 0 {
+		return false, err
+	}
+	opts, err := wf.options(base, nil, log)
+	if err != nil {
+		return false, err
+	}
+	opts.Header.Set("Cache-Control", "only-if-cached")
+	sum, err := warmByHost(ctx, opts, paths)
+	log.Info("warm-up from the fleet done", "urls", sum.Total, "from_l2", sum.Hits, "not_in_l2", sum.ByStatus[http.StatusGatewayTimeout], "took", sum.Duration)
+	return true, err
+}
+
+// warmByHost warms absolute URLs, each with its own Host (keys include the
+// host), one warm.Run per host.
+func warmByHost(ctx context.Context, opts warm.Options, urls []string) (warm.Summary, error) {
+	byHost := map[string][]string{}
+	var hosts []string
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		if byHost[u.Host] == nil {
+			hosts = append(hosts, u.Host)
+		}
+		byHost[u.Host] = append(byHost[u.Host], u.RequestURI())
+	}
+	total := warm.Summary{ByStatus: map[int]int64{}}
+	for _, h := range hosts {
+		o := opts
+		o.Header = opts.Header.Clone()
+		o.Header.Set("Host", h)
+		sum, err := warm.Run(ctx, o, byHost[h])
+		total.Add(sum)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // warmFromHotkeys warms a just-started gateway from the hot-key file; a
 // missing file (first start) is not an error.
 func warmFromHotkeys(ctx context.Context, cfg *config.Config, base string, wf *warmFlags, stderr io.Writer, log *slog.Logger) error {
 	if cfg.Hotkeys.File == "" {
-		return errors.New("--warm needs hotkeys.file in the config")
+		return errors.New("--warm needs hotkeys.file (or cache.redis) in the config")
 	}
 	paths, err := warm.Load("hotkeys", cfg.Hotkeys.File)
 	if errors.Is(err, fs.ErrNotExist) {

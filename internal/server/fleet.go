@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/config"
+	"github.com/moatproxy/moat/internal/hotkeys"
 	"github.com/moatproxy/moat/redisl2"
 )
 
@@ -34,6 +36,26 @@ func newFleet(cfg *config.Config, log *slog.Logger) (*fleet, error) {
 		return &fleet{}, nil
 	}
 	r := cfg.Cache.Redis.WithDefaults(cfg.Cache.MaxObjectSize)
+	c, err := OpenRedis(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.DialTimeout.D()+time.Second)
+	defer cancel()
+	if err := c.Ping(ctx); err != nil {
+		log.Warn("Redis does not answer yet; serving from memory and the origin until it does", "err", err)
+	}
+	bus := c.Bus(redisl2.BusOptions{Retention: r.Bus.Retention, Grace: r.Bus.Grace.D(), Logger: log})
+	return &fleet{
+		client: c, l2: c.Tier(), bus: bus, versions: c.Versions(), lease: c.Lease(),
+		timeout: r.Timeout.D(), queue: r.WriteQueue, busStats: bus,
+	}, nil
+}
+
+// OpenRedis returns a client of the config's cache.redis (which must be
+// set), as a node uses it.
+func OpenRedis(cfg *config.Config) (*redisl2.Client, error) {
+	r := cfg.Cache.Redis.WithDefaults(cfg.Cache.MaxObjectSize)
 	var tlsCfg *tls.Config
 	if r.TLS.Enabled {
 		var err error
@@ -51,16 +73,7 @@ func newFleet(cfg *config.Config, log *slog.Logger) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: cache.redis: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.DialTimeout.D()+time.Second)
-	defer cancel()
-	if err := c.Ping(ctx); err != nil {
-		log.Warn("Redis does not answer yet; serving from memory and the origin until it does", "err", err)
-	}
-	bus := c.Bus(redisl2.BusOptions{Retention: r.Bus.Retention, Grace: r.Bus.Grace.D(), Logger: log})
-	return &fleet{
-		client: c, l2: c.Tier(), bus: bus, versions: c.Versions(), lease: c.Lease(),
-		timeout: r.Timeout.D(), queue: r.WriteQueue, busStats: bus,
-	}, nil
+	return c, nil
 }
 
 func (f *fleet) close() {
@@ -90,4 +103,56 @@ func redisTLS(t config.RedisTLS) (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// publishHot adds this node's hottest URLs to the fleet's hot set every
+// interval, until ctx ends.
+func (f *fleet) publishHot(ctx context.Context, t *hotkeys.Tracker, top int, interval time.Duration, log *slog.Logger) {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		hots := t.Top(top)
+		urls, rates := make([]string, 0, len(hots)), make([]float64, 0, len(hots))
+		for _, h := range hots {
+			if u := absoluteURL(h.Key); u != "" {
+				urls, rates = append(urls, u), append(rates, h.Rate)
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := f.client.PublishHot(cctx, urls, rates); err != nil {
+			log.Debug("hot set not published to Redis", "err", err)
+		}
+		cancel()
+	}
+}
+
+// FleetHot returns up to n absolute URLs of the fleet's hot set
+// (cache.redis), hottest first; nil without Redis.
+func (s *Server) FleetHot(ctx context.Context, n int) ([]string, error) {
+	if s.fleet.client == nil {
+		return nil, nil
+	}
+	return s.fleet.client.Hot(ctx, n)
+}
+
+// absoluteURL is the URL a key was requested as, "scheme://host/path?query"
+// (a key is "METHOD " + that, optionally followed by a NUL and what tells
+// scopes and variants apart), or "" for a key that is not a GET's.
+func absoluteURL(key string) string {
+	rest, ok := strings.CutPrefix(key, "GET ")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexByte(rest, 0); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
 }

@@ -49,10 +49,13 @@ type Server struct {
 	fleet   *fleet
 	stopHot context.CancelFunc
 	hotDone chan struct{}
-	proxy   *http.Server
-	admin   *http.Server
-	ready   atomic.Bool
-	hold    atomic.Bool // Start leaves readiness to MarkReady
+
+	stopFleetHot context.CancelFunc
+	fleetHotDone chan struct{}
+	proxy        *http.Server
+	admin        *http.Server
+	ready        atomic.Bool
+	hold         atomic.Bool // Start leaves readiness to MarkReady
 
 	restoreMemLimit func() // puts back the runtime memory limit Start set
 
@@ -275,6 +278,14 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 			s.tracker.Run(ctx, s.cfg.Hotkeys.File, s.cfg.Hotkeys.Top, s.cfg.Hotkeys.Interval.D(), s.log)
 		}()
 	}
+	if s.fleet.client != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopFleetHot, s.fleetHotDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.fleetHotDone)
+			s.fleet.publishHot(ctx, s.tracker, s.cfg.Hotkeys.Top, s.cfg.Hotkeys.Interval.D(), s.log)
+		}()
+	}
 	s.serve(s.proxy, ln)
 	proxyAddr = ln.Addr().String()
 	if s.admin != nil {
@@ -342,6 +353,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopHot != nil {
 		s.stopHot() // Run writes the hot-key file once more as it stops
 		<-s.hotDone
+	}
+	if s.stopFleetHot != nil {
+		s.stopFleetHot()
+		<-s.fleetHotDone
 	}
 	// Purges accepted before shutdown still reach the other layers.
 	if err := s.fanout.Close(ctx); err != nil {

@@ -42,3 +42,26 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "stopped early: %d URLs not warmed\n", s.Planned-s.Total)
 	}
 }
+
+// Add adds the counts of another run to s (its Duration too: runs one
+// after the other).
+func (s *Summary) Add(o Summary) {
+	s.Planned += o.Planned
+	s.Total += o.Total
+	s.OK += o.OK
+	s.Failed += o.Failed
+	s.Errors += o.Errors
+	s.Hits += o.Hits
+	s.Stored += o.Stored
+	s.Bytes += o.Bytes
+	if s.ByStatus == nil {
+		s.ByStatus = map[int]int64{}
+	}
+	for k, v := range o.ByStatus {
+		s.ByStatus[k] += v
+	}
+	s.Duration += o.Duration
+	if s.Duration > 0 {
+		s.Rate = float64(s.Total) / s.Duration.Seconds()
+	}
+}
