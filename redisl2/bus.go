@@ -3,6 +3,7 @@ package redisl2
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
@@ -47,6 +48,9 @@ type Bus struct {
 	c *Client
 	o BusOptions
 
+	mu    sync.Mutex
+	nodes map[string]time.Time // nodes heard on the bus, and when
+
 	Published, Delivered, Dropped, Gaps, Errors atomic.Int64
 	// LastSeen is the UnixNano of the reader's last successful round.
 	LastSeen atomic.Int64
@@ -76,7 +80,7 @@ func (b *Bus) seqKey() string { return b.c.prefix + "{bus}:seq" }
 
 var publishScript = rueidis.NewLuaScript(`
 local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'seq', seq, 'node', ARGV[1], 'p', ARGV[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'seq', seq, 'node', ARGV[1], 'k', ARGV[4], 'p', ARGV[2])
 return seq`)
 
 // Timing of the reader and the publisher.
@@ -95,7 +99,7 @@ func (b *Bus) Join(deliver func(gateway.Purge), lost func()) (publish func(gatew
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	m := &member{b: b, node: hex.EncodeToString(id[:]), deliver: deliver, lost: lost,
-		queue: make(chan []byte, b.o.Queue), stop: make(chan struct{})}
+		queue: make(chan []byte, b.o.Queue), stop: make(chan struct{}), joined: time.Now()}
 	m.wg.Add(2)
 	go m.read()
 	go m.send()
@@ -111,10 +115,18 @@ type member struct {
 	node    string
 	deliver func(gateway.Purge)
 	lost    func()
-	queue   chan []byte
+	queue   chan []byte // purges (JSON); a nil body is a heartbeat
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	joined  time.Time
+	ownSeen atomic.Int64 // UnixNano: this member's last heartbeat read back
 }
+
+// heartbeatEvery is how often a member publishes a heartbeat: the other
+// nodes learn it is there, and it proves to itself that what it publishes
+// comes back on its reader (a reader stuck on a demoted master would keep
+// answering "nothing new" while the fleet writes elsewhere).
+func (b *Bus) heartbeatEvery() time.Duration { return max(b.o.Grace/3, 200*time.Millisecond) }
 
 func (m *member) publish(p gateway.Purge) {
 	body, err := json.Marshal(p)
@@ -135,24 +147,36 @@ func (m *member) publish(p gateway.Purge) {
 func (m *member) send() {
 	defer m.wg.Done()
 	retention := strconv.Itoa(m.b.o.Retention)
+	hb := time.NewTicker(m.b.heartbeatEvery())
+	defer hb.Stop()
 	for {
 		var body []byte
 		select {
 		case <-m.stop:
 			return
 		case body = <-m.queue:
+		case <-hb.C: // body nil: a heartbeat
+		}
+		kind := "purge"
+		if body == nil {
+			kind = "hb"
 		}
 		wait := busRetryFirst
 		for {
 			rc, err := m.b.c.r()
 			if err == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), busCallExtra)
-				err = publishScript.Exec(ctx, rc, []string{m.b.logKey(), m.b.seqKey()}, []string{m.node, string(body), retention}).Error()
+				err = publishScript.Exec(ctx, rc, []string{m.b.logKey(), m.b.seqKey()}, []string{m.node, string(body), retention, kind}).Error()
 				cancel()
 			}
 			if err == nil {
-				m.b.Published.Add(1)
+				if body != nil {
+					m.b.Published.Add(1)
+				}
 				break
+			}
+			if body == nil {
+				break // a heartbeat is not retried: the next one will do
 			}
 			m.b.Errors.Add(1)
 			if !m.sleep(wait) {
@@ -200,6 +224,9 @@ func (m *member) read() {
 		} else {
 			err = m.round(&cur)
 		}
+		if err == nil && m.deaf() {
+			err = errDeaf
+		}
 		if err == nil {
 			m.b.LastSeen.Store(time.Now().UnixNano())
 			if !failingSince.IsZero() {
@@ -232,6 +259,65 @@ func (m *member) read() {
 		}
 		wait = min(2*wait, busRetryMax)
 	}
+}
+
+// errDeaf says the reader has not read back the member's own heartbeat for
+// longer than the grace: it may be reading a server the fleet no longer
+// writes to.
+var errDeaf = errors.New("purge bus: this node's heartbeats do not come back")
+
+// deaf reports whether the member's heartbeats have stopped coming back.
+func (m *member) deaf() bool {
+	last := m.ownSeen.Load()
+	if last == 0 {
+		last = m.joined.UnixNano()
+	}
+	return time.Since(time.Unix(0, last)) > m.b.o.Grace+m.b.heartbeatEvery()
+}
+
+// saw records that node was heard on the bus.
+func (b *Bus) saw(node string) {
+	if node == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nodes == nil {
+		b.nodes = map[string]time.Time{}
+	}
+	now := time.Now()
+	if _, ok := b.nodes[node]; !ok && len(b.nodes) >= maxNodes {
+		for n, t := range b.nodes { // forget those not heard for long
+			if now.Sub(t) > nodeForget {
+				delete(b.nodes, n)
+			}
+		}
+		if len(b.nodes) >= maxNodes {
+			return
+		}
+	}
+	b.nodes[node] = now
+}
+
+// Nodes heard on the bus are remembered for nodeForget, at most maxNodes.
+const (
+	maxNodes   = 4096
+	nodeForget = 10 * time.Minute
+)
+
+// Nodes returns the nodes heard on the bus in the last nodeForget (their
+// heartbeats and purges), with when each was last heard.
+func (b *Bus) Nodes() map[string]time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]time.Time, len(b.nodes))
+	now := time.Now()
+	for n, t := range b.nodes {
+		if now.Sub(t) <= nodeForget {
+			out[n] = t
+		}
+	}
+	return out
 }
 
 // tail finds the stream's last entry: the reader starts after it.
@@ -274,9 +360,18 @@ func (m *member) round(cur *cursor) error {
 			m.gap(cur.seq, seq)
 		}
 		cur.id, cur.seq = e.ID, seq
-		if e.FieldValues["node"] == m.node {
+		node := e.FieldValues["node"]
+		if e.FieldValues["k"] == "hb" {
+			if node == m.node {
+				m.ownSeen.Store(time.Now().UnixNano())
+			}
+			m.b.saw(node)
+			continue
+		}
+		if node == m.node {
 			continue // our own
 		}
+		m.b.saw(node)
 		var p gateway.Purge
 		if err := json.Unmarshal([]byte(e.FieldValues["p"]), &p); err != nil {
 			m.b.o.Logger.Error("purge bus: an entry could not be read; dropping what this node holds", "id", e.ID, "err", err)

@@ -162,10 +162,11 @@ func TestBusDeliversToOthers(t *testing.T) {
 	srv := redistest.Standalone(t)
 	c := client(t, "", srv.Addr)
 	start := time.Now()
-	ba, bb := c.Bus(redisl2.BusOptions{}), c.Bus(redisl2.BusOptions{})
+	ba, bb := c.Bus(redisl2.BusOptions{Grace: 600 * time.Millisecond}), c.Bus(redisl2.BusOptions{Grace: 600 * time.Millisecond})
 	a, b := join(t, ba), join(t, bb)
 	waitReady(t, ba, start)
 	waitReady(t, bb, start)
+	waitFor(t, "each member to hear both nodes' heartbeats", func() bool { return len(ba.Nodes()) == 2 && len(bb.Nodes()) == 2 })
 	a.publish(gateway.Purge{Tags: []string{"t1"}})
 	b.publish(gateway.Purge{Routes: []string{"GET /r"}, Versions: map[string]uint64{"GET /r": 42}})
 	waitFor(t, "both purges", func() bool { return len(a.heard()) == 1 && len(b.heard()) == 1 })
@@ -252,4 +253,22 @@ func TestHotSet(t *testing.T) {
 	if err != nil || fmt.Sprint(got) != "[/b /d /c]" {
 		t.Errorf("Hot(3) = %v, %v; want the three hottest of all nodes, hottest first", got, err)
 	}
+}
+
+// TestBusGraceWhenCutOff: a member whose Redis stops answering drops what
+// it holds once the grace has passed (purges may be passing it by), and
+// again each grace while it lasts.
+func TestBusGraceWhenCutOff(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	start := time.Now()
+	bus := c.Bus(redisl2.BusOptions{Grace: 500 * time.Millisecond})
+	m := join(t, bus)
+	waitReady(t, bus, start)
+	if n := m.lost.Load(); n != 0 {
+		t.Fatalf("lost %d times on a healthy bus", n)
+	}
+	srv.Freeze()
+	defer srv.Thaw()
+	waitFor(t, "lost after the grace", func() bool { return m.lost.Load() >= 2 })
 }

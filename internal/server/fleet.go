@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -155,4 +156,38 @@ func absoluteURL(key string) string {
 		rest = rest[:i]
 	}
 	return rest
+}
+
+// stats is the "fleet" part of /api/stats: L2, leases, the bus and the
+// nodes heard on it; nil without Redis.
+func (f *fleet) stats(g *gateway.Handler) map[string]any {
+	if f.client == nil {
+		return nil
+	}
+	out := map[string]any{"redis_connected": f.client.Connected()}
+	if l, ok := g.L2Stats(); ok {
+		out["l2"] = map[string]any{
+			"hits": l.Hits, "misses": l.Misses, "refused": l.Refused, "errors": l.Errors,
+			"written": l.Written, "dropped": l.Dropped, "purge_errors": l.PurgeErrors, "breaker_open": l.Open,
+		}
+	}
+	if l, ok := g.LeaseStats(); ok {
+		out["lease"] = map[string]any{"acquired": l.Acquired, "contended": l.Contended, "waited": l.Waited, "errors": l.Errors}
+	}
+	b := f.busStats
+	bus := map[string]any{
+		"published": b.Published.Load(), "delivered": b.Delivered.Load(), "dropped": b.Dropped.Load(),
+		"gaps": b.Gaps.Load(), "errors": b.Errors.Load(), "lost": g.Stats().Distrusts.Load(),
+	}
+	if last := b.LastSeen.Load(); last > 0 {
+		bus["read_age_seconds"] = time.Since(time.Unix(0, last)).Seconds()
+	}
+	out["bus"] = bus
+	nodes := []map[string]any{}
+	for id, at := range b.Nodes() {
+		nodes = append(nodes, map[string]any{"id": id, "last_heard_seconds": time.Since(at).Seconds()})
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i]["id"].(string) < nodes[j]["id"].(string) })
+	out["nodes"] = nodes
+	return out
 }

@@ -376,7 +376,7 @@ func (s *Server) Stats() any {
 	for i, name := range gateway.CauseNames {
 		refreshes[name] = g.Refreshes[i].Load()
 	}
-	return map[string]any{
+	out := map[string]any{
 		"uptime_seconds": s.metrics.Uptime().Seconds(),
 		"totals":         total,
 		"routes":         routes,
@@ -395,6 +395,10 @@ func (s *Server) Stats() any {
 		"shed":          g.Shed.Load(),
 		"origin_errors": g.OriginErrors.Load(),
 	}
+	if f := s.fleet.stats(s.gateway); f != nil {
+		out["fleet"] = f
+	}
+	return out
 }
 
 // keys answers /api/keys: the hottest tracked keys and what is stored.

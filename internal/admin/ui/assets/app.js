@@ -193,6 +193,8 @@
     set('meta', `up ${dur(now)} · ${int(s.purges)} purges · ${int(s.invalidations)} invalidations · ` +
       `refreshes ${int(rf.swr)} swr, ${int(rf.early)} early, ${int(rf.predictive)} predictive`);
 
+    renderFleet(s.fleet);
+
     const before = new Map((base.routes || []).map((r) => [r.route, r.requests]));
     const rows = [];
     const seen = new Set();
@@ -205,6 +207,23 @@
 
     prev = s;
     drawCharts();
+  }
+
+  // The fleet card: only with cache.redis (the answer has "fleet").
+  function renderFleet(f) {
+    $('fleet').hidden = !f;
+    if (!f) return;
+    const l2 = f.l2 || {}, ls = f.lease || {}, b = f.bus || {};
+    const healthy = f.redis_connected && !l2.breaker_open && (b.read_age_seconds == null || b.read_age_seconds < 3);
+    set('fleet-summary', (healthy ? 'Redis healthy' : 'Redis unhealthy: serving from memory and the origin') +
+      (l2.breaker_open ? ' · breaker open' : '') +
+      (b.read_age_seconds != null ? ` · bus read ${b.read_age_seconds.toFixed(1)}s ago` : ''));
+    fillTable('fleet-table', [h('tr', {},
+      h('td', {}, int(l2.hits)), h('td', {}, int(l2.misses)), h('td', {}, int(l2.written)),
+      h('td', {}, int(l2.dropped)),
+      h('td', {}, `${int(ls.acquired)} taken · ${int(ls.waited)} waited`),
+      h('td', {}, `${int(b.published)} sent · ${int(b.delivered)} heard · ${int(b.gaps)} gaps`),
+      h('td', {}, int((f.nodes || []).length)))], 7, '');
   }
 
   function routeRow(r, rate) {
