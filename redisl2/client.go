@@ -145,6 +145,7 @@ func New(o Options) (*Client, error) {
 		BlockingPoolSize:  o.PoolSize,
 		PipelineMultiplex: o.PipelineMultiplex,
 		ClientName:        "moat",
+		MaxFlushDelay:     20 * time.Microsecond, // fewer write syscalls under load: 2x GETs/s here (docs/benchmarks.md)
 	}
 	switch strings.ToLower(o.Mode) {
 	case "", ModeStandalone:
