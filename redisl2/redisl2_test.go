@@ -272,3 +272,41 @@ func TestBusGraceWhenCutOff(t *testing.T) {
 	defer srv.Thaw()
 	waitFor(t, "lost after the grace", func() bool { return m.lost.Load() >= 2 })
 }
+
+// TestSentinelFailover: in sentinel mode the tier follows a failover: after
+// the master is killed and a replica promoted, writes and reads work again
+// (calls in between fail fast, under their deadline: a miss, never a hang).
+func TestSentinelFailover(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	c2, err := redisl2.New(redisl2.Options{Addrs: s.Addrs, Mode: redisl2.ModeSentinel, MasterName: s.MasterName, KeyPrefix: "sentinel:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c2.Close)
+	tier := c2.Tier()
+	waitFor(t, "the client to connect", func() bool { return c2.Ping(context.Background()) == nil })
+	set := func(key string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		return tier.Set(ctx, key, tiertest.FullEntry(t, key, time.Now()))
+	}
+	if err := set("GET http://a/before"); err != nil {
+		t.Fatal(err)
+	}
+	s.Master.Kill()
+	s.WaitMaster(t, s.Replica.Addr)
+	// Each call is bounded while the client finds the new master.
+	waitFor(t, "writes to the promoted replica", func() bool {
+		start := time.Now()
+		err := set("GET http://a/after")
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("a call took %s during the failover", d)
+		}
+		return err == nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if e, err := tier.Get(ctx, "GET http://a/after"); err != nil || e == nil {
+		t.Errorf("Get after the failover: %v, %v", e, err)
+	}
+}
