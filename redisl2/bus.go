@@ -165,9 +165,11 @@ func (m *member) send() {
 		for {
 			rc, err := m.b.c.r()
 			if err == nil {
+				start := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), busCallExtra)
 				err = publishScript.Exec(ctx, rc, []string{m.b.logKey(), m.b.seqKey()}, []string{m.node, string(body), retention, kind}).Error()
 				cancel()
+				m.b.c.observed("publish", start, &err)
 			}
 			if err == nil {
 				if body != nil {

@@ -81,6 +81,11 @@ type Options struct {
 	// Now is the clock for entry lifetimes and purge fences. Default
 	// time.Now.
 	Now func() time.Time
+	// Observe, if set, is called after each call of the tier, the lease,
+	// the versions and the bus publisher with its class ("get", "set",
+	// "delete", "invalidate", "lease", "versions", "publish"), how long it
+	// took and its error (metrics). It must be quick.
+	Observe func(class string, d time.Duration, err error)
 }
 
 // Client is a connection to Redis shared by a Tier, Versions, a Lease and
@@ -90,6 +95,7 @@ type Client struct {
 	opt      rueidis.ClientOption
 	done     chan struct{}
 	closed   sync.Once
+	observe  func(class string, d time.Duration, err error)
 	prefix   string // KeyPrefix + format version + ":"
 	maxObj   int
 	compress int
@@ -165,7 +171,7 @@ func New(o Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("%w: mode %q (standalone, sentinel or cluster)", ErrConfig, o.Mode)
 	}
-	c := &Client{opt: opt, done: make(chan struct{}), prefix: o.KeyPrefix + formatVersion + ":", maxObj: o.MaxObjectSize, compress: o.CompressAbove, now: o.Now}
+	c := &Client{opt: opt, done: make(chan struct{}), observe: o.Observe, prefix: o.KeyPrefix + formatVersion + ":", maxObj: o.MaxObjectSize, compress: o.CompressAbove, now: o.Now}
 	if err := c.connect(); err != nil {
 		// Redis is never needed to serve: go on without it, and connect
 		// when it answers.
@@ -250,4 +256,12 @@ func (c *Client) Ping(ctx context.Context) error {
 func (c *Client) Redis() rueidis.Client {
 	rc, _ := c.r()
 	return rc
+}
+
+// observed reports a call of class that started at start (see
+// Options.Observe). Use it as: defer c.observed("get", time.Now(), &err).
+func (c *Client) observed(class string, start time.Time, err *error) {
+	if c.observe != nil {
+		c.observe(class, time.Since(start), *err)
+	}
 }

@@ -47,8 +47,9 @@ return 0`)
 const leaseCallTimeout = time.Second
 
 // Acquire implements gateway.Lease.
-func (l *Lease) Acquire(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+func (l *Lease) Acquire(ctx context.Context, key string, ttl time.Duration) (_ func(), _ bool, err error) {
 	c := l.c
+	defer c.observed("lease", time.Now(), &err)
 	rc, err := c.r()
 	if err != nil {
 		return nil, false, err
@@ -97,8 +98,9 @@ func (l *Lease) Acquire(ctx context.Context, key string, ttl time.Duration) (fun
 }
 
 // Held implements gateway.Lease.
-func (l *Lease) Held(ctx context.Context, key string) (bool, error) {
+func (l *Lease) Held(ctx context.Context, key string) (_ bool, err error) {
 	c := l.c
+	defer c.observed("lease", time.Now(), &err)
 	rc, err := c.r()
 	if err != nil {
 		return false, err

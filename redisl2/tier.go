@@ -60,8 +60,9 @@ func (c *Client) tagFenceKey(tag string) string { return c.tagKey(tag) + ":f" }
 
 // Get implements cache.Tier. An entry stored under another key that hashed
 // to the same name is a miss.
-func (t *Tier) Get(ctx context.Context, key string) (*cache.Entry, error) {
+func (t *Tier) Get(ctx context.Context, key string) (_ *cache.Entry, err error) {
 	c := t.c
+	defer c.observed("get", time.Now(), &err)
 	rc, err := c.r()
 	if err != nil {
 		return nil, err
@@ -127,8 +128,9 @@ func tagsOf(key string, e *cache.Entry) []string {
 // the purge fences of its URL and tags are read, and the entry is deleted
 // again if one of them is as recent as its fill's start (see
 // cache.Invalidator).
-func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) error {
+func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) {
 	c := t.c
+	defer c.observed("set", time.Now(), &err)
 	rc, err := c.r()
 	if err != nil {
 		return err
@@ -193,8 +195,9 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) error {
 
 // Delete implements cache.Tier. The entry's tag index members go when they
 // expire or when a purge of the tag finds nothing under them.
-func (t *Tier) Delete(ctx context.Context, key string) error {
+func (t *Tier) Delete(ctx context.Context, key string) (err error) {
 	c := t.c
+	defer c.observed("delete", time.Now(), &err)
 	rc, err := c.r()
 	if err != nil {
 		return err
@@ -236,8 +239,9 @@ const (
 // Invalidate implements cache.Invalidator: the fences first, then the
 // entries (so that a write that checks after it stored either sees the
 // fence or is deleted here).
-func (t *Tier) Invalidate(ctx context.Context, inv cache.Invalidation) (int, error) {
+func (t *Tier) Invalidate(ctx context.Context, inv cache.Invalidation) (_ int, err error) {
 	c := t.c
+	defer c.observed("invalidate", time.Now(), &err)
 	rc, err := c.r()
 	if err != nil {
 		return 0, err

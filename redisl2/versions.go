@@ -3,6 +3,7 @@ package redisl2
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/moatproxy/moat/gateway"
 )
@@ -19,7 +20,8 @@ func (c *Client) Versions() *Versions { return &Versions{c} }
 func (v *Versions) key() string { return v.c.prefix + "versions" }
 
 // Load implements gateway.Versions.
-func (v *Versions) Load(ctx context.Context) (map[string]uint64, error) {
+func (v *Versions) Load(ctx context.Context) (_ map[string]uint64, err error) {
+	defer v.c.observed("versions", time.Now(), &err)
 	rc, err := v.c.r()
 	if err != nil {
 		return nil, err
@@ -39,7 +41,8 @@ func (v *Versions) Load(ctx context.Context) (map[string]uint64, error) {
 
 // Bump implements gateway.Versions: new random versions, written in one
 // HSET.
-func (v *Versions) Bump(ctx context.Context, names []string) (map[string]uint64, error) {
+func (v *Versions) Bump(ctx context.Context, names []string) (_ map[string]uint64, err error) {
+	defer v.c.observed("versions", time.Now(), &err)
 	rc, err := v.c.r()
 	if err != nil {
 		return nil, err

@@ -32,12 +32,12 @@ type fleet struct {
 	busStats *redisl2.Bus
 }
 
-func newFleet(cfg *config.Config, log *slog.Logger) (*fleet, error) {
+func newFleet(cfg *config.Config, log *slog.Logger, observe func(string, time.Duration, error)) (*fleet, error) {
 	if cfg.Cache.Redis == nil {
 		return &fleet{}, nil
 	}
 	r := cfg.Cache.Redis.WithDefaults(cfg.Cache.MaxObjectSize)
-	c, err := OpenRedis(cfg)
+	c, err := openRedis(cfg, observe)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,9 @@ func newFleet(cfg *config.Config, log *slog.Logger) (*fleet, error) {
 
 // OpenRedis returns a client of the config's cache.redis (which must be
 // set), as a node uses it.
-func OpenRedis(cfg *config.Config) (*redisl2.Client, error) {
+func OpenRedis(cfg *config.Config) (*redisl2.Client, error) { return openRedis(cfg, nil) }
+
+func openRedis(cfg *config.Config, observe func(string, time.Duration, error)) (*redisl2.Client, error) {
 	r := cfg.Cache.Redis.WithDefaults(cfg.Cache.MaxObjectSize)
 	var tlsCfg *tls.Config
 	if r.TLS.Enabled {
@@ -69,7 +71,7 @@ func OpenRedis(cfg *config.Config) (*redisl2.Client, error) {
 		Username: r.Username, Password: r.Password, TLS: tlsCfg, DB: r.DB,
 		DialTimeout: r.DialTimeout.D(), KeyPrefix: r.KeyPrefix,
 		MaxObjectSize: int(r.MaxObjectSize), CompressAbove: int(r.CompressAbove),
-		PoolSize: r.PoolSize, PipelineMultiplex: r.Pipeline,
+		PoolSize: r.PoolSize, PipelineMultiplex: r.Pipeline, Observe: observe,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: cache.redis: %w", err)

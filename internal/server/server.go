@@ -163,7 +163,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if maxIdle == 0 {
 		maxIdle = -1
 	}
-	fl, err := newFleet(cfg, log)
+	var observeRedis func(string, time.Duration, error)
+	if cfg.Cache.Redis != nil {
+		observeRedis = metrics.RedisCalls(reg)
+	}
+	fl, err := newFleet(cfg, log, observeRedis)
 	if err != nil {
 		mem.Close()
 		return nil, err
