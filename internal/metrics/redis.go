@@ -10,8 +10,8 @@ import (
 // a histogram of their durations by class and result.
 func RedisCalls(reg prometheus.Registerer) func(class string, d time.Duration, err error) {
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "moat_redis_call_duration_seconds",
-		Help: "Redis calls by class (get, set, delete, invalidate, lease, versions, publish) and result (ok, error): their duration.",
+		Name:    "moat_redis_call_duration_seconds",
+		Help:    "Redis calls by class (get, set, delete, invalidate, lease, versions, publish) and result (ok, error): their duration.",
 		Buckets: []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
 	}, []string{"class", "result"})
 	reg.MustRegister(h)
