@@ -123,6 +123,9 @@ func tagsOf(key string, e *cache.Entry) []string {
 	return append(append(make([]string, 0, len(e.Tags)+4), e.Tags...), cache.PrefixTags(cache.PathOf(key))...)
 }
 
+// fenceSkew is the clock skew between nodes that purge fences allow for.
+const fenceSkew = time.Second
+
 // Set implements cache.Tier: the entry with a Redis TTL of its KeepUntil,
 // indexed by its tags; then, unless its fill is older than cache.FenceFor,
 // the purge fences of its URL and tags are read, and the entry is deleted
@@ -175,7 +178,10 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) 
 	for _, tag := range tags {
 		fences = append(fences, rc.B().Get().Key(c.tagFenceKey(tag)).Build())
 	}
-	start := e.RequestTime.UnixMilli()
+	// Fences are stamped with the purging node's clock: allow it to be
+	// behind this one's by up to fenceSkew (a fill that started just after
+	// a purge is then not written to L2, at worst).
+	start := e.RequestTime.Add(-fenceSkew).UnixMilli()
 	for _, r := range rc.DoMulti(ctx, fences...) {
 		at, err := r.AsInt64()
 		if rueidis.IsRedisNil(err) {
