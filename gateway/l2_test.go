@@ -68,31 +68,35 @@ type node struct {
 }
 
 // newFleet makes a fleet whose L2 is a remoteTier over a memory tier on the
-// fleet's clock, wrapped by wrap (if not nil).
+// fleet's clock (whose deletes by other nodes' purges are all that reach
+// it), wrapped by wrap (if not nil).
 func newFleet(t *testing.T, o *origin, pols []policy.Policy, wrap func(cache.Tier) cache.Tier) *fleet {
-	fl := &fleet{t: t, origin: o, clock: newClock(), pols: pols, bus: new(LocalBus), vers: new(LocalVersions)}
-	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, Now: fl.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	fl.l2 = remoteTier{mem}
-	if wrap != nil {
-		fl.l2 = wrap(fl.l2)
-	}
-	return fl
+	return makeFleet(t, o, pols, wrap, func(now func() time.Time) (cache.Tier, func() error) {
+		mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return remoteTier{mem}, mem.Close
+	})
 }
 
 // newSharedFleet makes a fleet whose L2 applies purges (a
 // cache.SharedMemory behind the codec), as the Redis tier does.
 func newSharedFleet(t *testing.T, o *origin, pols []policy.Policy, wrap func(cache.Tier) cache.Tier) *fleet {
+	return makeFleet(t, o, pols, wrap, func(now func() time.Time) (cache.Tier, func() error) {
+		mem, err := cache.NewSharedMemory(cache.MemoryOptions{MaxBytes: 64 << 20, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return remoteInvalidator{remoteTier{mem}, mem}, mem.Close
+	})
+}
+
+func makeFleet(t *testing.T, o *origin, pols []policy.Policy, wrap func(cache.Tier) cache.Tier, l2 func(now func() time.Time) (cache.Tier, func() error)) *fleet {
 	fl := &fleet{t: t, origin: o, clock: newClock(), pols: pols, bus: new(LocalBus), vers: new(LocalVersions)}
-	mem, err := cache.NewSharedMemory(cache.MemoryOptions{MaxBytes: 64 << 20, Now: fl.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	fl.l2 = remoteInvalidator{remoteTier{mem}, mem}
+	tier, closeTier := l2(fl.clock.Now)
+	t.Cleanup(func() { closeTier() })
+	fl.l2 = tier
 	if wrap != nil {
 		fl.l2 = wrap(fl.l2)
 	}

@@ -97,20 +97,7 @@ cache:
 
 	fileB, listenB, adminB := config("b")
 	stderr := start(fileB, listenB, "--warm")
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + adminB + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("B never ready\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, adminB, stderr)
 	if n := hits.Load(); n != 5 {
 		t.Errorf("warming B from the fleet asked the origin %d more times, want 0", n-5)
 	}

@@ -69,20 +69,7 @@ hotkeys: {file: %s, top: 100, interval: 1h}
 	}
 
 	_, stderr = start("--warm")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + adminAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, adminAddr, stderr)
 	for i := range 5 {
 		if got := get(fmt.Sprintf("/item/%d", i)); got != "HIT" {
 			t.Errorf("/item/%d after a warm restart: X-Cache %q, want HIT", i, got)
@@ -101,5 +88,25 @@ hotkeys: {file: %s, top: 100, interval: 1h}
 	}
 	if got := get("/other/3"); got != "HIT" {
 		t.Errorf("/other/3 after moat warm: %q, want HIT", got)
+	}
+}
+
+// waitReady polls an admin listener's /readyz until it answers 200; the
+// server's stderr is shown if it never does.
+func waitReady(t *testing.T, adminAddr string, stderr fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + adminAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never ready\n%s", adminAddr, stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
