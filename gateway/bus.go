@@ -12,7 +12,7 @@ import (
 // front of moat (CDNs, Varnish); a purge goes to both.
 //
 // LocalBus is the in-process implementation (several handlers in one
-// process); a Redis Stream implements it across processes (issue #12).
+// process); redisl2.Bus, a Redis Stream, implements it across processes.
 type Bus interface {
 	// Join adds a node. deliver receives every purge another member
 	// publishes (not the node's own); lost is called when the bus may have

@@ -19,7 +19,7 @@ import (
 // random nonces kept where every node reads them, never counters.
 //
 // Names are route patterns, and AllVersions for all. LocalVersions is the
-// in-process implementation; a shared tier (Redis) implements it for a
+// in-process implementation; redisl2.Versions (a Redis hash) implements it for a
 // fleet. A purge publishes the new versions on the Bus, so other nodes
 // adopt them without asking the store; they Load it when they start and
 // when the Bus may have lost purges.
