@@ -83,14 +83,18 @@ func (l *LocalLease) Held(_ context.Context, key string) (bool, error) {
 type LeaseStats struct {
 	Acquired  int64 // leases taken: this node fetched for the fleet
 	Contended int64 // leases another node held
-	Waited    int64 // of those, answered from the other node's L2 fill
+	Waited    int64 // answered from another node's L2 fill (while it held the lease, or just after)
 	Errors    int64 // lease calls that failed (the node fetched anyway)
 }
 
 // leaseWait backs off between looks at L2 while another node fills.
+// leaseTTL is the lease's lifetime; its holder extends it while the fill
+// runs, so a holder that dies (or a lease left by an Acquire whose answer
+// never came) holds the others back for at most that long.
 const (
 	leaseFirstPoll = 2 * time.Millisecond
 	leaseMaxPoll   = 50 * time.Millisecond
+	leaseTTL       = 2 * time.Second
 )
 
 // takeLease asks for key's fleet lease before this node's leader fetches
@@ -102,7 +106,7 @@ func (h *Handler) takeLease(ctx context.Context, key string, r *http.Request, ac
 		return nil, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, h.l2.timeout)
-	release, held, err := h.lease.Acquire(lctx, key, h.coalesceWait)
+	release, held, err := h.lease.Acquire(lctx, key, leaseTTL)
 	cancel()
 	switch {
 	case err != nil:
@@ -111,6 +115,15 @@ func (h *Handler) takeLease(ctx context.Context, key string, r *http.Request, ac
 		return nil, nil
 	case held:
 		h.leaseStats.acquired.Add(1)
+		// Another node may have filled it between this node's look at L2
+		// and the lease (its write lands, then its lease goes), and a node
+		// holding a stale copy has not looked at L2 at all: one more look
+		// before the origin.
+		if e := h.fleetEntry(ctx, key, r, accept); e != nil {
+			release()
+			h.leaseStats.waited.Add(1)
+			return nil, e
+		}
 		return release, nil
 	}
 	h.leaseStats.contended.Add(1)

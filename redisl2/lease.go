@@ -64,6 +64,21 @@ func (l *Lease) Acquire(ctx context.Context, key string, ttl time.Duration) (_ f
 		return nil, false, nil // held by another
 	}
 	if err != nil {
+		// The SET may still reach Redis (a deadline passed while it was
+		// on its way): take back a lease nobody would hold, once Redis
+		// answers, so that other nodes do not wait for it to expire.
+		go func() {
+			// Until Redis answers, or the lease would have expired anyway.
+			for deadline := time.Now().Add(2 * ttl); time.Now().Before(deadline); {
+				cctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				err := releaseLease.Exec(cctx, rc, []string{lk}, []string{token}).Error()
+				cancel()
+				if err == nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
 		return nil, false, err
 	}
 	stop := make(chan struct{})
