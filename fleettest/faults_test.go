@@ -47,6 +47,37 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	t.Logf("after the restart: a key filled through A was an L2 hit on B after %s (%d keys tried)", took.Round(time.Millisecond), tries)
 }
 
+// TestClusterMasterKilledUnderLoad: on a 3-master Cluster with
+// cluster-require-full-coverage yes (Redis's default), one master is killed
+// while the fleet serves: the whole cluster stops answering, and the fleet
+// serves from memory and the origin: no client sees a 5xx or an error. Once
+// the master is back, a key filled through A is an L2 hit on B again.
+func TestClusterMasterKilledUnderLoad(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, true)
+	o := newOrigin(t, nil)
+	f := startFleet(t, o, cluster(cl), 3)
+
+	l := startLoad(t, f)
+	l.await(t, time.Now(), 100, time.Second)
+	killed := time.Now()
+	victim := cl.Masters[1]
+	victim.Kill()
+	cl.WaitFailed(t, victim)
+	l.await(t, killed, 200, 2*time.Second)
+	restarted := time.Now()
+	victim.Restart(t)
+	cl.WaitState(t, "ok")
+	l.await(t, restarted, 100, time.Second)
+	samples := l.finish()
+	checkLoad(t, samples)
+	down := window(samples, killed, restarted)
+	t.Logf("load: %d requests, %d while a master was down (%s), latency while down: %s",
+		len(samples), len(down), restarted.Sub(killed).Round(time.Millisecond), latencies(down))
+
+	took, tries := l2HitAgain(t, f, "after-master-restart")
+	t.Logf("after the restart: a key filled through A was an L2 hit on B after %s (%d keys tried)", took.Round(time.Millisecond), tries)
+}
+
 // TestRedisFrozenUnderLoad: Redis stops answering (SIGSTOP) while the fleet
 // serves: no client sees a 5xx or an error, and requests do not hang on
 // Redis (timeout 50ms): their p99 during the freeze stays under 2s. After
