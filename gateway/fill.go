@@ -267,13 +267,20 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	}
 	if resp.ContentLength < 0 {
 		// Of unknown length: the answer waits until the body is in or too
-		// large (as nginx buffers), so Cache-Status says what happened.
-		st.Stored = body.wait()
-		if !st.Stored && body.over {
-			st.Detail = "too-large"
+		// large (as nginx buffers), so Cache-Status says what happened,
+		// unless it passes streamAfter: then it streams, and Cache-Status
+		// cannot say yet whether it will be stored.
+		stored, known := body.wait()
+		switch {
+		case !known:
+			st.Stored, st.Detail = false, "streamed"
+		case !stored && body.over:
+			st.Stored, st.Detail = false, "too-large"
 			if body.busy {
 				st.Detail = "fills-busy"
 			}
+		default:
+			st.Stored = stored
 		}
 	}
 	if st.Stored {

@@ -196,15 +196,23 @@ func (b *fillBody) drain() {
 	}
 }
 
-// wait blocks until the body has ended or outgrown the limit, and reports
-// whether it was stored.
-func (b *fillBody) wait() (stored bool) {
+// streamAfter is how much of a body of unknown length is read before the
+// answer starts without knowing whether the body will be stored: smaller
+// bodies (most API answers) get a Cache-Status that says it; larger ones
+// stream to the client as the origin sends them, as a large download or a
+// handler's export must.
+const streamAfter = 64 << 10
+
+// wait blocks until the body has ended, outgrown the limit or passed
+// streamAfter bytes. It reports whether the body was stored, and whether
+// that is known (false: the body goes on, and may still be stored).
+func (b *fillBody) wait() (stored, known bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for b.end == nil && !b.over {
+	for b.end == nil && !b.over && len(b.buf) < streamAfter {
 		b.cond.Wait()
 	}
-	return b.stored
+	return b.stored, b.end != nil || b.over
 }
 
 // Read gives the client the body at its own pace.
