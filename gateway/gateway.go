@@ -228,6 +228,7 @@ type Handler struct {
 	distrustBefore atomic.Int64
 	leaveBus       func()
 	ns             *namespaces
+	skew           int64 // nanoseconds of clock skew allowed between nodes (Options.L2Skew)
 	versionStore   Versions
 	versionTimeout time.Duration
 	downstream     map[*policy.Policy][]string
@@ -434,6 +435,7 @@ func New(o Options) (*Handler, error) {
 	// delivered by the Bus may arrive at once, on another node's goroutine.
 	if o.L2 != nil {
 		h.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
+		h.skew = int64(h.l2.skew)
 	}
 	if o.Bus != nil {
 		h.publish, h.leaveBus = o.Bus.Join(h.fromBus, h.distrust)

@@ -116,6 +116,10 @@ func (l *l2) apply(op l2op) {
 	} else {
 		err = l.tier.Delete(ctx, op.key)
 	}
+	if errors.Is(err, cache.ErrTooLarge) {
+		l.Dropped.Add(1) // the tier's policy, not a failure: the breaker stays shut
+		return
+	}
 	l.result(err)
 	if err == nil && op.e != nil {
 		l.Written.Add(1)

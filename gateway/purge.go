@@ -116,6 +116,12 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	for _, pattern := range p.Routes {
 		pol := h.policyByPattern(pattern)
 		if pol == nil {
+			if kind == PurgeRemote {
+				// Another node runs a config with this route (a rolling
+				// deploy): the rest of its purge still applies here.
+				h.log.Warn("purge from another node names a route this node does not have", "route", pattern)
+				continue
+			}
 			return PurgeResult{}, fmt.Errorf("%w: no route %q", ErrBadPurge, pattern)
 		}
 		routes = append(routes, pol)
@@ -195,7 +201,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	h.stats.PurgesByKind[kind].Add(1)
 	h.stats.PurgedByKind[kind].Add(int64(res.Affected))
 	h.stats.Invalidations.Add(int64(res.Affected))
-	if h.onPurge != nil && p.Origin != "moat" {
+	if h.onPurge != nil && p.Origin != "moat" && kind != PurgeRemote { // the node it was made on fans it out
 		h.onPurge(p)
 	}
 	if kind != PurgeRemote && h.publish != nil { // (a remote purge may arrive while New joins the Bus)

@@ -48,8 +48,8 @@ type Bus struct {
 	c *Client
 	o BusOptions
 
-	mu    sync.Mutex
-	nodes map[string]time.Time // nodes heard on the bus, and when
+	mu      sync.Mutex
+	members map[*member]struct{}
 
 	Published, Delivered, Dropped, Gaps, Errors atomic.Int64
 	// LastSeen is the UnixNano of the reader's last successful round.
@@ -99,27 +99,58 @@ func (b *Bus) Join(deliver func(gateway.Purge), lost func()) (publish func(gatew
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	m := &member{b: b, node: hex.EncodeToString(id[:]), deliver: deliver, lost: lost,
-		queue: make(chan []byte, b.o.Queue), stop: make(chan struct{}), joined: time.Now()}
-	m.wg.Add(2)
+		queue: make(chan []byte, b.o.Queue), stop: make(chan struct{}), leaving: make(chan struct{}),
+		sent: make(chan struct{}), joined: time.Now()}
+	b.mu.Lock()
+	if b.members == nil {
+		b.members = map[*member]struct{}{}
+	}
+	b.members[m] = struct{}{}
+	b.mu.Unlock()
+	m.wg.Add(1)
 	go m.read()
 	go m.send()
 	var once sync.Once
 	return m.publish, func() {
-		once.Do(func() { close(m.stop) })
+		once.Do(func() {
+			// The purges still queued go first, for a while; then a
+			// goodbye, so that the other nodes do not take this node's
+			// silence for purges it could not send.
+			close(m.leaving)
+			t := time.NewTimer(leaveDrain)
+			select {
+			case <-m.sent:
+			case <-t.C:
+			}
+			t.Stop()
+			close(m.stop)
+			<-m.sent
+		})
 		m.wg.Wait()
+		b.mu.Lock()
+		delete(b.members, m)
+		b.mu.Unlock()
 	}
 }
+
+// leaveDrain bounds how long leaving waits to send the queued purges.
+const leaveDrain = 3 * time.Second
 
 type member struct {
 	b       *Bus
 	node    string
 	deliver func(gateway.Purge)
 	lost    func()
-	queue   chan []byte // purges (JSON); a nil body is a heartbeat
-	stop    chan struct{}
+	queue   chan []byte   // purges (JSON); a nil body is a heartbeat
+	stop    chan struct{} // closed to end the member
+	leaving chan struct{} // closed when leave starts: the publisher drains, says goodbye and ends
+	sent    chan struct{} // closed when the publisher has ended
 	wg      sync.WaitGroup
 	joined  time.Time
 	ownSeen atomic.Int64 // UnixNano: this member's last heartbeat read back
+
+	mu    sync.Mutex
+	nodes map[string]time.Time // the other nodes heard on the bus, and when
 }
 
 // heartbeatEvery is how often a member publishes a heartbeat: the other
@@ -145,47 +176,75 @@ func (m *member) publish(p gateway.Purge) {
 // send publishes queued purges in order, retrying each until Redis takes it
 // or the member leaves.
 func (m *member) send() {
-	defer m.wg.Done()
-	retention := strconv.Itoa(m.b.o.Retention)
+	defer close(m.sent)
+	m.put("hb", nil) // hello: the other nodes know of this one from now on
 	hb := time.NewTicker(m.b.heartbeatEvery())
 	defer hb.Stop()
+	leaving := m.leaving
 	for {
 		var body []byte
+		kind := "purge"
 		select {
 		case <-m.stop:
+			m.dropQueued()
 			return
 		case body = <-m.queue:
-		case <-hb.C: // body nil: a heartbeat
-		}
-		kind := "purge"
-		if body == nil {
+		case <-hb.C:
 			kind = "hb"
-		}
-		wait := busRetryFirst
-		for {
-			rc, err := m.b.c.r()
-			if err == nil {
-				start := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), busCallExtra)
-				err = publishScript.Exec(ctx, rc, []string{m.b.logKey(), m.b.seqKey()}, []string{m.node, string(body), retention, kind}).Error()
-				cancel()
-				m.b.c.observed("publish", start, &err)
-			}
-			if err == nil {
-				if body != nil {
-					m.b.Published.Add(1)
+		case <-leaving:
+			select {
+			case body = <-m.queue: // drain first
+			default:
+				if m.put("bye", nil) {
+					return
 				}
-				break
+				leaving = nil // Redis away: wait for the leave's deadline
+				continue
 			}
-			if body == nil {
+		}
+		for !m.put(kind, body) {
+			if kind == "hb" {
 				break // a heartbeat is not retried: the next one will do
 			}
-			m.b.Errors.Add(1)
-			if !m.sleep(wait) {
+			if !m.sleep(busRetryMax / 4) {
+				m.Drop(1)
+				m.dropQueued()
 				return
 			}
-			wait = min(2*wait, busRetryMax)
 		}
+	}
+}
+
+// put sends one bus entry, once.
+func (m *member) put(kind string, body []byte) bool {
+	rc, err := m.b.c.r()
+	if err == nil {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), busCallExtra)
+		err = publishScript.Exec(ctx, rc, []string{m.b.logKey(), m.b.seqKey()},
+			[]string{m.node, string(body), strconv.Itoa(m.b.o.Retention), kind}).Error()
+		cancel()
+		m.b.c.observed("publish", start, &err)
+	}
+	if err != nil {
+		m.b.Errors.Add(1)
+		return false
+	}
+	if kind == "purge" {
+		m.b.Published.Add(1)
+	}
+	return true
+}
+
+// Drop counts n purges that will never be sent.
+func (m *member) Drop(n int) {
+	m.b.Dropped.Add(int64(n))
+	m.b.o.Logger.Error("purge bus: purges not sent to the other nodes", "count", n)
+}
+
+func (m *member) dropQueued() {
+	if n := len(m.queue); n > 0 {
+		m.Drop(n)
 	}
 }
 
@@ -223,8 +282,19 @@ func (m *member) read() {
 		var err error
 		if cur.id == "" {
 			cur, err = m.tail()
+			if err == nil {
+				m.replay(cur.id)
+			}
+			if err == nil && !failingSince.IsZero() {
+				// The node ran without a place in the stream: purges
+				// published meanwhile were not read.
+				m.gap(-1, cur.seq)
+			}
 		} else {
 			err = m.round(&cur)
+		}
+		if err == nil {
+			m.silentNodes()
 		}
 		if err == nil && m.deaf() {
 			err = errDeaf
@@ -237,6 +307,7 @@ func (m *member) read() {
 				// show (a Redis that restarted empty).
 				if err = m.verify(&cur); err == nil {
 					failingSince = time.Time{}
+					m.heardAllNow()
 					wait = busRetryFirst
 					continue
 				}
@@ -277,47 +348,82 @@ func (m *member) deaf() bool {
 	return time.Since(time.Unix(0, last)) > m.b.o.Grace+m.b.heartbeatEvery()
 }
 
-// saw records that node was heard on the bus.
-func (b *Bus) saw(node string) {
-	if node == "" {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.nodes == nil {
-		b.nodes = map[string]time.Time{}
-	}
-	now := time.Now()
-	if _, ok := b.nodes[node]; !ok && len(b.nodes) >= maxNodes {
-		for n, t := range b.nodes { // forget those not heard for long
-			if now.Sub(t) > nodeForget {
-				delete(b.nodes, n)
-			}
-		}
-		if len(b.nodes) >= maxNodes {
-			return
-		}
-	}
-	b.nodes[node] = now
+// left forgets a node that said goodbye: its silence is not a loss.
+func (m *member) left(node string) {
+	m.mu.Lock()
+	delete(m.nodes, node)
+	m.mu.Unlock()
 }
 
-// Nodes heard on the bus are remembered for nodeForget, at most maxNodes.
-const (
-	maxNodes   = 4096
-	nodeForget = 10 * time.Minute
-)
+// heardAllNow gives every known node a fresh wait: after this member could
+// not read for a while, their silence meanwhile says nothing.
+func (m *member) heardAllNow() {
+	m.mu.Lock()
+	now := time.Now()
+	for n := range m.nodes {
+		m.nodes[n] = now
+	}
+	m.mu.Unlock()
+}
 
-// Nodes returns the nodes heard on the bus in the last nodeForget (their
-// heartbeats and purges), with when each was last heard.
+// silentNodes calls lost once for each node whose heartbeats stopped
+// without a goodbye: it may have accepted purges it could not send (cut
+// off from Redis, then gone), which no gap would show. A node that stops
+// without leaving (a crash, a kill) costs the others their trust in what
+// they hold, once.
+func (m *member) silentNodes() {
+	limit := m.b.o.Grace + 2*m.b.heartbeatEvery()
+	now := time.Now()
+	var gone []string
+	m.mu.Lock()
+	for n, t := range m.nodes {
+		if now.Sub(t) > limit {
+			gone = append(gone, n)
+			delete(m.nodes, n)
+		}
+	}
+	m.mu.Unlock()
+	for _, n := range gone {
+		m.b.o.Logger.Warn("purge bus: a node went silent without leaving; it may have purges it never sent", "node", n)
+		m.b.Gaps.Add(1)
+		m.lost()
+	}
+}
+
+// saw records that another node was heard on the bus.
+func (m *member) saw(node string) {
+	if node == "" || node == m.node {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodes == nil {
+		m.nodes = map[string]time.Time{}
+	}
+	if _, ok := m.nodes[node]; !ok && len(m.nodes) >= maxNodes {
+		return
+	}
+	m.nodes[node] = time.Now()
+}
+
+// maxNodes bounds the nodes a member keeps track of.
+const maxNodes = 4096
+
+// Nodes returns the nodes heard on the bus by its members (themselves
+// included), with when each was last heard.
 func (b *Bus) Nodes() map[string]time.Time {
+	out := map[string]time.Time{}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make(map[string]time.Time, len(b.nodes))
-	now := time.Now()
-	for n, t := range b.nodes {
-		if now.Sub(t) <= nodeForget {
-			out[n] = t
+	for m := range b.members {
+		out[m.node] = time.Now()
+		m.mu.Lock()
+		for n, t := range m.nodes {
+			if t.After(out[n]) {
+				out[n] = t
+			}
 		}
+		m.mu.Unlock()
 	}
 	return out
 }
@@ -338,6 +444,69 @@ func (m *member) tail() (cursor, error) {
 		return cursor{id: "0-0", seq: -1}, nil
 	}
 	return cursor{id: entries[0].ID, seq: entrySeq(entries[0].FieldValues)}, nil
+}
+
+// replayWindow is how far back a member that joins reads the bus: the
+// other nodes' heartbeats tell it who is there (so that their silence
+// counts), and the purges of that time are stamped here, so that entries
+// they covered, still in L2 or in flight to it, are not vouched for.
+func (b *Bus) replayWindow() time.Duration {
+	return max(b.o.Grace+2*b.heartbeatEvery(), 2*time.Minute)
+}
+
+// replay applies the entries of the last replayWindow up to last (the
+// stream's end when the member joined), without sequence checks.
+func (m *member) replay(last string) {
+	if last == "0-0" {
+		return
+	}
+	c, err := m.b.c.r()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), busCallExtra)
+	defer cancel()
+	from := strconv.FormatInt(time.Now().Add(-m.b.replayWindow()).UnixMilli(), 10) + "-0"
+	entries, err := c.Do(ctx, c.B().Xrange().Key(m.b.logKey()).Start(from).End(last).Count(replayMax).Build()).AsXRange()
+	if err != nil {
+		m.b.o.Logger.Warn("purge bus: recent purges not replayed", "err", err)
+		return
+	}
+	for _, e := range entries {
+		m.apply(e)
+	}
+}
+
+// replayMax bounds the entries a joining member replays.
+const replayMax = 20_000
+
+// apply handles one entry: a goodbye, a heartbeat, or a purge from
+// another node (delivered).
+func (m *member) apply(e rueidis.XRangeEntry) {
+	node := e.FieldValues["node"]
+	switch e.FieldValues["k"] {
+	case "bye":
+		m.left(node)
+		return
+	case "hb":
+		if node == m.node {
+			m.ownSeen.Store(time.Now().UnixNano())
+		}
+		m.saw(node)
+		return
+	}
+	if node == m.node {
+		return // our own
+	}
+	m.saw(node)
+	var p gateway.Purge
+	if err := json.Unmarshal([]byte(e.FieldValues["p"]), &p); err != nil {
+		m.b.o.Logger.Error("purge bus: an entry could not be read; dropping what this node holds", "id", e.ID, "err", err)
+		m.lost()
+		return
+	}
+	m.b.Delivered.Add(1)
+	m.deliver(p)
 }
 
 // round reads the entries after cur (blocking up to busBlock) and applies
@@ -362,26 +531,7 @@ func (m *member) round(cur *cursor) error {
 			m.gap(cur.seq, seq)
 		}
 		cur.id, cur.seq = e.ID, seq
-		node := e.FieldValues["node"]
-		if e.FieldValues["k"] == "hb" {
-			if node == m.node {
-				m.ownSeen.Store(time.Now().UnixNano())
-			}
-			m.b.saw(node)
-			continue
-		}
-		if node == m.node {
-			continue // our own
-		}
-		m.b.saw(node)
-		var p gateway.Purge
-		if err := json.Unmarshal([]byte(e.FieldValues["p"]), &p); err != nil {
-			m.b.o.Logger.Error("purge bus: an entry could not be read; dropping what this node holds", "id", e.ID, "err", err)
-			m.lost()
-			continue
-		}
-		m.b.Delivered.Add(1)
-		m.deliver(p)
+		m.apply(e)
 	}
 	return nil
 }
