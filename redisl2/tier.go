@@ -3,7 +3,6 @@ package redisl2
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -28,8 +27,7 @@ func (c *Client) Tier() *Tier { return &Tier{c} }
 
 // Stored values start with a byte that says how the encoded entry
 // (cache.AppendEntry) follows, then the entry's ID (8 bytes, big-endian),
-// which a tag purge compares before it deletes: an entry replaced by one
-// without the tag is not the tag's to delete.
+// readable without decoding the entry.
 const (
 	valueRaw  byte = 'r'
 	valueZstd byte = 'z'
@@ -148,15 +146,16 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) 
 		return err
 	}
 	ek := c.entryKey(key)
-	member := ek + "#" + idHex(e.ID)
 	tags := tagsOf(key, e)
 	expiry := e.KeepUntil.UnixMilli()
+	// The indexes before the entry (in one pipeline, sent in order): an
+	// entry is never in L2 without being in its indexes. The member is the
+	// entry's key, so rewriting a key moves its score, it adds nothing.
 	cmds := make(rueidis.Commands, 0, 1+3*len(tags))
-	cmds = append(cmds, rc.B().Set().Key(ek).Value(rueidis.BinaryString(val)).PxMilliseconds(ttl.Milliseconds()).Build())
 	for _, tag := range tags {
 		tk := c.tagKey(tag)
 		cmds = append(cmds,
-			rc.B().Zadd().Key(tk).Gt().ScoreMember().ScoreMember(float64(expiry), member).Build(),
+			rc.B().Zadd().Key(tk).Gt().ScoreMember().ScoreMember(float64(expiry), ek).Build(),
 			// The index outlives its members: set an expiry if it has none,
 			// and push it out to the newest member's.
 			rc.B().Pexpireat().Key(tk).MillisecondsTimestamp(expiry).Nx().Build(),
@@ -165,8 +164,12 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) 
 			cmds = append(cmds, rc.B().Zremrangebyscore().Key(tk).Min("-inf").Max("("+strconv.FormatInt(now.UnixMilli(), 10)).Build())
 		}
 	}
+	cmds = append(cmds, rc.B().Set().Key(ek).Value(rueidis.BinaryString(val)).PxMilliseconds(ttl.Milliseconds()).Build())
 	for _, r := range rc.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
+			// The SET may have been sent, and land without its index or
+			// its fence check: take it back, behind it on the connection.
+			c.undo(rc, ek)
 			return err
 		}
 	}
@@ -189,7 +192,7 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) 
 		}
 		if err != nil {
 			// Unknown: do not keep what a purge may have covered.
-			_ = rc.Do(ctx, rc.B().Del().Key(ek).Build()).Error()
+			c.undo(rc, ek)
 			return err
 		}
 		if at >= start {
@@ -198,6 +201,38 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) 
 	}
 	return nil
 }
+
+// undo deletes an entry key whose write failed part way, off the caller's
+// deadline (which may be what failed): the DEL follows the write on the
+// connection, so it lands after it whenever Redis answers.
+//
+// The DEL is sent before undo returns (a short wait for its answer), so
+// that it precedes whatever the caller sends next; if no answer comes, it
+// is sent again in the background until one does.
+func (c *Client) undo(rc rueidis.Client, ek string) {
+	del := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return rc.Do(ctx, rc.B().Del().Key(ek).Build()).Error()
+	}
+	if del(undoWait) == nil {
+		return
+	}
+	go func() {
+		for deadline := time.Now().Add(undoRetry); time.Now().Before(deadline); {
+			if del(time.Second) == nil {
+				return
+			}
+		}
+	}()
+}
+
+// undoWait is how long undo waits for its first DEL; undoRetry how long it
+// goes on trying.
+const (
+	undoWait  = 100 * time.Millisecond
+	undoRetry = 30 * time.Second
+)
 
 // Delete implements cache.Tier. The entry's tag index members go when they
 // expire or when a purge of the tag finds nothing under them.
@@ -210,20 +245,6 @@ func (t *Tier) Delete(ctx context.Context, key string) (err error) {
 	}
 	return rc.Do(ctx, rc.B().Del().Key(c.entryKey(key)).Build()).Error()
 }
-
-func idHex(id uint64) string {
-	var b [idBytes]byte
-	binary.BigEndian.PutUint64(b[:], id)
-	return hex.EncodeToString(b[:])
-}
-
-// deleteIfID deletes an entry if it is still the one with the given ID
-// (bytes 2-9 of the value).
-var deleteIfID = rueidis.NewLuaScript(`
-if redis.call('GETRANGE', KEYS[1], 1, 8) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`)
 
 // raiseFence sets a fence key to at (ms) unless it holds a later time, for
 // cache.FenceFor.
@@ -294,28 +315,25 @@ func (t *Tier) Invalidate(ctx context.Context, inv cache.Invalidation) (_ int, e
 	return n, nil
 }
 
-// purgeTag deletes the entries a tag's index names, a batch at a time (one
-// DEL per entry: they live in their own slots), and removes those members.
+// purgeTag deletes the entries a tag's index names, newest first (the
+// live ones), a batch at a time, one DEL per entry (they live in their own
+// slots), and removes those members. An entry rewritten without the tag is
+// deleted too: a tier may remove more than a purge names, never less.
 func (c *Client) purgeTag(ctx context.Context, rc rueidis.Client, tk string) (int, error) {
 	n := 0
 	for range maxTagBatches {
-		members, err := rc.Do(ctx, rc.B().Zrange().Key(tk).Min("0").Max(strconv.Itoa(maxTagBatch-1)).Build()).AsStrSlice()
+		members, err := rc.Do(ctx, rc.B().Zrange().Key(tk).Min("0").Max(strconv.Itoa(maxTagBatch-1)).Rev().Build()).AsStrSlice()
 		if err != nil {
 			return n, err
 		}
 		if len(members) == 0 {
 			return n, nil
 		}
-		dels := make([]rueidis.LuaExec, 0, len(members))
+		cmds := make(rueidis.Commands, 0, len(members))
 		for _, m := range members {
-			ek, id, ok := strings.Cut(m, "#")
-			raw, err := hex.DecodeString(id)
-			if !ok || err != nil {
-				continue // not a member this release wrote: just removed
-			}
-			dels = append(dels, rueidis.LuaExec{Keys: []string{ek}, Args: []string{string(raw)}})
+			cmds = append(cmds, rc.B().Del().Key(m).Build())
 		}
-		for _, r := range deleteIfID.ExecMulti(ctx, rc, dels...) {
+		for _, r := range rc.DoMulti(ctx, cmds...) {
 			d, err := r.AsInt64()
 			if err != nil {
 				return n, err
