@@ -228,21 +228,27 @@ type Handler struct {
 	distrustBefore atomic.Int64
 	leaveBus       func()
 	ns             *namespaces
-	skew           int64 // nanoseconds of clock skew allowed between nodes (Options.L2Skew)
-	versionStore   Versions
-	versionTimeout time.Duration
-	downstream     map[*policy.Policy][]string
-	refresher      *refresher
-	limits         *limits
-	headers        *headerFilter
-	bodyTimeout    time.Duration
-	fills          *fillBudget
-	l2             *l2
-	lease          Lease
-	leaseStats     leaseCounters
-	originIdle     time.Duration // longest wait for the next bytes of a body being filled
-	ownedMemory    *cache.Memory
-	ownsTransport  *http.Transport
+	// versionsUnknown: the shared versions could not be read yet (see
+	// loadVersionsUntilDone); nothing from L2 is vouched for meanwhile.
+	versionsUnknown atomic.Bool
+	purges          *purgeQueue   // L2 invalidations and publishing, in order, retried
+	closing         chan struct{} // closed by Close
+	closeOnce       sync.Once
+	bg              sync.WaitGroup
+	versionStore    Versions
+	versionTimeout  time.Duration
+	downstream      map[*policy.Policy][]string
+	refresher       *refresher
+	limits          *limits
+	headers         *headerFilter
+	bodyTimeout     time.Duration
+	fills           *fillBudget
+	l2              *l2
+	lease           Lease
+	leaseStats      leaseCounters
+	originIdle      time.Duration // longest wait for the next bytes of a body being filled
+	ownedMemory     *cache.Memory
+	ownsTransport   *http.Transport
 
 	stats Stats
 }
@@ -359,6 +365,7 @@ func New(o Options) (*Handler, error) {
 		headers:      newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
 		bodyTimeout:  max(o.ClientBodyTimeout, 0),
 		gens:         newGenerations(o.Now),
+		closing:      make(chan struct{}),
 		fills:        &fillBudget{max: max(o.MaxFillBytes, 0)},
 		originIdle:   o.OriginTimeout,
 	}
@@ -430,16 +437,19 @@ func New(o Options) (*Handler, error) {
 	if h.versionStore == nil {
 		h.versionStore = new(LocalVersions)
 	}
-	h.loadVersions()
 	// Last, once the handler is whole and nothing can fail: a purge
 	// delivered by the Bus may arrive at once, on another node's goroutine.
 	if o.L2 != nil {
 		h.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
-		h.skew = int64(h.l2.skew)
 	}
 	if o.Bus != nil {
 		h.publish, h.leaveBus = o.Bus.Join(h.fromBus, h.distrust)
 	}
+	if h.l2 != nil {
+		h.purges = newPurgeQueue(h)
+	}
+	// After joining: a route purge published meanwhile is in the store.
+	h.loadVersionsUntilDone()
 	return h, nil
 }
 
@@ -454,6 +464,11 @@ func (h *Handler) Tier() cache.Tier { return h.tier }
 // is idempotent; it does not wait for in-flight client requests (shut the
 // http.Server down first).
 func (h *Handler) Close() error {
+	h.closeOnce.Do(func() { close(h.closing) })
+	if h.purges != nil {
+		h.purges.close() // the purges accepted reach L2 and the bus first, for a while
+	}
+	h.bg.Wait()
 	if h.leaveBus != nil {
 		h.leaveBus()
 	}

@@ -436,9 +436,9 @@ func sameEntry(a, b *cache.Entry) bool {
 // The start of the fill (RequestTime), not its end, is what a purge must
 // follow: a response that arrived after a purge may still predate it.
 func (h *Handler) trusted(e *cache.Entry) *cache.Entry {
-	// Allowing for skew: an L1 copy promoted from L2 carries the filling
-	// node's clock, which may be ahead of this one's.
-	if d := h.distrustBefore.Load(); d != 0 && e != nil && e.RequestTime.UnixNano()-h.skew < d {
+	// (An L1 copy promoted from L2 carries the filling node's clock less
+	// the skew allowed: see promote.)
+	if d := h.distrustBefore.Load(); d != 0 && e != nil && e.RequestTime.UnixNano() < d {
 		return nil
 	}
 	return e

@@ -236,6 +236,13 @@ func (h *Handler) promote(ctx context.Context, key string, e *cache.Entry) *cach
 		h.l2.Refused.Add(1)
 		return nil
 	}
+	// Its fill started on another node's clock, which may be ahead of this
+	// one's by up to the skew: the copy this node keeps says the earliest
+	// it may have started, so that a distrust of what this node holds
+	// (trusted) covers it.
+	c := *e
+	c.RequestTime = e.RequestTime.Add(-h.l2.skew)
+	e = &c
 	// Through the fills' store path: a purge stamped meanwhile either is
 	// seen by the second vouch or deletes what was stored.
 	err := h.keep(context.WithoutCancel(ctx), key, e, func() bool { return !h.vouch(e) })
@@ -255,6 +262,9 @@ func (h *Handler) promote(ctx context.Context, key string, e *cache.Entry) *cach
 // not apply purges; when the Bus lost purges), both with the allowed clock
 // skew.
 func (h *Handler) vouch(e *cache.Entry) bool {
+	if h.versionsUnknown.Load() {
+		return false
+	}
 	// Its fill's start (RequestTime), not its end: a response that arrived
 	// after a purge may have been asked for before it.
 	stored := e.RequestTime.Add(-h.l2.skew)

@@ -188,14 +188,18 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		}
 	}
 	var l2Err error
-	if kind != PurgeRemote && h.l2 != nil {
-		// The tier applies it once for the fleet; the other nodes apply
-		// it to what they hold when the Bus brings it.
+	var queued bool
+	if kind != PurgeRemote && h.purges != nil {
+		// The tier applies it once for the fleet, then the Bus takes it
+		// to the other nodes, which apply it to what they hold: off the
+		// request path, in order, retried until L2 takes it. An API purge
+		// waits for the first attempt, to answer whether it reached L2.
 		tags := slices.Clone(p.Tags)
 		for _, k := range keys {
 			tags = append(tags, urlTag(k))
 		}
-		l2Err = h.l2.invalidate(ctx, cache.Invalidation{Keys: keys, Tags: tags, Prefixes: p.Prefixes})
+		l2Err = h.purges.add(ctx, cache.Invalidation{Keys: keys, Tags: tags, Prefixes: p.Prefixes}, p, kind == PurgeAPI)
+		queued = true
 	}
 	h.stats.Purges.Add(1)
 	h.stats.PurgesByKind[kind].Add(1)
@@ -204,7 +208,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	if h.onPurge != nil && p.Origin != "moat" && kind != PurgeRemote { // the node it was made on fans it out
 		h.onPurge(p)
 	}
-	if kind != PurgeRemote && h.publish != nil { // (a remote purge may arrive while New joins the Bus)
+	if kind != PurgeRemote && !queued && h.publish != nil { // (a remote purge may arrive while New joins the Bus)
 		h.publish(p)
 	}
 	if versionErr != nil {

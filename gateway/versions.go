@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/moatproxy/moat/internal/policy"
 )
@@ -136,13 +137,44 @@ func (ns *namespaces) suffix(key string, pol *policy.Policy) string {
 // store cannot answer, the handler keeps the versions it has (at New: the
 // configured ones) and says so; entries of a shared tier stored before the
 // node started are not vouched for anyway (see l2).
-func (h *Handler) loadVersions() {
+func (h *Handler) loadVersions() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), h.versionTimeout)
 	defer cancel()
 	m, err := h.versionStore.Load(ctx)
 	if err != nil {
 		h.log.Error("namespace versions not read from the shared store", "err", err)
-		return
+		return false
 	}
 	h.ns.adopt(m)
+	return true
+}
+
+// loadVersionsUntilDone is loadVersions at New: until the versions are
+// read, this node may key routes under versions the fleet purged, so it
+// vouches for nothing from L2 (versionsUnknown), and it tries again in the
+// background.
+func (h *Handler) loadVersionsUntilDone() {
+	if h.loadVersions() {
+		return
+	}
+	h.versionsUnknown.Store(true)
+	h.bg.Add(1)
+	go func() {
+		defer h.bg.Done()
+		wait := 100 * time.Millisecond
+		for {
+			t := time.NewTimer(wait)
+			select {
+			case <-h.closing:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if h.loadVersions() {
+				h.versionsUnknown.Store(false)
+				return
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
+	}()
 }
