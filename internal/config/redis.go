@@ -172,6 +172,9 @@ func (k *checker) redis() {
 	if r.Pipeline < 0 || r.Pipeline > 8 {
 		k.errorf("cache.redis.pipeline", nil, "want 0 to 8 (log2 of the connections per node), got %d", r.Pipeline)
 	}
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		k.errorf("cache.redis.key_prefix", nil, "must not contain { or }: on a Redis Cluster they would put every key moat writes in one slot")
+	}
 	if r.MaxObjectSize < 0 {
 		k.errorf("cache.redis.max_object_size", nil, "must not be negative, got %s", r.MaxObjectSize)
 	}

@@ -36,6 +36,7 @@ func TestRedisErrors(t *testing.T) {
 		{"cluster_db", "cache:\n  redis:\n    addrs: [\"h:1\"]\n    mode: cluster\n    db: 2\n", "moat.yaml:5: cache.redis.db: a Redis Cluster has only db 0"},
 		{"timeout", "cache:\n  redis:\n    addrs: [\"h:1\"]\n    timeout: 1m\n", "moat.yaml:4: cache.redis.timeout: want a positive duration up to 5s"},
 		{"tls_off_with_files", "cache:\n  redis:\n    addrs: [\"h:1\"]\n    tls:\n      ca_file: ca.pem\n", "moat.yaml:4: cache.redis.tls.enabled: TLS files or a server name are set but enabled is false"},
+		{"prefix_braces", "cache:\n  redis:\n    addrs: [\"h:1\"]\n    key_prefix: \"{moat}:\"\n", "moat.yaml:4: cache.redis.key_prefix: must not contain { or }"},
 		{"unknown_key", "cache:\n  redis:\n    addrs: [\"h:1\"]\n    adress: x\n", "moat.yaml:4: cache.redis.adress"},
 	}
 	for _, tt := range tests {
