@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/cachekey"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/cachekey"
+	"github.com/moatproxy/moat/policy"
 )
 
 // discardWriter is a ResponseWriter that reuses its header map and drops

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // TestReviewRemotePurgeNamingAnUnknownRouteIsDroppedWhole: during a rolling

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 	"github.com/moatproxy/moat/internal/httpcache"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // One normalized request decides everything (docs/security.md): the route

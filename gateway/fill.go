@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 	"github.com/moatproxy/moat/internal/httpcache"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // fill is the state of one origin request made on behalf of the cache: a

@@ -7,7 +7,7 @@ import (
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/internal/httpcache"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // freshness is what a response's directives and its route's policy make of

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // serveDirect calls the handler without a client connection, so a test can

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/moatproxy/moat/internal/cachekey"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/cachekey"
+	"github.com/moatproxy/moat/policy"
 )
 
 func TestNormalizedKeysAndOrigin(t *testing.T) {

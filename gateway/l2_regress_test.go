@@ -10,7 +10,7 @@ import (
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/cache/faulttier"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // One node restarts; route versions diverge; a later route purge is missed on L2.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // TestSharedL2ServesNewNodes: with an L2 that applies purges itself, a node

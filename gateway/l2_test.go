@@ -13,7 +13,7 @@ import (
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/cache/faulttier"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // remoteTier stands for a shared L2 in another process: every entry goes

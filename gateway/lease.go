@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 )
 
 // Lease makes a fill fleet-wide: coalescing (cache.Group) lets one request

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // TestFleetStampedeIsOneOriginRequest: concurrent misses of one cold key on

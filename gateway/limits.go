@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // limiter bounds concurrent origin requests, with a bounded queue of

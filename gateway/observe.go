@@ -10,7 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // Result is how the cache answered a request.

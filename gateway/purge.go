@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/cachekey"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/cachekey"
+	"github.com/moatproxy/moat/policy"
 )
 
 // ErrBadPurge is wrapped by errors about invalid purge requests.

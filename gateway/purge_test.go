@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // catalogOrigin serves products whose body carries a version that writes

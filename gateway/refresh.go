@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // Causes of background refreshes, indexes of Stats.Refreshes.

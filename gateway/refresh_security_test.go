@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // Regression tests from the review of the security change: background

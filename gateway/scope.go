@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/moatproxy/moat/internal/cachekey"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/cachekey"
+	"github.com/moatproxy/moat/policy"
 )
 
 // Identity is who a request is, as far as verified sources say.

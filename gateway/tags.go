@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // Bounds on tags, so one response cannot blow up the tag index.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 )
 
 // TestFleetAgreesOnVersions: after a route purge, every node keys the

@@ -17,7 +17,7 @@ import (
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/gateway"
-	"github.com/moatproxy/moat/internal/policy"
+	"github.com/moatproxy/moat/policy"
 	"github.com/moatproxy/moat/internal/redistest"
 	"github.com/moatproxy/moat/redisl2"
 )

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/moatproxy/moat/internal/auth"
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 	"net"
 	"net/url"
 	"slices"

@@ -3,7 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 	"maps"
 	"net/url"
 	"slices"

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 )
 
 // ErrPattern is wrapped by errors about invalid or conflicting patterns.

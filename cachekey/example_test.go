@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/moatproxy/moat/internal/cachekey"
+	"github.com/moatproxy/moat/cachekey"
 )
 
 func ExampleNormalizer_Normalize() {
