@@ -17,8 +17,8 @@ import (
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/gateway"
-	"github.com/moatproxy/moat/policy"
 	"github.com/moatproxy/moat/internal/redistest"
+	"github.com/moatproxy/moat/policy"
 	"github.com/moatproxy/moat/redisl2"
 )
 

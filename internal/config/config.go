@@ -23,8 +23,8 @@ package config
 
 import (
 	"fmt"
-	"github.com/moatproxy/moat/internal/auth"
 	"github.com/moatproxy/moat/cachekey"
+	"github.com/moatproxy/moat/internal/auth"
 	"github.com/moatproxy/moat/internal/tracing"
 	"log/slog"
 	"slices"
