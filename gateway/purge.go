@@ -271,7 +271,11 @@ func (h *Handler) invalidateURL(ctx context.Context, base string, soft bool, now
 func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now time.Time) int {
 	e, _ := h.tier.Get(ctx, key)
 	if e == nil {
-		h.deleteL2(key) // L2 may hold what L1 does not
+		if h.l2 != nil && h.l2.inv == nil {
+			// L2 may hold what L1 does not, and does not apply purges
+			// itself (an Invalidator L2 gets the whole purge, once).
+			h.deleteL2(key)
+		}
 		return 0
 	}
 	if soft && !e.VaryMarker && !e.HitForMiss {
