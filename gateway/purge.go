@@ -221,11 +221,12 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 }
 
 // newVersions returns the new versions of the purged namespaces: those a
-// purge from another node carries (it bumped them in the shared store), or
-// new ones bumped in the store. If the store fails, the purge still takes
-// effect with versions of this node's (random, so no other node's keys
-// collide with them), and the error is returned for the caller to report:
-// a node that starts later reads the old versions from the store.
+// purge from another node carries (it raised them in the shared store), or
+// new ones, greater than this node's, raised in the store (which answers
+// the greatest it holds). If the store fails, the purge still takes effect
+// with the versions this node picked, and the error is returned for the
+// caller to report: a node that starts later reads the old versions from
+// the store.
 func (h *Handler) newVersions(ctx context.Context, names []string, carried map[string]uint64, kind PurgeKind) (map[string]uint64, error) {
 	if kind == PurgeRemote && carried != nil {
 		out := make(map[string]uint64, len(names))
@@ -240,7 +241,11 @@ func (h *Handler) newVersions(ctx context.Context, names []string, carried map[s
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.versionTimeout)
 	defer cancel()
-	out, err := h.versionStore.Bump(ctx, names)
+	picked := h.ns.current(names)
+	for n, v := range picked {
+		picked[n] = NewVersion(v)
+	}
+	out, err := h.versionStore.Raise(ctx, picked)
 	if err == nil && len(out) == len(names) {
 		return out, nil
 	}
@@ -248,11 +253,7 @@ func (h *Handler) newVersions(ctx context.Context, names []string, carried map[s
 		err = errors.New("the versions store returned fewer versions than asked")
 	}
 	h.log.Error("purge: shared namespace versions not updated; this node uses its own", "names", names, "err", err)
-	out = make(map[string]uint64, len(names))
-	for _, n := range names {
-		out[n] = NewVersion()
-	}
-	return out, err
+	return picked, err
 }
 
 // invalidateURL invalidates the entry of a URL's base key and every scoped

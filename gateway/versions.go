@@ -28,8 +28,11 @@ type Versions interface {
 	// Load returns the versions of every namespace purged so far (a name
 	// never purged is absent: version 0).
 	Load(ctx context.Context) (map[string]uint64, error)
-	// Bump gives each name a new random version and returns them.
-	Bump(ctx context.Context, names []string) (map[string]uint64, error)
+	// Raise sets each name's version to the one given unless the store
+	// holds a greater one, and returns the versions the store holds after
+	// it. Versions only grow, so that nodes that hear of two purges in
+	// either order end on the same version.
+	Raise(ctx context.Context, versions map[string]uint64) (map[string]uint64, error)
 }
 
 // AllVersions is the Versions name of the namespace of every route.
@@ -55,26 +58,28 @@ func (v *LocalVersions) Load(context.Context) (map[string]uint64, error) {
 	return out, nil
 }
 
-// Bump implements Versions.
-func (v *LocalVersions) Bump(_ context.Context, names []string) (map[string]uint64, error) {
+// Raise implements Versions.
+func (v *LocalVersions) Raise(_ context.Context, versions map[string]uint64) (map[string]uint64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.m == nil {
 		v.m = map[string]uint64{}
 	}
-	out := make(map[string]uint64, len(names))
-	for _, name := range names {
-		n := NewVersion()
-		v.m[name] = n
-		out[name] = n
+	out := make(map[string]uint64, len(versions))
+	for name, n := range versions {
+		v.m[name] = max(v.m[name], n)
+		out[name] = v.m[name]
 	}
 	return out, nil
 }
 
-// NewVersion returns a random version, non-zero and below 2^53 so that
-// it survives JSON readers that hold numbers as doubles.
-func NewVersion() uint64 {
-	return 1 + rand.Uint64N(1<<53-1)
+// NewVersion returns a version greater than after: the time in seconds
+// in the high bits, random low bits (two nodes purging in the same second
+// pick different versions), never below after+1, below 2^53 so that it
+// survives JSON readers that hold numbers as doubles.
+func NewVersion(after uint64) uint64 {
+	v := uint64(time.Now().Unix())<<20 | (1 + rand.Uint64N(1<<20-1))
+	return min(max(v, after+1), 1<<53-1)
 }
 
 // namespaces are a handler's copy of the versions, read on every request
@@ -95,16 +100,32 @@ func newNamespaces(t *policy.Table) *namespaces {
 	return ns
 }
 
-// adopt sets the versions named in m (names of unknown routes are
-// ignored: another node may run a newer config).
+// adopt raises the versions named in m (names of unknown routes are
+// ignored: another node may run a newer config). Versions only grow.
 func (ns *namespaces) adopt(m map[string]uint64) {
 	for name, v := range m {
+		c := ns.byName[name]
 		if name == AllVersions {
-			ns.all.Store(v)
-		} else if c := ns.byName[name]; c != nil {
-			c.Store(v)
+			c = &ns.all
+		}
+		if c != nil {
+			raise(c, v)
 		}
 	}
+}
+
+// current returns the versions this node keys the named namespaces
+// under.
+func (ns *namespaces) current(names []string) map[string]uint64 {
+	out := make(map[string]uint64, len(names))
+	for _, n := range names {
+		if n == AllVersions {
+			out[n] = ns.all.Load()
+		} else if c := ns.byName[n]; c != nil {
+			out[n] = c.Load()
+		}
+	}
+	return out
 }
 
 // suffix is what a key of a route under pol carries: nothing while neither

@@ -75,6 +75,34 @@ type failingVersions struct{}
 func (failingVersions) Load(context.Context) (map[string]uint64, error) {
 	return nil, context.DeadlineExceeded
 }
-func (failingVersions) Bump(context.Context, []string) (map[string]uint64, error) {
+func (failingVersions) Raise(context.Context, map[string]uint64) (map[string]uint64, error) {
 	return nil, context.DeadlineExceeded
+}
+
+// TestVersionsOnlyGrow: nodes that hear of two route purges in either
+// order end on the same version, the greater (a purge's version is picked
+// above the node's own, so every purge changes the keys).
+func TestVersionsOnlyGrow(t *testing.T) {
+	o := taggedOrigin(t)
+	fl := newSharedFleet(t, o, []policy.Policy{{Pattern: "GET /r/{id}"}}, nil)
+	a, b := fl.start(), fl.start()
+	const route = "GET /r/{id}"
+	low, high := Purge{Routes: []string{route}, Versions: map[string]uint64{route: 1000}},
+		Purge{Routes: []string{route}, Versions: map[string]uint64{route: 2000}}
+	a.gw.fromBus(low)
+	a.gw.fromBus(high)
+	b.gw.fromBus(high)
+	b.gw.fromBus(low)
+	for name, n := range map[string]*node{"A": a, "B": b} {
+		if got := n.gw.ns.byName[route].Load(); got != 2000 {
+			t.Errorf("%s keys the route under %d, want 2000", name, got)
+		}
+	}
+	if v := NewVersion(1 << 50); v <= 1<<50 {
+		t.Errorf("NewVersion(2^50) = %d, not above it", v)
+	}
+	res, err := a.gw.Purge(context.Background(), Purge{Routes: []string{route}})
+	if err != nil || res.Versions[route] <= 2000 {
+		t.Errorf("a route purge after version 2000: %+v %v, want a greater version", res, err)
+	}
 }

@@ -70,13 +70,19 @@ func TestVersionsShared(t *testing.T) {
 	c := client(t, "", srv.Addr)
 	a, b := c.Versions(), c.Versions()
 	ctx := context.Background()
-	bumped, err := a.Bump(ctx, []string{"GET /x", gateway.AllVersions})
+	bumped, err := a.Raise(ctx, map[string]uint64{"GET /x": gateway.NewVersion(0), gateway.AllVersions: gateway.NewVersion(0)})
 	if err != nil || len(bumped) != 2 || bumped["GET /x"] == 0 {
-		t.Fatalf("Bump = %v, %v", bumped, err)
+		t.Fatalf("Raise = %v, %v", bumped, err)
 	}
 	loaded, err := b.Load(ctx)
 	if err != nil || loaded["GET /x"] != bumped["GET /x"] || loaded[gateway.AllVersions] != bumped[gateway.AllVersions] {
 		t.Errorf("Load = %v, %v; want %v", loaded, err, bumped)
+	}
+	// Versions only grow: a smaller one (a purge that lost a race) leaves
+	// the greater, and the answer says which the store holds.
+	after, err := b.Raise(ctx, map[string]uint64{"GET /x": bumped["GET /x"] - 1})
+	if err != nil || after["GET /x"] != bumped["GET /x"] {
+		t.Errorf("Raise with a smaller version = %v, %v; want the store's %d", after, err, bumped["GET /x"])
 	}
 }
 
