@@ -447,7 +447,7 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 		// marker the purge removed.
 		m := f.primary
 		if h.keep(ctx, f.key, m, func() bool { return f.overtaken(nil, m.Route) }) == nil {
-			h.toL2(f.key, m, nil)
+			h.toL2(f.key, m, f.handOffLease()) // the other nodes find marker and variant
 		}
 	}
 	f.release()
@@ -468,7 +468,13 @@ func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 	case errors.Is(err, errOvertaken):
 		h.stats.PurgedFills.Add(1)
 	case err == nil:
-		h.toL2(e.Key, e, f.handOffLease()) // queued: sent after the answer, off the request path
+		var done func()
+		if len(e.Vary) == 0 || f.primary == nil {
+			// The lease goes with the last L2 write of the fill: this one,
+			// or its Vary marker's (see commit).
+			done = f.handOffLease()
+		}
+		h.toL2(e.Key, e, done) // queued: sent after the answer, off the request path
 	}
 	return err == nil
 }
