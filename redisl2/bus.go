@@ -297,7 +297,11 @@ func (m *member) read() {
 			m.silentNodes()
 		}
 		if err == nil && m.deaf() {
+			// Reading "nothing new" from a server the fleet may no longer
+			// write to: find the stream's end again (a gap if it moved
+			// back), and fail until this node's heartbeats come back.
 			err = errDeaf
+			cur = cursor{}
 		}
 		if err == nil {
 			m.b.LastSeen.Store(time.Now().UnixNano())
