@@ -445,8 +445,8 @@ func New(o Options) (*Handler, error) {
 	if o.Bus != nil {
 		h.publish, h.leaveBus = o.Bus.Join(h.fromBus, h.distrust)
 	}
-	if h.l2 != nil {
-		h.purges = newPurgeQueue(h)
+	if h.l2 != nil && h.l2.inv != nil {
+		h.purges = newPurgeQueue(h) // (an L2 that does not apply purges needs none: they are published at once)
 	}
 	// After joining: a route purge published meanwhile is in the store.
 	h.loadVersionsUntilDone()

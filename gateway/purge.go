@@ -189,7 +189,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	}
 	var l2Err error
 	var queued bool
-	if kind != PurgeRemote && h.purges != nil {
+	if kind != PurgeRemote && h.purges != nil && h.l2.inv != nil {
 		// The tier applies it once for the fleet, then the Bus takes it
 		// to the other nodes, which apply it to what they hold: off the
 		// request path, in order, retried until L2 takes it. An API purge

@@ -100,11 +100,15 @@ func (q *purgeQueue) do(j purgeJob) {
 	wait := purgeRetryFirst
 	for attempt := 0; ; attempt++ {
 		err := q.h.l2.invalidate(context.Background(), j.inv)
+		if err == nil {
+			q.publish(j.p)
+			if attempt == 0 && j.first != nil {
+				j.first <- nil // published: an API purge returns after the Bus has it
+			}
+			return
+		}
 		if attempt == 0 && j.first != nil {
 			j.first <- err
-		}
-		if err == nil {
-			break
 		}
 		if q.closed() && attempt >= 3 {
 			q.h.log.Error("purge not applied to L2 before shutdown", "err", err)
@@ -118,7 +122,7 @@ func (q *purgeQueue) do(j purgeJob) {
 		}
 		wait = min(2*wait, purgeRetryMax)
 	}
-	q.publish(j.p)
+	q.publish(j.p) // given up on L2: the other nodes hear of it, at least
 }
 
 func (q *purgeQueue) closed() bool {
