@@ -82,22 +82,64 @@ func NewVersion(after uint64) uint64 {
 	return min(max(v, after+1), 1<<53-1)
 }
 
-// namespaces are a handler's copy of the versions, read on every request
-// with two atomic loads and no lock.
+// namespaces are a handler's copy of the versions. A request reads the
+// key suffix of its route, formatted when the versions change, with one
+// atomic load and no lock.
 type namespaces struct {
 	all    atomic.Uint64
 	routes map[*policy.Policy]*atomic.Uint64 // fixed at New: read without a lock
 	byName map[string]*atomic.Uint64         // pattern → the same counters
+
+	mu       sync.Mutex                                 // serializes formatting the suffixes
+	suffixes map[*policy.Policy]*atomic.Pointer[string] // fixed at New; nil key: requests of no route
 }
 
 func newNamespaces(t *policy.Table) *namespaces {
-	ns := &namespaces{routes: map[*policy.Policy]*atomic.Uint64{}, byName: map[string]*atomic.Uint64{}}
+	ns := &namespaces{routes: map[*policy.Policy]*atomic.Uint64{}, byName: map[string]*atomic.Uint64{},
+		suffixes: map[*policy.Policy]*atomic.Pointer[string]{nil: new(atomic.Pointer[string])}}
 	for _, p := range t.Policies() {
 		v := new(atomic.Uint64)
 		ns.routes[p] = v
 		ns.byName[p.Pattern] = v
+		ns.suffixes[p] = new(atomic.Pointer[string])
 	}
+	ns.format()
 	return ns
+}
+
+// format sets every route's key suffix from the current versions.
+func (ns *namespaces) format() {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for pol, sp := range ns.suffixes {
+		s := ns.format1(pol)
+		sp.Store(&s)
+	}
+}
+
+// format1 is the key suffix of pol's keys: nothing while neither the route
+// nor all was ever purged and the route's configured version is 0, so that
+// keys stay readable.
+func (ns *namespaces) format1(pol *policy.Policy) string {
+	all := ns.all.Load()
+	var rv, cv uint64
+	if pol != nil {
+		if c := ns.routes[pol]; c != nil {
+			rv = c.Load()
+		}
+		cv = pol.Version
+	}
+	if all == 0 && rv == 0 && cv == 0 {
+		return ""
+	}
+	b := make([]byte, 0, 48)
+	b = append(b, "\x00v"...)
+	b = strconv.AppendUint(b, cv, 36)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, all, 36)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, rv, 36)
+	return string(b)
 }
 
 // adopt raises the versions named in m (names of unknown routes are
@@ -112,6 +154,7 @@ func (ns *namespaces) adopt(m map[string]uint64) {
 			raise(c, v)
 		}
 	}
+	ns.format()
 }
 
 // current returns the versions this node keys the named namespaces
@@ -128,36 +171,24 @@ func (ns *namespaces) current(names []string) map[string]uint64 {
 	return out
 }
 
-// suffix is what a key of a route under pol carries: nothing while neither
-// the route nor all was ever purged and the route's configured version is
-// 0, so that keys stay readable.
+// suffix returns key with the versions a key of a route under pol carries
+// (see format1).
 func (ns *namespaces) suffix(key string, pol *policy.Policy) string {
-	all := ns.all.Load()
-	var rv, cv uint64
-	if pol != nil {
-		if c := ns.routes[pol]; c != nil {
-			rv = c.Load()
-		}
-		cv = pol.Version
+	var s string
+	if sp := ns.suffixes[pol]; sp != nil {
+		s = *sp.Load()
+	} else {
+		s = ns.format1(pol) // a policy of another table: formatted here
 	}
-	if all == 0 && rv == 0 && cv == 0 {
+	if s == "" {
 		return key
 	}
-	b := make([]byte, 0, len(key)+48)
-	b = append(b, key...)
-	b = append(b, "\x00v"...)
-	b = strconv.AppendUint(b, cv, 36)
-	b = append(b, '.')
-	b = strconv.AppendUint(b, all, 36)
-	b = append(b, '.')
-	b = strconv.AppendUint(b, rv, 36)
-	return string(b)
+	return key + s
 }
 
 // loadVersions reads the shared versions into the handler's copy. If the
 // store cannot answer, the handler keeps the versions it has (at New: the
-// configured ones) and says so; entries of a shared tier stored before the
-// node started are not vouched for anyway (see l2).
+// configured ones), says so and reports false (see loadVersionsUntilDone).
 func (h *Handler) loadVersions() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), h.versionTimeout)
 	defer cancel()
