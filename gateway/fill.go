@@ -626,7 +626,7 @@ func (h *Handler) storedHeader(src http.Header, d httpcache.ResponseDirectives) 
 	dst := make(http.Header, len(src))
 	for k, v := range src {
 		switch k {
-		case "Set-Cookie", "Age", "Cache-Status", "X-Cache", "X-Moat-Invalidate":
+		case "Set-Cookie", "Age", "Cache-Status", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
 			continue
 		}
 		if h.isTagHeader(k) {

@@ -140,6 +140,10 @@ type Options struct {
 	// shared by the nodes of a fleet (see Versions). If nil, this handler's
 	// own LocalVersions.
 	Versions Versions
+	// Extensions serve the routes they name (by pattern) in place of the
+	// proxy (see Extension); package graphql makes one for GraphQL
+	// endpoints.
+	Extensions map[string]NewExtension
 	// OnPurge, if set, is called after every purge (admin API, write-path
 	// rules, X-Moat-Invalidate) with what was purged, e.g. to fan it out to
 	// a CDN. It must not block.
@@ -249,6 +253,7 @@ type Handler struct {
 	originIdle      time.Duration // longest wait for the next bytes of a body being filled
 	ownedMemory     *cache.Memory
 	ownsTransport   *http.Transport
+	exts            map[*policy.Policy]Extension // routes served by extensions, and their variants
 
 	stats Stats
 }
@@ -434,6 +439,9 @@ func New(o Options) (*Handler, error) {
 		BufferPool:     bufferPool{},
 	}
 	h.versionTimeout = cmp.Or(o.L2Timeout, 5*time.Millisecond) * 20 // a purge may wait longer than a lookup
+	if err := h.buildExtensions(o.Extensions); err != nil {
+		return nil, err
+	}
 	if h.versionStore == nil {
 		h.versionStore = new(LocalVersions)
 	}
@@ -504,7 +512,13 @@ type countingTransport struct {
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.h.stats.OriginRequests.Add(1)
 	start := time.Now()
-	resp, err := t.rt.RoundTrip(r)
+	var resp *http.Response
+	var err error
+	if f := fillFrom(r.Context()); f != nil && t.h.exts[f.pol] != nil {
+		resp, err = t.h.exts[f.pol].RoundTrip(r, t.rt)
+	} else {
+		resp, err = t.rt.RoundTrip(r)
+	}
 	if err != nil && clientBodyFailure(r.Context()) != 0 {
 		// The client's body failed, not the origin: not an origin error.
 		return resp, err

@@ -23,6 +23,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var pol *policy.Policy
 	if refused == "" {
 		pol = h.policies.Match(r)
+		if h.exts != nil && h.exts[pol] != nil {
+			h.serveExtension(w, r, pol, h.exts[pol])
+			return
+		}
 	}
 	if h.obs == nil && h.accessLog == nil {
 		var o outcome
@@ -216,6 +220,7 @@ func (h *Handler) coalesce(w http.ResponseWriter, q *cacheable, f *fill, o *outc
 		return false
 	}
 	h.stats.Collapsed.Add(1)
+	noteWaiting(ctx)
 	if call.Wait(ctx, h.coalesceWait) {
 		if fe := call.Failure(); fe != nil {
 			h.answerFailure(w, q.r, q.pol, q.stale, fe, o)

@@ -127,6 +127,7 @@ func (h *Handler) takeLease(ctx context.Context, key string, r *http.Request, ac
 		return release, nil
 	}
 	h.leaseStats.contended.Add(1)
+	noteWaiting(ctx)
 	if e := h.awaitFleet(ctx, key, r, accept); e != nil {
 		h.leaseStats.waited.Add(1)
 		return nil, e

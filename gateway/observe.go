@@ -23,11 +23,12 @@ const (
 	ResultStale                     // served stale (stale-while-revalidate, stale-if-error, origin busy)
 	ResultRevalidated               // a stale entry confirmed by the origin (304)
 	ResultBypass                    // forwarded without the cache
+	ResultPartial                   // partly from cache, partly from the origin (GraphQL)
 	NumResults
 )
 
 // ResultNames name the results in metrics and logs.
-var ResultNames = [NumResults]string{"hit", "miss", "stale", "revalidated", "bypass"}
+var ResultNames = [NumResults]string{"hit", "miss", "stale", "revalidated", "bypass", "partial"}
 
 func (r Result) String() string { return ResultNames[r] }
 

@@ -15,6 +15,12 @@ const (
 	maxTagLen       = 256
 )
 
+// ExtensionTagsHeader is the response field in which an Extension's
+// RoundTrip lists the tags of the entry it answers for (space separated),
+// whatever tag fields the origin's responses use; it is never stored or
+// sent on.
+const ExtensionTagsHeader = "Moat-Extension-Tags"
+
 func (h *Handler) isTagHeader(k string) bool {
 	for _, t := range h.tagHeaders {
 		if k == t {
@@ -34,6 +40,11 @@ func (h *Handler) entryTags(hdr http.Header, pol *policy.Policy, path string) []
 			return
 		}
 		tags = append(tags, t)
+	}
+	for _, line := range hdr[ExtensionTagsHeader] {
+		for _, t := range splitTags(line) {
+			add(t)
+		}
 	}
 	for _, name := range h.tagHeaders {
 		for _, line := range hdr[name] {

@@ -350,6 +350,8 @@ type Route struct {
 	// Downstream sets the Cache-Control sent to clients on the route's
 	// responses, independent of moat's own TTL.
 	Downstream *Downstream `yaml:"downstream"`
+	// GraphQL makes the route a GraphQL endpoint (see GraphQL).
+	GraphQL *GraphQL `yaml:"graphql"`
 
 	// Line is the line of this route in the config's Source (0 for routes built in code), for
 	// runtime messages such as "route at moat.yaml:12".

@@ -109,6 +109,7 @@ func (c *Config) validate() []*FieldError {
 	k.redis()
 	k.log()
 	k.routes()
+	k.graphql()
 	k.freshness()
 	k.invalidation()
 	k.keys()

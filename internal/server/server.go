@@ -172,7 +172,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		mem.Close()
 		return nil, err
 	}
+	exts, err := graphqlExtensions(cfg, reg, log)
+	if err != nil {
+		mem.Close()
+		fl.close()
+		return nil, err
+	}
 	gw, err := gateway.New(gateway.Options{
+		Extensions:             exts,
 		L2:                     fl.l2,
 		L2Timeout:              fl.timeout,
 		L2Queue:                fl.queue,

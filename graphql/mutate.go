@@ -1,0 +1,372 @@
+package graphql
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/formatter"
+
+	"github.com/moatproxy/moat/gateway"
+)
+
+// mutate forwards a mutation to the origin with __typename and the key
+// fields added to its selections, purges the entities its response holds
+// (and the tags of Options.Invalidate for its fields that succeeded), and
+// answers the client with the response as it asked for it.
+func (h *Handler) mutate(w http.ResponseWriter, r *http.Request, req *request, doc *ast.QueryDocument, op *ast.OperationDefinition) {
+	if r.Method != http.MethodPost || (len(h.o.Keys) == 0 && len(h.o.Invalidate) == 0) {
+		h.forward(w, r, req, "graphql-mutation", op.Name)
+		return
+	}
+	if len(h.o.Keys) > 0 {
+		inj := &injector{schema: h.o.Schema, keys: h.o.Keys, done: map[string]bool{}, doc: doc}
+		inj.selections(&op.SelectionSet, h.rootType(op), true)
+	}
+	var q bytes.Buffer
+	formatter.NewFormatter(&q).FormatQueryDocument(doc)
+	ext := map[string]any{}
+	for k, v := range req.Extensions {
+		if k != "persistedQuery" {
+			ext[k] = v
+		}
+	}
+	payload := map[string]any{"query": q.String()}
+	if req.OperationName != "" {
+		payload["operationName"] = req.OperationName
+	}
+	if len(req.Variables) > 0 {
+		payload["variables"] = req.Variables
+	}
+	if len(ext) > 0 {
+		payload["extensions"] = ext
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		writeErrors(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		return
+	}
+	out := r.Clone(r.Context())
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.Header.Set("Content-Type", "application/json")
+	out.Header.Del("Content-Length")
+	rec := newRecorder(h.o.MaxResponse)
+	h.sub.Forward(rec, out, "graphql-mutation")
+
+	respBody := []byte(rec.body.String())
+	if !rec.overflow && rec.status/100 == 2 {
+		if tree, err := decodeOrdered(respBody); err == nil {
+			tg := newTagger(h.o.Keys, 0) // a purge names every entity
+			tree = strip(tree, tg)
+			tags := tg.list()
+			for typ := range typesOf(tg) {
+				tags = append(tags, typeTag(typ))
+			}
+			tags = append(tags, h.ruleTags(op, tree, req.Variables)...)
+			if len(tags) > 0 {
+				if _, err := h.sub.Purge(r.Context(), gateway.Purge{Tags: tags}); err != nil {
+					h.o.Logger.Error("graphql: mutation purge failed", "operation", op.Name, "err", err)
+				}
+			}
+			var b bytes.Buffer
+			writeOrdered(&b, tree)
+			respBody = b.Bytes()
+		}
+	}
+	hdr := w.Header()
+	for k, v := range rec.hdr {
+		hdr[k] = v
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(respBody)))
+	status := rec.status
+	if rec.overflow {
+		// Larger than moat reads: its entities are unknown. The client
+		// gets an error rather than a response moat could not clean.
+		status, respBody = http.StatusBadGateway, nil
+		hdr.Set("Content-Length", "0")
+		h.o.Logger.Error("graphql: mutation response too large to read", "operation", op.Name, "limit", h.o.MaxResponse)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(respBody)
+	h.sub.SetResult(r.Context(), gateway.ResultBypass)
+	h.observe(op.Name, string(ast.Mutation), gateway.ResultBypass, len(op.SelectionSet), 0)
+}
+
+func (h *Handler) rootType(op *ast.OperationDefinition) *ast.Definition {
+	if h.o.Schema == nil {
+		return nil
+	}
+	return h.o.Schema.Mutation
+}
+
+// typesOf returns the types of the entities tg found.
+func typesOf(tg *tagger) map[string]bool {
+	out := map[string]bool{}
+	for tag := range tg.tags {
+		if i := strings.IndexByte(tag, ':'); i > 0 {
+			out[tag[:i]] = true
+		}
+	}
+	for typ := range tg.types {
+		out[typ] = true
+	}
+	return out
+}
+
+// ruleTags expands Options.Invalidate for the mutation's root fields that
+// answered with data.
+func (h *Handler) ruleTags(op *ast.OperationDefinition, tree any, vars map[string]any) []string {
+	if len(h.o.Invalidate) == 0 {
+		return nil
+	}
+	root, _ := tree.(*omap)
+	data, _ := root.get("data").(*omap)
+	if data == nil {
+		return nil
+	}
+	var tags []string
+	for _, sel := range op.SelectionSet {
+		f, ok := sel.(*ast.Field)
+		if !ok || data.get(f.Alias) == nil {
+			continue
+		}
+		for _, tmpl := range h.o.Invalidate["Mutation."+f.Name] {
+			if t, ok := expandArgs(tmpl, f, vars); ok {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags
+}
+
+// expandArgs replaces {name} in tmpl by the value of f's argument name.
+func expandArgs(tmpl string, f *ast.Field, vars map[string]any) (string, bool) {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 {
+			b.WriteString(tmpl)
+			return b.String(), true
+		}
+		j := strings.IndexByte(tmpl[i:], '}')
+		if j < 0 {
+			return "", false
+		}
+		a := f.Arguments.ForName(tmpl[i+1 : i+j])
+		if a == nil {
+			return "", false
+		}
+		v, err := a.Value.Value(vars)
+		if err != nil || v == nil {
+			return "", false
+		}
+		b.WriteString(tmpl[:i])
+		b.WriteString(tagValue.Replace(fmt.Sprint(v)))
+		tmpl = tmpl[i+j+1:]
+	}
+}
+
+// injector adds to a mutation's selections what finds its entities:
+// __typename (aliased), and the configured key fields of the types the
+// schema says are selected.
+type injector struct {
+	schema *ast.Schema
+	keys   map[string][]string
+	doc    *ast.QueryDocument
+	done   map[string]bool // fragment definitions injected
+}
+
+func (in *injector) selections(ss *ast.SelectionSet, typ *ast.Definition, root bool) {
+	for _, sel := range *ss {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if len(s.SelectionSet) == 0 {
+				continue
+			}
+			var ft *ast.Definition
+			if s.Definition != nil && in.schema != nil {
+				ft = in.schema.Types[s.Definition.Type.Name()]
+			}
+			in.selections(&s.SelectionSet, ft, false)
+		case *ast.InlineFragment:
+			t := typ
+			if s.TypeCondition != "" && in.schema != nil {
+				t = in.schema.Types[s.TypeCondition]
+			}
+			in.selections(&s.SelectionSet, t, true) // the parent has __typename
+		case *ast.FragmentSpread:
+			if in.done[s.Name] {
+				continue
+			}
+			in.done[s.Name] = true
+			if def := in.doc.Fragments.ForName(s.Name); def != nil {
+				var t *ast.Definition
+				if in.schema != nil {
+					t = in.schema.Types[def.TypeCondition]
+				}
+				in.selections(&def.SelectionSet, t, true)
+			}
+		}
+	}
+	if root {
+		return
+	}
+	*ss = append(*ss, &ast.Field{Alias: injectedTypename, Name: "__typename"})
+	if typ == nil || in.schema == nil {
+		return
+	}
+	if typ.Kind == ast.Object {
+		for _, k := range in.keys[typ.Name] {
+			*ss = append(*ss, &ast.Field{Alias: injectedKeyPrefix + k, Name: k})
+		}
+		return
+	}
+	for _, pt := range in.schema.GetPossibleTypes(typ) {
+		ks := in.keys[pt.Name]
+		if len(ks) == 0 {
+			continue
+		}
+		fr := &ast.InlineFragment{TypeCondition: pt.Name}
+		for _, k := range ks {
+			fr.SelectionSet = append(fr.SelectionSet, &ast.Field{Alias: injectedKeyPrefix + k, Name: k})
+		}
+		*ss = append(*ss, fr)
+	}
+}
+
+// strip removes moat's injected fields from a decoded response, telling
+// tg of every entity on the way.
+func strip(v any, tg *tagger) any {
+	switch v := v.(type) {
+	case *omap:
+		flat := make(map[string]any, len(v.k))
+		for i, k := range v.k {
+			flat[k] = v.v[i]
+		}
+		tg.entity(flat)
+		out := &omap{}
+		for i, k := range v.k {
+			if strings.HasPrefix(k, injectedPrefix) {
+				continue
+			}
+			out.k = append(out.k, k)
+			out.v = append(out.v, strip(v.v[i], tg))
+		}
+		return out
+	case []any:
+		for i := range v {
+			v[i] = strip(v[i], tg)
+		}
+	}
+	return v
+}
+
+// omap is a JSON object that keeps its keys' order.
+type omap struct {
+	k []string
+	v []any
+}
+
+func (m *omap) get(k string) any {
+	if m == nil {
+		return nil
+	}
+	for i, x := range m.k {
+		if x == k {
+			return m.v[i]
+		}
+	}
+	return nil
+}
+
+// decodeOrdered decodes JSON with objects as *omap and numbers as
+// json.Number.
+func decodeOrdered(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := decodeValue(dec, 0)
+	if err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("graphql: trailing data")
+	}
+	return v, nil
+}
+
+func decodeValue(dec *json.Decoder, depth int) (any, error) {
+	if depth > 512 {
+		return nil, fmt.Errorf("graphql: JSON nested too deep")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			m := &omap{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				v, err := decodeValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				m.k = append(m.k, k)
+				m.v = append(m.v, v)
+			}
+			_, err := dec.Token()
+			return m, err
+		case '[':
+			l := []any{}
+			for dec.More() {
+				v, err := decodeValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				l = append(l, v)
+			}
+			_, err := dec.Token()
+			return l, err
+		}
+		return nil, fmt.Errorf("graphql: unexpected %v", t)
+	}
+	return tok, nil
+}
+
+func writeOrdered(b *bytes.Buffer, v any) {
+	switch v := v.(type) {
+	case *omap:
+		b.WriteByte('{')
+		for i, k := range v.k {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeKey(b, k)
+			writeOrdered(b, v.v[i])
+		}
+		b.WriteByte('}')
+	case []any:
+		b.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeOrdered(b, e)
+		}
+		b.WriteByte(']')
+	default:
+		_ = writeJSON(b, v)
+	}
+}
