@@ -91,7 +91,7 @@ func (sh *shaper) object(sels []ast.SelectionSet, obj map[string]any, parent str
 		}
 		cf := sh.op.cfield[g.fields[0]]
 		for _, f := range g.fields[1:] {
-			if sh.op.cfield[f] != cf {
+			if sh.op.cfield[f].key != cf.key {
 				return fmt.Errorf("%w: %q", errShape, g.key)
 			}
 		}
