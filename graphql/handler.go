@@ -51,7 +51,7 @@ type Options struct {
 	Invalidate map[string][]string
 	// PersistedQueries turns on Apollo's automatic persisted queries: a
 	// request may name its query by SHA-256 hash; moat keeps the hash →
-	// query map in its tiers (shared with L2) for PersistedQueryTTL. 
+	// query map in its tiers (shared with L2) for PersistedQueryTTL.
 	PersistedQueries bool
 	// PersistedQueryTTL is how long a registered query is kept. Default 24h.
 	PersistedQueryTTL time.Duration
