@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,17 @@ func TestPrivateFieldsNeverCrossUsers(t *testing.T) {
 	}
 	if got := ask(""); strings.Contains(got.body, "alice") || strings.Contains(got.body, "bob") {
 		t.Fatalf("anonymous was answered another user's field: %s", got.body)
+	}
+}
+
+// The example's schema is the test origin's, so that what the docs show
+// is what the tests run.
+func TestExampleSchemaIsTheTestOrigins(t *testing.T) {
+	b, err := os.ReadFile("../examples/graphql/schema.graphql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != gqltest.SDL() {
+		t.Fatal("examples/graphql/schema.graphql differs from internal/gqltest/schema.graphql: copy it over")
 	}
 }
