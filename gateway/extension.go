@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/moatproxy/moat/policy"
 )
@@ -101,18 +100,6 @@ func (h *Handler) registerVariant(v, base *policy.Policy) {
 	}
 	if d := h.downstream[base]; d != nil {
 		h.downstream[v] = d
-	}
-}
-
-// serveExtension answers a client request of an extension's route, with
-// the Observer and the access log told the result the extension set (see
-// Subrequests.SetResult).
-func (h *Handler) serveExtension(w http.ResponseWriter, r *http.Request, pol *policy.Policy, ext Extension) {
-	start := time.Now()
-	o := &outcome{result: ResultBypass}
-	ext.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
-	if h.obs != nil {
-		h.obs.Request(r, pol.Pattern, o.result, time.Since(start))
 	}
 }
 

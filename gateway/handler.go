@@ -24,7 +24,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refused == "" {
 		pol = h.policies.Match(r)
 		if h.exts != nil && h.exts[pol] != nil {
-			h.serveExtension(w, r, pol, h.exts[pol])
+			ext := h.exts[pol]
+			h.serveObserved(w, r, pol, func(w http.ResponseWriter, o *outcome) {
+				o.result = ResultBypass
+				ext.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
+			})
 			return
 		}
 	}
@@ -33,7 +37,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, pol, refused, &o)
 		return
 	}
-	h.serveObserved(w, r, pol, refused)
+	h.serveObserved(w, r, pol, func(w http.ResponseWriter, o *outcome) { h.serve(w, r, pol, refused, o) })
 }
 
 // serve answers r (refused, for the reason given, if that is not "") and

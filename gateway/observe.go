@@ -70,8 +70,8 @@ type outcome struct {
 }
 
 // serveObserved is ServeHTTP with timing, the Observer and the sampled
-// access log.
-func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *policy.Policy, refused string) {
+// access log: serve answers r and records how in its outcome.
+func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *policy.Policy, serve func(http.ResponseWriter, *outcome)) {
 	start := time.Now()
 	var rec *statusRecorder
 	if h.accessLog != nil && (h.accessSample >= 1 || rand.Float64() < h.accessSample) {
@@ -79,7 +79,7 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *pol
 		w = rec
 	}
 	var o outcome
-	h.serve(w, r, pol, refused, &o)
+	serve(w, &o)
 	d := time.Since(start)
 	route := ""
 	if pol != nil {
