@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/moatproxy/moat/gateway"
+	"github.com/moatproxy/moat/graphql"
 	"github.com/moatproxy/moat/internal/gqltest"
 	"github.com/moatproxy/moat/internal/redistest"
 	"github.com/moatproxy/moat/redisl2"
@@ -215,5 +217,34 @@ func TestGetAndApplicationGraphQL(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	if got := do(t, req); got.status != http.StatusBadRequest || !strings.Contains(got.body, `"errors"`) {
 		t.Fatalf("a malformed request: %d %s", got.status, got.body)
+	}
+}
+
+type countingObserver struct {
+	mu    sync.Mutex
+	names map[string]int
+}
+
+func (c *countingObserver) Operation(name, kind string, result gateway.Result, fields, cached int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.names[name]++
+}
+
+// TestOperationNamesAreBounded: an attacker naming every operation anew
+// does not grow the metrics past MaxOperationNames names.
+func TestOperationNamesAreBounded(t *testing.T) {
+	origin := gqltest.Start(t)
+	obs := &countingObserver{names: map[string]int{}}
+	o := defaultOptions(t)
+	o.Observer = obs
+	n := start(t, origin, o, nil)
+	for i := range graphql.MaxOperationNames + 50 {
+		n.post(t, "query Op"+strconv.Itoa(i)+` { book(id: "1") { title } }`, nil)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.names) != graphql.MaxOperationNames+1 || obs.names["other"] != 50 {
+		t.Fatalf("%d names, %d as other; want %d names and 50 as other", len(obs.names), obs.names["other"], graphql.MaxOperationNames+1)
 	}
 }
