@@ -158,6 +158,15 @@ func (s *Subrequests) SetResult(ctx context.Context, r Result) {
 // Name returns the cache's name in Cache-Status.
 func (s *Subrequests) Name() string { return s.h.name }
 
+// Untracked returns r marked so that its key is never written to the
+// hot-key file (nor refreshed ahead): for subrequests whose URL a client
+// could not replay (warm-up replays hot URLs as client requests).
+func (s *Subrequests) Untracked(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), untrackedKey{}, true))
+}
+
+type untrackedKey struct{}
+
 type waitingKey struct{}
 
 // noteWaiting calls the waiting hook of a subrequest (see

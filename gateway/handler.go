@@ -298,6 +298,9 @@ func (h *Handler) track(r *http.Request, key string, pol *policy.Policy, hit boo
 	if h.tracker == nil || (pol != nil && pol.Scope == policy.ScopeUser) {
 		return
 	}
+	if h.exts != nil && r.Context().Value(untrackedKey{}) != nil {
+		return // an extension's subrequest no client could replay
+	}
 	if !hit {
 		h.tracker.ObserveN(key, r.URL.RequestURI(), 1)
 	} else if rand.Uint32()%trackerSample == 0 {

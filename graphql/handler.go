@@ -281,14 +281,14 @@ func apqRequest(r *http.Request, hash string, ctx context.Context) *http.Request
 func (h *Handler) registerPersisted(r *http.Request, hash, query string) {
 	ctx := context.WithValue(context.WithoutCancel(r.Context()), apqKey{}, query)
 	rec := newRecorder(int64(len(query)) + 1024)
-	h.sub.Serve(rec, apqRequest(r, hash, ctx), policy.ScopePublic, nil)
+	h.sub.Serve(rec, h.sub.Untracked(apqRequest(r, hash, ctx)), policy.ScopePublic, nil)
 }
 
 func (h *Handler) lookupPersisted(r *http.Request, hash string) (string, bool) {
 	sr := apqRequest(r, hash, r.Context())
 	sr.Header.Set("Cache-Control", "only-if-cached")
 	rec := newRecorder(h.o.MaxBody)
-	h.sub.Serve(rec, sr, policy.ScopePublic, nil)
+	h.sub.Serve(rec, h.sub.Untracked(sr), policy.ScopePublic, nil)
 	if rec.status != http.StatusOK || rec.overflow {
 		return "", false
 	}

@@ -248,3 +248,42 @@ func TestOperationNamesAreBounded(t *testing.T) {
 		t.Fatalf("%d names, %d as other; want %d names and 50 as other", len(obs.names), obs.names["other"], graphql.MaxOperationNames+1)
 	}
 }
+
+type urlTracker struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+func (u *urlTracker) ObserveN(key, url string, n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.urls = append(u.urls, url)
+}
+func (u *urlTracker) Rate(string) float64 { return 0 }
+
+// TestHotFieldsAreTrackedAsReplayableQueries: the hot-key tracker hears
+// root fields as GETs a warm-up can replay, and never a persisted query's
+// internal entry (its URL is no client request).
+func TestHotFieldsAreTrackedAsReplayableQueries(t *testing.T) {
+	origin := gqltest.Start(t)
+	tr := &urlTracker{}
+	o := defaultOptions(t)
+	o.PersistedQueries = true
+	n := start(t, origin, o, func(g *gateway.Options) { g.Tracker = tr })
+	query := `{ book(id: "13") { title } }`
+	sum := sha256.Sum256([]byte(query))
+	body, _ := json.Marshal(map[string]any{"query": query, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}})
+	req, _ := http.NewRequest(http.MethodPost, n.srv.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	do(t, req)
+	tr.mu.Lock()
+	urls := append([]string(nil), tr.urls...)
+	tr.mu.Unlock()
+	if len(urls) != 1 || !strings.HasPrefix(urls[0], "/graphql?query=") {
+		t.Fatalf("tracked %q, want the root field's GET alone", urls)
+	}
+	req, _ = http.NewRequest(http.MethodGet, n.srv.URL+urls[0], nil)
+	if got := do(t, req); got.header.Get("X-Cache") != "HIT" || !strings.Contains(got.body, "Book 13") {
+		t.Fatalf("replaying %s: %s %s", urls[0], got.header.Get("X-Cache"), got.body)
+	}
+}
