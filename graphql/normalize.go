@@ -25,6 +25,9 @@ var (
 const (
 	maxDepth  = 48
 	maxFields = 4000
+	// maxRootFields bounds the subrequests (and goroutines) of one client
+	// request.
+	maxRootFields = 64
 )
 
 // field is a canonical field: every field of the client's operation with
@@ -171,6 +174,9 @@ func normalize(doc *ast.QueryDocument, op *ast.OperationDefinition, schema *ast.
 		// schema, an unusual root type name): its fields cannot be split
 		// into root fields.
 		return nil, fmt.Errorf("%w: a root fragment on an unknown type", errUnsupported)
+	}
+	if len(root.fields) > maxRootFields {
+		return nil, fmt.Errorf("%w: %d root fields", errTooComplex, len(root.fields))
 	}
 	n.finish(root, true, false)
 	return &operation{kind: op.Operation, name: op.Name, def: op, dirs: dirs, root: root, rootT: rootT,
