@@ -725,9 +725,9 @@ type mixEntry struct {
 	holds uint32
 }
 
-// simulate keys ops four ways. If check is set, it fails tb unless a hit
+// mixSimulate keys ops four ways. If check is set, it fails tb unless a hit
 // under a finer keying is a hit under every coarser one, op by op.
-func simulate(tb testing.TB, ops []mixOp, check bool) mixResult {
+func mixSimulate(tb testing.TB, ops []mixOp, check bool) mixResult {
 	var res mixResult
 	var lastWrite [21]int
 	for i := range lastWrite {
@@ -810,7 +810,7 @@ func simulate(tb testing.TB, ops []mixOp, check bool) mixResult {
 	return res
 }
 
-func pct(n, of int) float64 { return 100 * float64(n) / float64(of) }
+func mixPct(n, of int) float64 { return 100 * float64(n) / float64(of) }
 
 func (r mixResult) table() string {
 	var b strings.Builder
@@ -818,7 +818,7 @@ func (r mixResult) table() string {
 		r.queries, r.fields, r.mutations, r.distinctRaw, r.distinctNormal, r.distinctFields)
 	fmt.Fprintf(&b, "%-28s %12s %22s\n", "keying", "queries hit", "root fields to origin")
 	row := func(name string, hit, origin int) {
-		fmt.Fprintf(&b, "%-28s %11.1f%% %21.1f%%\n", name, pct(hit, r.queries), pct(origin, r.fields))
+		fmt.Fprintf(&b, "%-28s %11.1f%% %21.1f%%\n", name, mixPct(hit, r.queries), mixPct(origin, r.fields))
 	}
 	row("raw body, any write purges", r.souin, r.originSouin)
 	row("raw body", r.raw, r.originRaw)
@@ -837,13 +837,13 @@ func BenchmarkOperationMix(b *testing.B) {
 			ops := mixStream(b, schema, mix, 20000)
 			var r mixResult
 			for b.Loop() {
-				r = simulate(b, ops, false)
+				r = mixSimulate(b, ops, false)
 			}
-			b.ReportMetric(pct(r.souin, r.queries), "hit%/souin")
-			b.ReportMetric(pct(r.raw, r.queries), "hit%/raw")
-			b.ReportMetric(pct(r.normalized, r.queries), "hit%/normalized")
-			b.ReportMetric(pct(r.partial, r.queries), "hit%/partial-ops")
-			b.ReportMetric(pct(r.partialFields, r.fields), "hit%/partial-fields")
+			b.ReportMetric(mixPct(r.souin, r.queries), "hit%/souin")
+			b.ReportMetric(mixPct(r.raw, r.queries), "hit%/raw")
+			b.ReportMetric(mixPct(r.normalized, r.queries), "hit%/normalized")
+			b.ReportMetric(mixPct(r.partial, r.queries), "hit%/partial-ops")
+			b.ReportMetric(mixPct(r.partialFields, r.fields), "hit%/partial-fields")
 			b.Logf("%s mix:\n%s", mix, r.table())
 		})
 	}
@@ -858,7 +858,7 @@ func TestOperationMix(t *testing.T) {
 	for _, mix := range []string{"varied", "documents"} {
 		t.Run(mix, func(t *testing.T) {
 			ops := mixStream(t, schema, mix, 2000)
-			r := simulate(t, ops, true)
+			r := mixSimulate(t, ops, true)
 			if r.mutations == 0 || r.queries != len(ops)-r.mutations {
 				t.Fatalf("%d queries, %d mutations of %d operations", r.queries, r.mutations, len(ops))
 			}
