@@ -22,7 +22,10 @@ import (
 // origin request).
 type Extension interface {
 	http.Handler
-	// RoundTrip makes the origin request of a subrequest's fill. out is
+	// RoundTrip makes the origin request of a subrequest's fill (or of a
+// subrequest that bypasses the cache, e.g. one whose scope has no
+// verified user): it takes no origin slot of its own (see
+// Subrequests.Acquire). out is
 	// ready for the origin (URL, X-Forwarded-*, headers stripped); next
 	// reaches the origin. out's context carries what the subrequest's
 	// context carried.
@@ -80,8 +83,11 @@ func (h *Handler) buildExtensions(exts map[string]NewExtension) error {
 			return fmt.Errorf("%w: route %q: %w", ErrExtension, pattern, err)
 		}
 		h.exts[pol] = ext
+		if h.extVariants == nil {
+			h.extVariants = map[*policy.Policy]Extension{}
+		}
 		for _, v := range sub.variants {
-			h.exts[v] = ext
+			h.extVariants[v] = ext
 		}
 	}
 	return nil
@@ -134,6 +140,15 @@ func (s *Subrequests) Serve(w http.ResponseWriter, r *http.Request, scope policy
 	return o.result
 }
 
+// Acquire takes a slot of the origin concurrency limits (the route's and
+// the global one) for one origin request of the extension: its
+// subrequests' fills take none, since the extension may make one origin
+// request of several of them. release must be called when ok. background
+// requests (refreshes) give up at once when the limits are reached.
+func (s *Subrequests) Acquire(ctx context.Context, background bool) (release func(), ok bool) {
+	return s.h.limits.acquire(ctx, s.route, background)
+}
+
 // Forward sends r to the origin uncached (Cache-Status fwd=bypass with
 // detail), as the proxy forwards a request it does not cache; unsafe
 // methods still invalidate as RFC 9111 §4.4 says.
@@ -175,4 +190,19 @@ func noteWaiting(ctx context.Context) {
 	if f, ok := ctx.Value(waitingKey{}).(func()); ok {
 		f()
 	}
+}
+
+// extensionOf returns the extension whose subrequest's origin request
+// carries ctx (a fill's or a bypass's), or nil.
+func (h *Handler) extensionOf(ctx context.Context) Extension {
+	if h.extVariants == nil {
+		return nil
+	}
+	if f := fillFrom(ctx); f != nil {
+		return h.extVariants[f.pol]
+	}
+	if p, ok := ctx.Value(passKey{}).(*pass); ok {
+		return h.extVariants[p.pol]
+	}
+	return nil
 }

@@ -109,12 +109,14 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, f *fill) {
 		f.fwd = "miss"
 	}
 	f.result = ResultMiss
-	release, ok := h.limits.acquire(r.Context(), f.pol, f.background)
-	if !ok {
-		h.overloaded(w, r, f, now)
-		return
+	if h.extVariants[f.pol] == nil { // an extension takes its slots itself (Subrequests.Acquire)
+		release, ok := h.limits.acquire(r.Context(), f.pol, f.background)
+		if !ok {
+			h.overloaded(w, r, f, now)
+			return
+		}
+		defer release()
 	}
-	defer release()
 	f.asGET = r.Method == http.MethodHead && f.store
 	f.reqTime, f.started = h.now(), time.Now()
 	f.gen = h.gens.current()

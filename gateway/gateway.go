@@ -253,7 +253,8 @@ type Handler struct {
 	originIdle      time.Duration // longest wait for the next bytes of a body being filled
 	ownedMemory     *cache.Memory
 	ownsTransport   *http.Transport
-	exts            map[*policy.Policy]Extension // routes served by extensions, and their variants
+	exts            map[*policy.Policy]Extension // routes served by extensions
+	extVariants     map[*policy.Policy]Extension // the policies of their subrequests
 
 	stats Stats
 }
@@ -514,8 +515,8 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	var resp *http.Response
 	var err error
-	if f := fillFrom(r.Context()); f != nil && t.h.exts[f.pol] != nil {
-		resp, err = t.h.exts[f.pol].RoundTrip(r, t.rt)
+	if ext := t.h.extensionOf(r.Context()); ext != nil {
+		resp, err = ext.RoundTrip(r, t.rt)
 	} else {
 		resp, err = t.rt.RoundTrip(r)
 	}

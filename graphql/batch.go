@@ -124,8 +124,18 @@ func (h *Handler) fetch(b *batch, next http.RoundTripper, arrivals []*arrival) {
 	for _, k := range [...]string{"If-None-Match", "If-Modified-Since", "Range", "If-Range"} {
 		req.Header.Del(k)
 	}
+	release, ok := h.sub.Acquire(req.Context(), false)
+	if !ok {
+		// The origin limits are reached: every field is answered 503 (the
+		// engine serves what stale-if-error allows instead).
+		for _, a := range arrivals {
+			a.resp = busy(a.out)
+		}
+		return
+	}
 	resp, err := next.RoundTrip(req)
 	if err != nil {
+		release()
 		for _, a := range arrivals {
 			a.err = err
 		}
@@ -133,6 +143,7 @@ func (h *Handler) fetch(b *batch, next http.RoundTripper, arrivals []*arrival) {
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, h.o.MaxResponse+1))
 	resp.Body.Close()
+	release()
 	if err == nil && int64(len(data)) > h.o.MaxResponse {
 		err = fmt.Errorf("graphql: origin response larger than %d bytes", h.o.MaxResponse)
 	}
@@ -244,6 +255,14 @@ func raw(out *http.Request, resp *http.Response, body []byte) *http.Response {
 	r := stored(out, body, "", hdr)
 	r.StatusCode = resp.StatusCode
 	r.Status = resp.Status
+	return r
+}
+
+// busy is moat's 503 for a field the origin limits kept from the origin.
+func busy(out *http.Request) *http.Response {
+	r := stored(out, []byte(`{"errors":[{"message":"origin busy","extensions":{"code":"SERVICE_UNAVAILABLE"}}]}`), "no-store",
+		http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Retry-After": {"1"}, rawHeader: {"1"}})
+	r.StatusCode, r.Status = http.StatusServiceUnavailable, "503 Service Unavailable"
 	return r
 }
 

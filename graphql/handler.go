@@ -133,7 +133,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, err := readRequest(r, h.o.MaxBody)
 	switch {
 	case errors.Is(err, errOther):
-		h.forward(w, r, req, "graphql-other", "")
+		// A batch, a multipart upload, another media type: moat does not
+		// take it apart. A POST that may hold a mutation purges the
+		// route's fields when it succeeds.
+		if r.Method == http.MethodPost && mayMutate(req) {
+			h.forwardPurging(w, r, req, "graphql-other", "")
+		} else {
+			h.forward(w, r, req, "graphql-other", "")
+		}
 		return
 	case errors.Is(err, errTooLarge):
 		writeErrors(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", err.Error())
@@ -145,14 +152,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.resolvePersisted(w, r, req) {
 		return
 	}
-	doc, perr := parser.ParseQueryWithTokenLimit(&ast.Source{Input: req.Query}, 15000)
+	doc, perr := parser.ParseQueryWithTokenLimit(&ast.Source{Input: req.Query}, maxTokens)
 	if perr != nil {
-		h.forward(w, r, req, "graphql-parse-error", "")
+		if strings.Contains(perr.Error(), "token limit") {
+			// Too large for moat to tell what it does: refused, as a
+			// request moat will not forward blind.
+			writeErrors(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", fmt.Sprintf("operation larger than %d tokens", maxTokens))
+			return
+		}
+		h.forward(w, r, req, "graphql-parse-error", "") // the origin cannot run it either
+		return
+	}
+	for _, op := range doc.Operations {
+		if budget := maxVisits; !expandsWithin(doc, op.SelectionSet, &budget, 0) {
+			// Fragments that expand exponentially cost whoever expands
+			// them: refused before moat or the origin does.
+			writeErrors(w, http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED", fmt.Sprintf("operation too complex (more than %d selections expanded, or nested deeper than %d)", maxVisits, maxDepth))
+			h.observe("", "refused", gateway.ResultBypass, 0, 0)
+			return
+		}
+	}
+	if name := reservedAlias(doc); name != "" {
+		writeErrors(w, http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED", "the alias "+name+" is reserved by moat (moat__ prefix)")
 		return
 	}
 	if h.o.Schema != nil {
 		if errs := validator.Validate(h.o.Schema, doc); len(errs) > 0 {
-			h.forward(w, r, req, "graphql-invalid", "")
+			// The origin's schema may be newer than moat's: it decides.
+			if hasMutation(doc) && r.Method == http.MethodPost {
+				h.forwardPurging(w, r, req, "graphql-invalid", "")
+			} else {
+				h.forward(w, r, req, "graphql-invalid", "")
+			}
 			return
 		}
 	}
@@ -161,6 +192,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.forward(w, r, req, "graphql-operation", "")
 		return
 	}
+
 	switch opDef.Operation {
 	case ast.Mutation:
 		h.mutate(w, r, req, doc, opDef)
@@ -170,12 +202,139 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := normalize(doc, opDef, h.o.Schema, h.o.Keys, req.Variables)
+	if errors.Is(err, errTooComplex) {
+		writeErrors(w, http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED", fmt.Sprintf("operation too complex (more than %d selections expanded, or nested deeper than %d)", maxVisits, maxDepth))
+		h.observe("", "refused", gateway.ResultBypass, 0, 0)
+		return
+	}
 	if err != nil {
 		h.forward(w, r, req, "graphql-uncacheable", opDef.Name)
 		return
 	}
 	h.query(w, r, req, op)
 }
+
+// expandsWithin reports whether ss, its fragments expanded where they are
+// spread, holds at most *budget selections and maxDepth levels.
+func expandsWithin(doc *ast.QueryDocument, ss ast.SelectionSet, budget *int, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	for _, sel := range ss {
+		if *budget--; *budget < 0 {
+			return false
+		}
+		var inner ast.SelectionSet
+		switch s := sel.(type) {
+		case *ast.Field:
+			inner = s.SelectionSet
+		case *ast.InlineFragment:
+			inner = s.SelectionSet
+		case *ast.FragmentSpread:
+			if def := doc.Fragments.ForName(s.Name); def != nil {
+				inner = def.SelectionSet
+			}
+		}
+		if len(inner) > 0 && !expandsWithin(doc, inner, budget, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxTokens bounds the tokens of an operation moat parses.
+const maxTokens = 15000
+
+// reservedAlias returns the first alias of doc that moat's own fields use
+// ("moat__…"), except a fragment marker on __typename (moat's printed
+// queries hold them, and warm-ups replay those).
+func reservedAlias(doc *ast.QueryDocument) string {
+	bad := ""
+	walkFields(doc, func(f *ast.Field) {
+		if bad == "" && strings.HasPrefix(f.Alias, injectedPrefix) && !(f.Name == "__typename" && strings.HasPrefix(f.Alias, markerPrefix)) {
+			bad = f.Alias
+		}
+	})
+	return bad
+}
+
+// hasMutation reports whether doc defines a mutation.
+func hasMutation(doc *ast.QueryDocument) bool {
+	for _, op := range doc.Operations {
+		if op.Operation == ast.Mutation {
+			return true
+		}
+	}
+	return false
+}
+
+// mayMutate reports whether a request moat does not take apart may hold a
+// mutation: a batch with one (or with an element moat cannot read), or
+// anything that is not a batch (a multipart upload is a mutation).
+func mayMutate(req *request) bool {
+	if req == nil || len(req.body) == 0 || !req.batch {
+		return true
+	}
+	var batch []request
+	if err := decodeJSON(req.body, &batch); err != nil {
+		return false // the origin cannot run it either
+	}
+	for _, e := range batch {
+		doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: e.Query}, maxTokens)
+		if err != nil {
+			if strings.Contains(err.Error(), "token limit") {
+				return true
+			}
+			continue // this element does nothing
+		}
+		if hasMutation(doc) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardPurging forwards the request as forward does and, when the
+// origin answers 2xx, purges every field of the route before the client
+// hears the answer: a write moat cannot take apart changes what it
+// cannot name.
+func (h *Handler) forwardPurging(w http.ResponseWriter, r *http.Request, req *request, detail, name string) {
+	pw := &purgingWriter{ResponseWriter: w, purge: func() { h.purgeRoute(r, name) }}
+	h.forward(pw, r, req, detail, name)
+}
+
+// purgeRoute purges every entry of the route (a namespace version: O(1)).
+func (h *Handler) purgeRoute(r *http.Request, name string) {
+	if _, err := h.sub.Purge(r.Context(), gateway.Purge{Routes: []string{h.pol.Pattern}}); err != nil {
+		h.o.Logger.Error("graphql: route purge after a write failed", "operation", name, "err", err)
+	}
+}
+
+// purgingWriter calls purge when a 2xx header is about to be written.
+type purgingWriter struct {
+	http.ResponseWriter
+	purge func()
+	done  bool
+}
+
+func (p *purgingWriter) WriteHeader(code int) {
+	if !p.done && code >= 200 {
+		p.done = true
+		if code < 300 {
+			p.purge()
+		}
+	}
+	p.ResponseWriter.WriteHeader(code)
+}
+
+func (p *purgingWriter) Write(b []byte) (int, error) {
+	if !p.done {
+		p.WriteHeader(http.StatusOK)
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+func (p *purgingWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // forward sends the client's request to the origin as it came, uncached.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, req *request, detail, name string) {

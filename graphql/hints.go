@@ -38,11 +38,36 @@ type hinter struct {
 }
 
 func (h *hinter) field(parent string, f *field) (Hint, bool) {
-	if x, ok := h.cfg[parent+"."+f.name]; ok {
+	x, ok := h.field1(parent, f.name, f.def)
+	if h.schema == nil {
+		return x, ok
+	}
+	pt := h.schema.Types[parent]
+	if pt == nil || !pt.IsAbstractType() {
+		return x, ok
+	}
+	// Selected on an interface: the object types' own hints on the field
+	// count too (the most restrictive wins).
+	for _, ot := range h.schema.GetPossibleTypes(pt) {
+		y, has := h.field1(ot.Name, f.name, ot.Fields.ForName(f.name))
+		if !has {
+			continue
+		}
+		x.Private = x.Private || y.Private
+		if y.MaxAge != nil && (x.MaxAge == nil || *y.MaxAge < *x.MaxAge) {
+			x.MaxAge = y.MaxAge
+		}
+		ok = true
+	}
+	return x, ok
+}
+
+func (h *hinter) field1(parent, name string, def *ast.FieldDefinition) (Hint, bool) {
+	if x, ok := h.cfg[parent+"."+name]; ok {
 		return x, true
 	}
-	if f.def != nil {
-		return directiveHint(f.def.Directives)
+	if def != nil {
+		return directiveHint(def.Directives)
 	}
 	return Hint{}, false
 }
@@ -91,8 +116,8 @@ func (h *hinter) root(parent string, f *field) policyOf {
 
 func (h *hinter) walk(p *policyOf, parent string, f *field, inherited time.Duration, root bool) {
 	fh, fok := h.field(parent, f)
-	th, tok := h.typ(f.typ)
-	if fh.Private || (tok && th.Private) {
+	tPrivate, tAge, tok := h.typeHint(f.typ)
+	if fh.Private || tPrivate {
 		p.private = true
 	}
 	composite := f.sel != nil || root
@@ -101,8 +126,8 @@ func (h *hinter) walk(p *policyOf, parent string, f *field, inherited time.Durat
 	case fok && fh.MaxAge != nil:
 		age, set = *fh.MaxAge, true
 	case fok && fh.InheritMaxAge:
-	case composite && tok && th.MaxAge != nil:
-		age, set = *th.MaxAge, true
+	case composite && tok:
+		age, set = tAge, true
 	case composite:
 		age, set = h.def, true
 	}
@@ -122,6 +147,47 @@ func (h *hinter) sel(p *policyOf, s *selSet, parent string, inherited time.Durat
 		h.walk(p, parent, c, inherited, false)
 	}
 	for _, fr := range s.frags {
+		// The fragment's type is what the object is when it applies: its
+		// hints count as the field's would.
+		private, age, ok := h.typeHint(fr.sel.typ)
+		p.private = p.private || private
+		if ok && (p.maxAge < 0 || age < p.maxAge) {
+			p.maxAge = age
+		}
 		h.sel(p, fr.sel, fr.on, inherited)
 	}
+}
+
+// typeHint combines the hints of t and, for an interface or union, of every
+// type an object of it may be at run time (hints apply by the object's
+// type, which only the response tells): private if any is, the least max
+// age (the default standing for a type without one). ok is false when
+// nothing covers t.
+func (h *hinter) typeHint(t *ast.Definition) (private bool, age time.Duration, ok bool) {
+	if t == nil {
+		return false, 0, false
+	}
+	own, hasOwn := h.typ(t)
+	private = own.Private
+	if hasOwn && own.MaxAge != nil {
+		age, ok = *own.MaxAge, true
+	}
+	if !t.IsAbstractType() || h.schema == nil {
+		return private, age, ok
+	}
+	for _, pt := range h.schema.GetPossibleTypes(t) {
+		x, has := h.typ(pt)
+		private = private || x.Private
+		a := h.def
+		switch {
+		case has && x.MaxAge != nil:
+			a = *x.MaxAge
+		case hasOwn && own.MaxAge != nil:
+			continue // the abstract type's own hint stands for it
+		}
+		if !ok || a < age {
+			age, ok = a, true
+		}
+	}
+	return private, age, ok
 }

@@ -20,10 +20,17 @@ import (
 // (and the tags of Options.Invalidate for its fields that succeeded), and
 // answers the client with the response as it asked for it.
 func (h *Handler) mutate(w http.ResponseWriter, r *http.Request, req *request, doc *ast.QueryDocument, op *ast.OperationDefinition) {
-	if r.Method != http.MethodPost || (len(h.o.Keys) == 0 && len(h.o.Invalidate) == 0) {
-		h.forward(w, r, req, "graphql-mutation", op.Name)
+	if r.Method != http.MethodPost {
+		h.forward(w, r, req, "graphql-mutation", op.Name) // the origin refuses it (GraphQL over HTTP)
 		return
 	}
+	if len(h.o.Keys) == 0 && len(h.o.Invalidate) == 0 {
+		// Nothing says what it changes: every cached field of the route
+		// goes (configure keys to purge only what changed).
+		h.forwardPurging(w, r, req, "graphql-mutation", op.Name)
+		return
+	}
+	injectedOnly := aliasesKeyNames(doc, h.o.Keys)
 	if len(h.o.Keys) > 0 {
 		inj := &injector{schema: h.o.Schema, keys: h.o.Keys, done: map[string]bool{}, doc: doc}
 		inj.selections(&op.SelectionSet, h.rootType(op), true)
@@ -56,19 +63,25 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request, req *request, d
 	out.ContentLength = int64(len(body))
 	out.Header.Set("Content-Type", "application/json")
 	out.Header.Del("Content-Length")
+	out.Header.Del("Accept-Encoding") // the transport asks for gzip and decodes it: moat reads the body
 	rec := newRecorder(h.o.MaxResponse)
 	h.sub.Forward(rec, out, "graphql-mutation")
 
 	respBody := []byte(rec.body.String())
 	if !rec.overflow && rec.status/100 == 2 {
-		if tree, err := decodeOrdered(respBody); err == nil {
+		tree, err := decodeOrdered(respBody)
+		if err != nil || rec.hdr.Get("Content-Encoding") != "" {
+			// A success moat cannot read: what it changed is unknown.
+			h.purgeRoute(r, op.Name)
+		} else {
 			tg := newTagger(h.o.Keys, 0) // a purge names every entity
+			tg.injectedOnly = injectedOnly
 			tree = strip(tree, tg)
 			tags := tg.list()
 			for typ := range typesOf(tg) {
 				tags = append(tags, typeTag(typ))
 			}
-			tags = append(tags, h.ruleTags(op, tree, req.Variables)...)
+			tags = append(tags, h.ruleTags(doc, op, tree, req.Variables)...)
 			if len(tags) > 0 {
 				if _, err := h.sub.Purge(r.Context(), gateway.Purge{Tags: tags}); err != nil {
 					h.o.Logger.Error("graphql: mutation purge failed", "operation", op.Name, "err", err)
@@ -90,6 +103,9 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request, req *request, d
 		// gets an error rather than a response moat could not clean.
 		status, respBody = http.StatusBadGateway, nil
 		hdr.Set("Content-Length", "0")
+		if rec.status/100 == 2 {
+			h.purgeRoute(r, op.Name) // it did change something
+		}
 		h.o.Logger.Error("graphql: mutation response too large to read", "operation", op.Name, "limit", h.o.MaxResponse)
 	}
 	w.WriteHeader(status)
@@ -121,7 +137,7 @@ func typesOf(tg *tagger) map[string]bool {
 
 // ruleTags expands Options.Invalidate for the mutation's root fields that
 // answered with data.
-func (h *Handler) ruleTags(op *ast.OperationDefinition, tree any, vars map[string]any) []string {
+func (h *Handler) ruleTags(doc *ast.QueryDocument, op *ast.OperationDefinition, tree any, vars map[string]any) []string {
 	if len(h.o.Invalidate) == 0 {
 		return nil
 	}
@@ -131,18 +147,87 @@ func (h *Handler) ruleTags(op *ast.OperationDefinition, tree any, vars map[strin
 		return nil
 	}
 	var tags []string
-	for _, sel := range op.SelectionSet {
-		f, ok := sel.(*ast.Field)
-		if !ok || data.get(f.Alias) == nil {
-			continue
+	budget := maxVisits
+	rootFields(op.SelectionSet, doc, &budget, 0, func(f *ast.Field) {
+		if data.get(f.Alias) == nil {
+			return
 		}
 		for _, tmpl := range h.o.Invalidate["Mutation."+f.Name] {
 			if t, ok := expandArgs(tmpl, f, vars); ok {
 				tags = append(tags, t)
 			}
 		}
-	}
+	})
 	return tags
+}
+
+// rootFields calls fn with every field of ss, through its fragments (a
+// mutation's root fields may sit in a fragment on the mutation type).
+func rootFields(ss ast.SelectionSet, doc *ast.QueryDocument, budget *int, depth int, fn func(*ast.Field)) {
+	if depth > maxDepth {
+		return
+	}
+	for _, sel := range ss {
+		if *budget--; *budget < 0 {
+			return // fragments expanding exponentially: enough
+		}
+		switch s := sel.(type) {
+		case *ast.Field:
+			fn(s)
+		case *ast.InlineFragment:
+			rootFields(s.SelectionSet, doc, budget, depth+1, fn)
+		case *ast.FragmentSpread:
+			if doc != nil {
+				if def := doc.Fragments.ForName(s.Name); def != nil {
+					rootFields(def.SelectionSet, doc, budget, depth+1, fn)
+				}
+			}
+		}
+	}
+}
+
+// aliasesKeyNames reports whether the client's document gives a field an
+// alias that is __typename or a key field's name: its response would name
+// other entities than it changed.
+func aliasesKeyNames(doc *ast.QueryDocument, keys map[string][]string) bool {
+	names := map[string]bool{"__typename": true}
+	for _, ks := range keys {
+		for _, k := range ks {
+			names[k] = true
+		}
+	}
+	found := false
+	walkFields(doc, func(f *ast.Field) {
+		if f.Alias != f.Name && names[f.Alias] {
+			found = true
+		}
+	})
+	return found
+}
+
+// walkFields calls fn with every field of doc's operations and fragments.
+func walkFields(doc *ast.QueryDocument, fn func(*ast.Field)) {
+	var walk func(ss ast.SelectionSet, depth int)
+	walk = func(ss ast.SelectionSet, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		for _, sel := range ss {
+			switch s := sel.(type) {
+			case *ast.Field:
+				fn(s)
+				walk(s.SelectionSet, depth+1)
+			case *ast.InlineFragment:
+				walk(s.SelectionSet, depth+1)
+			}
+		}
+	}
+	for _, op := range doc.Operations {
+		walk(op.SelectionSet, 0)
+	}
+	for _, f := range doc.Fragments {
+		walk(f.SelectionSet, 0)
+	}
 }
 
 // expandArgs replaces {name} in tmpl by the value of f's argument name.

@@ -17,14 +17,19 @@ import (
 // answers what moat does not take apart.
 var (
 	errUnsupported = errors.New("graphql: not cacheable")
-	errTooComplex  = errors.New("graphql: operation too large to normalize")
+	// errTooComplex: the operation would cost more than moat's bounds to
+	// take apart (fragments expanding exponentially): refused, as the
+	// origin would pay the same.
+	errTooComplex = errors.New("graphql: operation too complex")
 )
 
 // Bounds on what one operation may make normalize do: an attacker's query
 // costs moat no more than this before it is forwarded uncached.
 const (
-	maxDepth  = 48
-	maxFields = 4000
+	maxDepth = 48
+	// maxVisits bounds the selections normalize visits, skipped or not:
+	// fragments spread twice in each of many levels expand exponentially.
+	maxVisits = 4000
 	// maxRootFields bounds the subrequests (and goroutines) of one client
 	// request.
 	maxRootFields = 64
@@ -101,7 +106,7 @@ type normalizer struct {
 	varDefs  map[string]*ast.VariableDefinition
 	cfield   map[*ast.Field]*field // the canonical field of each client field
 	modes    map[site]fragMode
-	fields   int
+	visits   int
 	inMutate bool
 }
 
@@ -176,7 +181,7 @@ func normalize(doc *ast.QueryDocument, op *ast.OperationDefinition, schema *ast.
 		return nil, fmt.Errorf("%w: a root fragment on an unknown type", errUnsupported)
 	}
 	if len(root.fields) > maxRootFields {
-		return nil, fmt.Errorf("%w: %d root fields", errTooComplex, len(root.fields))
+		return nil, fmt.Errorf("%w: %d root fields", errUnsupported, len(root.fields))
 	}
 	n.finish(root, true, false)
 	return &operation{kind: op.Operation, name: op.Name, def: op, dirs: dirs, root: root, rootT: rootT,
@@ -205,17 +210,28 @@ func newSelSet(t *ast.Definition) *selSet {
 // type they select on (nil without a schema); parentName its name when
 // known even without a schema (the root).
 func (n *normalizer) collect(into *selSet, ss ast.SelectionSet, parent *ast.Definition, parentName string, depth int) error {
+	return n.collectIn(into, ss, parent, parentName, "", depth)
+}
+
+// collectIn is collect inside a kept fragment on type on ("" outside
+// one): a field's key there names the type too, since fragments on two
+// types may select one name with two types (§5.3.2 allows it when the
+// parents differ; one response key for both would not be).
+func (n *normalizer) collectIn(into *selSet, ss ast.SelectionSet, parent *ast.Definition, parentName, on string, depth int) error {
 	if depth > maxDepth {
 		return errTooComplex
 	}
 	for _, sel := range ss {
+		if n.visits++; n.visits > maxVisits {
+			return errTooComplex
+		}
 		switch s := sel.(type) {
 		case *ast.Field:
-			if err := n.collectField(into, s, parent, depth); err != nil {
+			if err := n.collectField(into, s, parent, on, depth); err != nil {
 				return err
 			}
 		case *ast.InlineFragment:
-			if err := n.collectFragment(into, s, s.TypeCondition, s.Directives, s.SelectionSet, parent, parentName, depth); err != nil {
+			if err := n.collectFragment(into, s, s.TypeCondition, s.Directives, s.SelectionSet, parent, parentName, on, depth); err != nil {
 				return err
 			}
 		case *ast.FragmentSpread:
@@ -226,7 +242,7 @@ func (n *normalizer) collect(into *selSet, ss ast.SelectionSet, parent *ast.Defi
 			if len(def.Directives) > 0 || len(def.VariableDefinition) > 0 {
 				return fmt.Errorf("%w: directives or variables on fragment %q", errUnsupported, s.Name)
 			}
-			if err := n.collectFragment(into, s, def.TypeCondition, s.Directives, def.SelectionSet, parent, parentName, depth); err != nil {
+			if err := n.collectFragment(into, s, def.TypeCondition, s.Directives, def.SelectionSet, parent, parentName, on, depth); err != nil {
 				return err
 			}
 		}
@@ -234,19 +250,16 @@ func (n *normalizer) collect(into *selSet, ss ast.SelectionSet, parent *ast.Defi
 	return nil
 }
 
-func (n *normalizer) collectField(into *selSet, s *ast.Field, parent *ast.Definition, depth int) error {
+func (n *normalizer) collectField(into *selSet, s *ast.Field, parent *ast.Definition, on string, depth int) error {
 	dirs, include, err := n.directives(s.Directives)
 	if err != nil || !include {
 		return err
-	}
-	if n.fields++; n.fields > maxFields {
-		return errTooComplex
 	}
 	args, err := n.args(s.Arguments)
 	if err != nil {
 		return err
 	}
-	key := fieldKey(s.Name, args, dirs)
+	key := fieldKey(s.Name, args, dirs, on)
 	if s.Name == "__typename" && strings.HasPrefix(s.Alias, markerPrefix) {
 		// A marker, in a query moat printed (a warm-up replaying a field's
 		// subrequest): kept as it is, so that printing is idempotent.
@@ -285,7 +298,7 @@ func typeName(t *ast.Definition) string {
 	return t.Name
 }
 
-func (n *normalizer) collectFragment(into *selSet, at ast.Selection, on string, ds ast.DirectiveList, ss ast.SelectionSet, parent *ast.Definition, parentName string, depth int) error {
+func (n *normalizer) collectFragment(into *selSet, at ast.Selection, on string, ds ast.DirectiveList, ss ast.SelectionSet, parent *ast.Definition, parentName, inFrag string, depth int) error {
 	dirs, include, err := n.directives(ds)
 	if err != nil || !include {
 		return err
@@ -299,7 +312,7 @@ func (n *normalizer) collectFragment(into *selSet, at ast.Selection, on string, 
 	case fragDrop:
 		return nil
 	case fragFlatten:
-		return n.collect(into, ss, parent, parentName, depth+1)
+		return n.collectIn(into, ss, parent, parentName, inFrag, depth+1)
 	}
 	var fr *frag
 	for _, x := range into.frags {
@@ -315,7 +328,7 @@ func (n *normalizer) collectFragment(into *selSet, at ast.Selection, on string, 
 		fr = &frag{on: on, sel: newSelSet(t)}
 		into.frags = append(into.frags, fr)
 	}
-	return n.collect(fr.sel, ss, fr.sel.typ, on, depth+1)
+	return n.collectIn(fr.sel, ss, fr.sel.typ, on, on, depth+1)
 }
 
 // fragMode decides a fragment on type on, selected on parent: it applies
@@ -394,17 +407,20 @@ func (n *normalizer) args(list ast.ArgumentList) ([]arg, error) {
 // fieldKey is the canonical response key of a field: its name, or with
 // arguments or directives its name and a hash of their canonical text, so
 // that two fields share a key exactly when they are the same field.
-func fieldKey(name string, args []arg, dirs []dir) string {
-	if len(args) == 0 && len(dirs) == 0 {
+func fieldKey(name string, args []arg, dirs []dir, on string) string {
+	if len(args) == 0 && len(dirs) == 0 && (on == "" || name == "__typename") {
 		return name
 	}
 	var b bytes.Buffer
+	if on != "" {
+		b.WriteString("on " + on + " ")
+	}
 	writeArgs(&b, args, nil)
 	for _, d := range dirs {
 		b.WriteString("@" + d.name)
 		writeArgs(&b, d.args, nil)
 	}
-	return fmt.Sprintf("%s_%012x", name, xxhash.Sum64(b.Bytes())&(1<<48-1))
+	return fmt.Sprintf("%s_%016x", name, xxhash.Sum64(b.Bytes()))
 }
 
 // finish sorts s (and what it holds), adds the fragments' markers and,
@@ -438,14 +454,18 @@ func (n *normalizer) finish(s *selSet, root, inFrag bool) {
 // fields.
 func (n *normalizer) inject(s *selSet, inFrag bool) {
 	if !inFrag {
-		n.leaf(s, "__typename", nil)
+		n.leaf(s, "__typename", nil, "")
 	}
 	if n.schema == nil || s.typ == nil || len(n.keys) == 0 {
 		return
 	}
 	if s.typ.Kind == ast.Object {
+		on := ""
+		if inFrag {
+			on = s.typ.Name
+		}
 		for _, k := range n.keys[s.typ.Name] {
-			n.leaf(s, k, s.typ)
+			n.leaf(s, k, s.typ, on)
 		}
 		return
 	}
@@ -465,18 +485,19 @@ func (n *normalizer) inject(s *selSet, inFrag bool) {
 			s.frags = append(s.frags, fr)
 		}
 		for _, k := range keys {
-			n.leaf(fr.sel, k, pt)
+			n.leaf(fr.sel, k, pt, pt.Name)
 		}
 	}
 }
 
 // leaf adds the field name (no arguments) to s unless it is there, if t
 // (when known) has it as a leaf.
-func (n *normalizer) leaf(s *selSet, name string, t *ast.Definition) {
-	if s.byKey[name] != nil {
+func (n *normalizer) leaf(s *selSet, name string, t *ast.Definition, on string) {
+	key := fieldKey(name, nil, nil, on)
+	if s.byKey[key] != nil {
 		return
 	}
-	f := &field{name: name, key: name}
+	f := &field{name: name, key: key}
 	if t != nil {
 		if f.def = t.Fields.ForName(name); f.def == nil {
 			return
@@ -485,7 +506,7 @@ func (n *normalizer) leaf(s *selSet, name string, t *ast.Definition) {
 			return
 		}
 	}
-	s.byKey[name] = f
+	s.byKey[key] = f
 	s.fields = append(s.fields, f)
 }
 
@@ -515,6 +536,10 @@ func (n *normalizer) value(v *ast.Value) (*val, error) {
 		x, ok := n.vars[v.Raw]
 		if !ok {
 			if vd.DefaultValue == nil {
+				if vd.Type.NonNull {
+					// A request error (§6.4.1): the origin says so, in its words.
+					return nil, fmt.Errorf("%w: no value for the required $%s", errUnsupported, v.Raw)
+				}
 				return nil, nil
 			}
 			return n.value(vd.DefaultValue)

@@ -1,12 +1,15 @@
 package graphql
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
 )
 
 const testSDL = `
@@ -97,3 +100,41 @@ func TestVariablesOfOtherTypesStayVariables(t *testing.T) {
 }
 
 func json2(n int) any { return jsonNumber(n) }
+
+// Fragments on two types may select one name with two types (a union's
+// members); printed under one response key the query would be invalid.
+func TestFieldsOfTwoFragmentsKeepApart(t *testing.T) {
+	schema, err := gqlparser.LoadSchema(&ast.Source{Input: `
+type Query { u: [U!]! }
+union U = B | M
+type B { price: Float! }
+type M { price: Int! }
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := mustNormalize(t, schema, `{ u { ... on B { bp: price } ... on M { mp: price } } }`, nil)
+	for _, q := range printed(op) {
+		q = q[:strings.LastIndex(q, " ")] // the variables
+		doc, err := parser.ParseQuery(&ast.Source{Input: q})
+		if err != nil {
+			t.Fatalf("printed %q does not parse: %v", q, err)
+		}
+		if errs := validator.Validate(schema, doc); len(errs) > 0 {
+			t.Fatalf("printed %q is invalid: %v", q, errs)
+		}
+	}
+}
+
+// A required variable without a value is a request error the origin
+// reports in its own words: moat does not drop the argument.
+func TestMissingRequiredVariableIsNotNormalized(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Input: `query ($id: ID!) { book(id: $id) { title } }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, _ := selectOperation(doc, "")
+	if _, err := normalize(doc, op, nil, nil, map[string]any{}); !errors.Is(err, errUnsupported) {
+		t.Fatalf("normalize: %v, want errUnsupported (forwarded as it came)", err)
+	}
+}

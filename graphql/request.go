@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // request is a GraphQL request as GraphQL over HTTP defines it: a GET
@@ -20,6 +21,7 @@ type request struct {
 	Variables     map[string]any  `json:"variables"`
 	Extensions    map[string]any  `json:"extensions"`
 	body          []byte          // the POST body as it came, to forward it unchanged
+	batch         bool            // body is a JSON array (a batch)
 	hash          string          // extensions.persistedQuery.sha256Hash, lower-case hex
 	apqVersion    json.RawMessage // extensions.persistedQuery.version
 }
@@ -48,6 +50,10 @@ func readRequest(r *http.Request, max int64) (*request, error) {
 			}
 		}
 	case http.MethodPost:
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mt != "application/json" && mt != "" && mt != "application/graphql" {
+			return nil, errOther // streamed to the origin as it comes (an upload may be large)
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 		if err != nil {
 			return nil, fmt.Errorf("%w: reading the body: %w", errRequest, err)
@@ -56,19 +62,17 @@ func readRequest(r *http.Request, max int64) (*request, error) {
 			return nil, fmt.Errorf("%w: body larger than %d bytes", errTooLarge, max)
 		}
 		req.body = body
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch mt {
 		case "application/json", "":
 			if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-				return req, errOther // a batch
+				req.batch = true
+				return req, errOther
 			}
 			if err := decodeJSON(body, req); err != nil {
 				return nil, fmt.Errorf("%w: the body is not a GraphQL request in JSON: %w", errRequest, err)
 			}
 		case "application/graphql":
 			req.Query = string(body)
-		default:
-			return req, errOther
 		}
 	default:
 		return nil, errOther
@@ -85,6 +89,9 @@ func readRequest(r *http.Request, max int64) (*request, error) {
 	}
 	if req.Query == "" && req.hash == "" {
 		return nil, fmt.Errorf("%w: no query", errRequest)
+	}
+	if !utf8.ValidString(req.Query) {
+		return nil, fmt.Errorf("%w: the query is not UTF-8", errRequest)
 	}
 	return req, nil
 }

@@ -32,6 +32,10 @@ func rootTag(parent, name string) string { return parent + "." + name }
 // tagger collects the entity tags of a value.
 type tagger struct {
 	limit int // entity tags at most; 0: no limit
+	// injectedOnly: only moat's own aliases name an object's type and
+	// keys (a mutation whose client aliased a key's name, say "id: title",
+	// would otherwise name another entity).
+	injectedOnly bool
 	keys  map[string][]string
 	tags  map[string]bool
 	types map[string]bool // types over the limit
@@ -41,24 +45,32 @@ func newTagger(keys map[string][]string, limit int) *tagger {
 	return &tagger{limit: limit, keys: keys, tags: map[string]bool{}, types: map[string]bool{}}
 }
 
+// lookup returns obj's value for name: moat's injected alias first, then
+// (unless injectedOnly) the field under its own name.
+func (t *tagger) lookup(obj map[string]any, injected, name string) (any, bool) {
+	if v, ok := obj[injected]; ok {
+		return v, true
+	}
+	if t.injectedOnly {
+		return nil, false
+	}
+	v, ok := obj[name]
+	return v, ok
+}
+
 // entity records obj as an entity if its __typename is a keyed type and
 // it carries the key fields (as themselves, or as moat's injected
 // "moat__key_" aliases).
 func (t *tagger) entity(obj map[string]any) {
-	typ, _ := obj["__typename"].(string)
-	if typ == "" {
-		typ, _ = obj[injectedTypename].(string)
-	}
+	tv, _ := t.lookup(obj, injectedTypename, "__typename")
+	typ, _ := tv.(string)
 	kf := t.keys[typ]
 	if len(kf) == 0 {
 		return
 	}
 	vals := make([]string, len(kf))
 	for i, k := range kf {
-		v, ok := obj[k]
-		if !ok {
-			v, ok = obj[injectedKeyPrefix+k]
-		}
+		v, ok := t.lookup(obj, injectedKeyPrefix+k, k)
 		if !ok || v == nil {
 			return
 		}
@@ -79,7 +91,7 @@ func (t *tagger) walk(v any, s *selSet) {
 			t.walk(e, s)
 		}
 	case map[string]any:
-		t.entity(v)
+		t.entity(t.view(v, s))
 		for _, f := range s.fields {
 			if f.sel != nil {
 				t.walk(v[f.key], f.sel)
@@ -87,10 +99,33 @@ func (t *tagger) walk(v any, s *selSet) {
 		}
 		for _, fr := range s.frags {
 			if v[markerPrefix+fr.on] != nil {
-				t.walk(v, fr.sel)
+				t.walk(v, fr.sel) // the same object seen through the fragment
 			}
 		}
 	}
+}
+
+// view is obj by field name (canonical data is by canonical key): the
+// fields without arguments of s and of its fragments that applied.
+func (t *tagger) view(obj map[string]any, s *selSet) map[string]any {
+	out := map[string]any{}
+	var add func(s *selSet)
+	add = func(s *selSet) {
+		for _, f := range s.fields {
+			if len(f.args) == 0 && len(f.dirs) == 0 && !strings.HasPrefix(f.key, markerPrefix) {
+				if v, ok := obj[f.key]; ok {
+					out[f.name] = v
+				}
+			}
+		}
+		for _, fr := range s.frags {
+			if obj[markerPrefix+fr.on] != nil {
+				add(fr.sel)
+			}
+		}
+	}
+	add(s)
+	return out
 }
 
 // list returns the tags collected.
