@@ -23,9 +23,9 @@ import (
 type Extension interface {
 	http.Handler
 	// RoundTrip makes the origin request of a subrequest's fill (or of a
-// subrequest that bypasses the cache, e.g. one whose scope has no
-// verified user): it takes no origin slot of its own (see
-// Subrequests.Acquire). out is
+	// subrequest that bypasses the cache, e.g. one whose scope has no
+	// verified user): it takes no origin slot of its own (see
+	// Subrequests.Acquire). out is
 	// ready for the origin (URL, X-Forwarded-*, headers stripped); next
 	// reaches the origin. out's context carries what the subrequest's
 	// context carried.

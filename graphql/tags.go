@@ -36,9 +36,9 @@ type tagger struct {
 	// keys (a mutation whose client aliased a key's name, say "id: title",
 	// would otherwise name another entity).
 	injectedOnly bool
-	keys  map[string][]string
-	tags  map[string]bool
-	types map[string]bool // types over the limit
+	keys         map[string][]string
+	tags         map[string]bool
+	types        map[string]bool // types over the limit
 }
 
 func newTagger(keys map[string][]string, limit int) *tagger {
