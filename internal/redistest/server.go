@@ -296,3 +296,21 @@ func (s *Server) running() bool {
 	defer s.mu.Unlock()
 	return s.proc != nil
 }
+
+// Launch starts a standalone redis-server in dir as Standalone does, for
+// code that has no testing.TB (a TestMain serving a package's examples).
+// The caller must Kill it.
+func Launch(dir string) (*Server, error) {
+	var last error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort(false)
+		if err != nil {
+			return nil, fmt.Errorf("redistest: %w", err)
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, args: baseArgs(port, dir)}
+		if last = s.spawn(); last == nil {
+			return s, nil
+		}
+	}
+	return nil, last
+}
