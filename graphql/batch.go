@@ -56,20 +56,27 @@ type arrival struct {
 // settle records that fc's subrequest needs nothing more of the batch,
 // and fires the batch when it was the last.
 func (b *batch) settle(fc *fieldCall) {
+	if fire := b.settled(fc); len(fire) > 0 {
+		b.mu.Lock()
+		h, next := b.h, b.next
+		b.mu.Unlock()
+		go h.fetch(b, next, fire) // the settling goroutine has no answer to wait for
+	}
+}
+
+// settled records that fc settled and returns the arrivals to fetch if
+// that fired the batch.
+func (b *batch) settled(fc *fieldCall) (fire []*arrival) {
 	fc.settled.Do(func() {
 		b.mu.Lock()
+		defer b.mu.Unlock()
 		b.pending--
-		var fire []*arrival
 		if b.pending == 0 && !b.fired {
 			b.fired = true
 			fire, b.waiting = b.waiting, nil
 		}
-		h, next := b.h, b.next
-		b.mu.Unlock()
-		if len(fire) > 0 {
-			go h.fetch(b, next, fire)
-		}
 	})
+	return fire
 }
 
 func (b *batch) roundTrip(h *Handler, fc *fieldCall, out *http.Request, next http.RoundTripper) (*http.Response, error) {
@@ -83,7 +90,11 @@ func (b *batch) roundTrip(h *Handler, fc *fieldCall, out *http.Request, next htt
 	b.waiting = append(b.waiting, a)
 	b.h, b.next = h, next
 	b.mu.Unlock()
-	b.settle(fc)
+	if fire := b.settled(fc); len(fire) > 0 {
+		// The last to settle fetches, on its own goroutine: it waits for
+		// the answer anyway.
+		h.fetch(b, next, fire)
+	}
 	select {
 	case <-a.done:
 		return a.resp, a.err

@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/maypok86/otter/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
-	"github.com/vektah/gqlparser/v2/validator"
 
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/policy"
@@ -110,7 +110,7 @@ func New(o Options) gateway.NewExtension {
 				return nil, fmt.Errorf("graphql: keys of %s: no fields", name)
 			}
 		}
-		return &Handler{o: o, sub: sub, pol: pol,
+		return &Handler{o: o, sub: sub, pol: pol, docs: newDocuments(),
 			hints: &hinter{schema: o.Schema, cfg: o.Hints, def: o.DefaultMaxAge}}, nil
 	}
 }
@@ -121,6 +121,7 @@ type Handler struct {
 	sub   *gateway.Subrequests
 	pol   *policy.Policy
 	hints *hinter
+	docs  *otter.Cache[string, *document]
 	names sync.Map // operation names the Observer knows
 	nameN int
 	nameM sync.Mutex
@@ -152,40 +153,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.resolvePersisted(w, r, req) {
 		return
 	}
-	doc, perr := parser.ParseQueryWithTokenLimit(&ast.Source{Input: req.Query}, maxTokens)
-	if perr != nil {
-		if strings.Contains(perr.Error(), "token limit") {
-			// Too large for moat to tell what it does: refused, as a
-			// request moat will not forward blind.
-			writeErrors(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", fmt.Sprintf("operation larger than %d tokens", maxTokens))
-			return
-		}
+	d := h.document(req.Query)
+	switch {
+	case d.tokenLimit:
+		// Too large for moat to tell what it does: refused, as a request
+		// moat will not forward blind.
+		writeErrors(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", fmt.Sprintf("operation larger than %d tokens", maxTokens))
+		return
+	case d.parseError:
 		h.forward(w, r, req, "graphql-parse-error", "") // the origin cannot run it either
 		return
-	}
-	for _, op := range doc.Operations {
-		if budget := maxVisits; !expandsWithin(doc, op.SelectionSet, &budget, 0) {
-			// Fragments that expand exponentially cost whoever expands
-			// them: refused before moat or the origin does.
-			writeErrors(w, http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED", fmt.Sprintf("operation too complex (more than %d selections expanded, or nested deeper than %d)", maxVisits, maxDepth))
-			h.observe("", "refused", gateway.ResultBypass, 0, 0)
-			return
+	case d.tooComplex:
+		// Fragments that expand exponentially cost whoever expands them:
+		// refused before moat or the origin does.
+		writeErrors(w, http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED", fmt.Sprintf("operation too complex (more than %d selections expanded, or nested deeper than %d)", maxVisits, maxDepth))
+		h.observe("", "refused", gateway.ResultBypass, 0, 0)
+		return
+	case d.reserved != "":
+		writeErrors(w, http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED", "the alias "+d.reserved+" is reserved by moat (moat__ prefix)")
+		return
+	case d.invalid:
+		// The origin's schema may be newer than moat's: it decides.
+		if d.mutation && r.Method == http.MethodPost {
+			h.forwardPurging(w, r, req, "graphql-invalid", "")
+		} else {
+			h.forward(w, r, req, "graphql-invalid", "")
 		}
-	}
-	if name := reservedAlias(doc); name != "" {
-		writeErrors(w, http.StatusBadRequest, "GRAPHQL_VALIDATION_FAILED", "the alias "+name+" is reserved by moat (moat__ prefix)")
 		return
 	}
-	if h.o.Schema != nil {
-		if errs := validator.Validate(h.o.Schema, doc); len(errs) > 0 {
-			// The origin's schema may be newer than moat's: it decides.
-			if hasMutation(doc) && r.Method == http.MethodPost {
-				h.forwardPurging(w, r, req, "graphql-invalid", "")
-			} else {
-				h.forward(w, r, req, "graphql-invalid", "")
-			}
-			return
-		}
+	doc := d.doc
+	if d.mutation {
+		doc = h.parseFresh(req.Query).doc // mutate changes it: a copy of its own
 	}
 	opDef, err := selectOperation(doc, req.OperationName)
 	if err != nil {

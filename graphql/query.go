@@ -42,11 +42,18 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request, req *request, op
 		}
 		a := &answer{f: f, pol: pol, rec: newRecorder(h.o.MaxResponse)}
 		answers[i] = a
+		serve := func() {
+			defer b.settle(fc)
+			a.result = h.sub.Serve(a.rec, sr, scope, func() { b.settle(fc) })
+		}
+		if len(op.root.fields) == 1 {
+			serve() // nothing to wait for together
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer b.settle(fc)
-			a.result = h.sub.Serve(a.rec, sr, scope, func() { b.settle(fc) })
+			serve()
 		}()
 	}
 	wg.Wait()
