@@ -376,3 +376,42 @@ func TestQueryThatIsNotUTF8IsRefused(t *testing.T) {
 		t.Fatalf("a query that is not UTF-8: %d %s", got.status, got.body)
 	}
 }
+
+// tierIdentity trusts X-User as a verified user and X-Tier as its tier,
+// for tests only.
+type tierIdentity struct{}
+
+func (tierIdentity) Identify(r *http.Request) gateway.Identity {
+	u := r.Header.Get("X-User")
+	if u == "" {
+		return gateway.Identity{Tier: "anonymous"}
+	}
+	return gateway.Identity{Tier: r.Header.Get("X-Tier"), User: "h-" + u, Credentialed: true, Valid: true}
+}
+
+func (tierIdentity) HasCredentials(r *http.Request) bool { return r.Header.Get("X-User") != "" }
+
+// With private_scope: tier, a private field is shared within a tier and
+// never across tiers.
+func TestPrivateFieldsNeverCrossTiers(t *testing.T) {
+	origin := gqltest.Start(t)
+	o := defaultOptions(t)
+	o.PrivateScope = policy.ScopeTier
+	n := start(t, origin, o, func(g *gateway.Options) { g.Identifier = tierIdentity{} })
+	ask := func(user, tier string) response {
+		req, _ := http.NewRequest(http.MethodPost, n.srv.URL+"/graphql", strings.NewReader(`{"query":"{ me { tier } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-User", user)
+		req.Header.Set("X-Tier", tier)
+		return do(t, req)
+	}
+	if got := ask("alice", "gold"); !strings.Contains(got.body, `"tier":"gold"`) {
+		t.Fatalf("alice (gold): %s", got.body)
+	}
+	if got := ask("bob", "free"); !strings.Contains(got.body, `"tier":"free"`) || got.header.Get("X-Cache") == "HIT" {
+		t.Fatalf("bob (free) was answered %s %s", got.header.Get("X-Cache"), got.body)
+	}
+	if got := ask("carol", "gold"); got.header.Get("X-Cache") != "HIT" || !strings.Contains(got.body, `"tier":"gold"`) {
+		t.Fatalf("carol (gold) should share gold's entry: %s %s", got.header.Get("X-Cache"), got.body)
+	}
+}
