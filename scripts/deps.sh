@@ -10,6 +10,8 @@ needs=(
   "chromium:chromium"          # dashboard browser test (internal/browsertest)
   "redis-server:redis-server"  # Redis L2, bus, lease (redisl2, fleet tests)
   "redis-cli:redis-tools"      # Redis Cluster creation in tests
+  "tmux:tmux"                  # moat top rendered in a terminal (cmd/moat)
+  "dpkg-deb:dpkg"              # the .deb built and unpacked (packaging)
 )
 
 missing=()
