@@ -232,7 +232,16 @@ func (h *Handler) coalesce(w http.ResponseWriter, q *cacheable, f *fill, o *outc
 		}
 		now := h.now()
 		if e, _, _ := h.lookup(ctx, q.key, q.r, false); e != nil && !e.HitForMiss { // the leader stored into L1
-			switch h.usable(e, q.cc, now) {
+			use := h.usable(e, q.cc, now)
+			if use == useNone && !e.ResponseTime.Before(q.now) && e.Lifetime > e.Age(now) {
+				// The origin answered the leader after this request
+				// arrived: that is the fresh answer a client asking
+				// no-cache or max-age=0 wants (RFC 9111 §5.2.1.4), and
+				// asking again would make every such client an origin
+				// request.
+				use = useFresh
+			}
+			switch use {
 			case useFresh, useStale:
 				o.result = ResultHit
 				h.serveEntry(w, q.r, q.pol, e, now, httpcache.Status{Hit: true, Collapsed: true}, "HIT")

@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// Clients that ask for a fresh answer (no-cache, max-age=0, Pragma) while
+// a fill of their key is in flight get that fill's answer: it came from
+// the origin after they asked, which is what they asked for (RFC 9111
+// §5.2.1.4), so many such clients are one origin request, not one each.
+func TestRevalidationsCoalesce(t *testing.T) {
+	for _, hdr := range [][]string{{"Cache-Control", "no-cache"}, {"Cache-Control", "max-age=0"}, {"Pragma", "no-cache"}} {
+		t.Run(hdr[0]+"="+hdr[1], func(t *testing.T) {
+			gate := make(chan struct{})
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				<-gate
+				w.Header().Set("Cache-Control", "max-age=60")
+				fmt.Fprint(w, "fresh")
+			})
+			s := newGateway(t, o, nil, nil)
+			const n = 20
+			var wg sync.WaitGroup
+			got := make(chan result, n)
+			for range n {
+				wg.Add(1)
+				go func() { defer wg.Done(); got <- s.do(t, "GET", "/r", hdr...) }()
+			}
+			waitFor(t, "all but the leader to wait", func() bool { return s.gw.Stats().Collapsed.Load() == n-1 })
+			close(gate)
+			wg.Wait()
+			close(got)
+			for r := range got {
+				if r.status != 200 || r.body != "fresh" {
+					t.Errorf("got %d %q", r.status, r.body)
+				}
+			}
+			if c := o.count("GET /r"); c != 1 {
+				t.Fatalf("%d clients asking for a fresh answer at once made %d origin requests, want 1", n, c)
+			}
+		})
+	}
+}
