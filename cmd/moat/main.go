@@ -5,6 +5,9 @@
 //	moat validate --config moat.yaml  check a config file
 //	moat purge --tag product:42       purge through the admin API
 //	moat warm --from hotkeys          warm the cache through a running gateway
+//	moat stats --token T              print a running moat's /api/stats
+//	moat inspect --token T URL        what the cache holds and does for URL
+//	moat top --token T                live view of a running moat
 //	moat version                      print the version
 package main
 
@@ -27,6 +30,9 @@ Usage:
   moat validate --config FILE   check a config file; exit 1 naming file:line and key on error (--strict: on warnings too)
   moat purge --token T --tag X  purge through a running moat's admin API (also --url, --prefix, --route, --all, --soft)
   moat warm --config FILE --from urls.txt|sitemap.xml|hotkeys   fill the cache through a running gateway
+  moat stats --token T          a running moat's figures from its admin API (--json: raw)
+  moat inspect --token T URL    what a running moat stores and would do for URL (--json: raw)
+  moat top --token T            live view: req/s, hit ratio, offload, latency, routes, hottest keys (--once: one frame)
   moat version                  print the version
 
 Run "moat COMMAND -h" for a command's flags.
@@ -52,6 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPurge(args[1:], stdout, stderr)
 	case "warm":
 		return cmdWarm(args[1:], stdout, stderr)
+	case "stats":
+		return cmdStats(args[1:], stdout, stderr)
+	case "inspect":
+		return cmdInspect(args[1:], stdout, stderr)
+	case "top":
+		return cmdTop(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "moat", versionString())
 		return 0
