@@ -53,3 +53,4 @@ flood: check-go
 # bench and bench-quick (moat against nginx, Varnish and a bare net/http
 # ceiling) live in bench/bench.mk.
 -include bench/bench.mk
+-include release.mk

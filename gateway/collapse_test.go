@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"github.com/moatproxy/moat/policy"
 	"net/http"
 	"sync"
 	"testing"
@@ -39,6 +40,40 @@ func TestRevalidationsCoalesce(t *testing.T) {
 			}
 			if c := o.count("GET /r"); c != 1 {
 				t.Fatalf("%d clients asking for a fresh answer at once made %d origin requests, want 1", n, c)
+			}
+		})
+	}
+}
+
+// With IgnoreClientCacheControl, a client's no-cache does not reach the
+// origin: the operator decides, not the client.
+func TestClientCacheControlIgnored(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "x")
+	})
+	for _, tc := range []struct {
+		name   string
+		pols   []policy.Policy
+		global bool
+	}{
+		{"route", []policy.Policy{{Pattern: "GET /c", IgnoreClientCacheControl: true}}, false},
+		{"no_route", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newGateway(t, o, tc.pols, func(opt *Options) { opt.IgnoreClientCacheControl = tc.global })
+			s.do(t, "GET", "/c?"+tc.name)
+			before := o.count("GET /c?" + tc.name)
+			for _, hdr := range [][]string{{"Cache-Control", "no-cache"}, {"Cache-Control", "max-age=0"}, {"Pragma", "no-cache"}, {"Cache-Control", "no-store"}} {
+				if r := s.do(t, "GET", "/c?"+tc.name, hdr...); r.xcache() != "HIT" {
+					t.Errorf("%s: %s, want HIT", hdr, r.header.Get("Cache-Status"))
+				}
+			}
+			if got := o.count("GET /c?" + tc.name); got != before {
+				t.Fatalf("origin requests %d -> %d", before, got)
+			}
+			if r := s.do(t, "GET", "/other-"+tc.name, "Cache-Control", "only-if-cached"); r.status != http.StatusGatewayTimeout {
+				t.Errorf("only-if-cached is still honoured: got %d", r.status)
 			}
 		})
 	}

@@ -165,6 +165,10 @@ type Options struct {
 	// others, so Accept-Encoding never splits the cache.
 	Compress bool
 
+	// IgnoreClientCacheControl is policy.Policy.IgnoreClientCacheControl
+	// for requests that match no route.
+	IgnoreClientCacheControl bool
+
 	// StripHeaders are request header fields removed before a request
 	// reaches the origin (unless a route varies on one): fields origins
 	// honour but keys do not carry. If nil, cachekey.UnkeyedHeaders; an
@@ -253,6 +257,7 @@ type Handler struct {
 	originIdle      time.Duration // longest wait for the next bytes of a body being filled
 	ownedMemory     *cache.Memory
 	ownsTransport   *http.Transport
+	ignoreClientCC  bool                         // for requests of no route
 	exts            map[*policy.Policy]Extension // routes served by extensions
 	extVariants     map[*policy.Policy]Extension // the policies of their subrequests
 
@@ -344,36 +349,37 @@ func New(o Options) (*Handler, error) {
 		o.Now = time.Now
 	}
 	h := &Handler{
-		origin:       o.Origin,
-		tier:         o.Tier,
-		policies:     o.Policies,
-		maxObject:    o.MaxObjectSize,
-		heuristicMax: o.HeuristicMax,
-		coalesceWait: o.CoalesceTimeout,
-		hitForMiss:   o.HitForMissTTL,
-		preserveHost: o.PreserveHost,
-		name:         o.CacheName,
-		log:          o.Logger,
-		now:          o.Now,
-		tracker:      o.Tracker,
-		norm:         o.Normalizer,
-		ident:        o.Identifier,
-		obs:          o.Observer,
-		accessLog:    o.AccessLog,
-		accessSample: cmp.Or(o.AccessLogSample, 1),
-		tags:         o.TagIndex,
-		tagsDown:     o.TagsDownstream,
-		onPurge:      o.OnPurge,
-		ns:           newNamespaces(o.Policies),
-		versionStore: o.Versions,
-		lease:        o.Lease,
-		downstream:   map[*policy.Policy][]string{},
-		headers:      newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
-		bodyTimeout:  max(o.ClientBodyTimeout, 0),
-		gens:         newGenerations(o.Now),
-		closing:      make(chan struct{}),
-		fills:        &fillBudget{max: max(o.MaxFillBytes, 0)},
-		originIdle:   o.OriginTimeout,
+		origin:         o.Origin,
+		tier:           o.Tier,
+		policies:       o.Policies,
+		maxObject:      o.MaxObjectSize,
+		heuristicMax:   o.HeuristicMax,
+		coalesceWait:   o.CoalesceTimeout,
+		hitForMiss:     o.HitForMissTTL,
+		preserveHost:   o.PreserveHost,
+		name:           o.CacheName,
+		log:            o.Logger,
+		now:            o.Now,
+		tracker:        o.Tracker,
+		norm:           o.Normalizer,
+		ident:          o.Identifier,
+		obs:            o.Observer,
+		accessLog:      o.AccessLog,
+		accessSample:   cmp.Or(o.AccessLogSample, 1),
+		tags:           o.TagIndex,
+		tagsDown:       o.TagsDownstream,
+		onPurge:        o.OnPurge,
+		ns:             newNamespaces(o.Policies),
+		versionStore:   o.Versions,
+		lease:          o.Lease,
+		downstream:     map[*policy.Policy][]string{},
+		headers:        newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
+		bodyTimeout:    max(o.ClientBodyTimeout, 0),
+		gens:           newGenerations(o.Now),
+		closing:        make(chan struct{}),
+		fills:          &fillBudget{max: max(o.MaxFillBytes, 0)},
+		originIdle:     o.OriginTimeout,
+		ignoreClientCC: o.IgnoreClientCacheControl,
 	}
 	for _, p := range o.Policies.Policies() {
 		if p.Downstream != "" {

@@ -143,7 +143,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, pol *policy.Po
 		}
 	}
 	q.r, q.pol, q.now = r, pol, h.now()
-	q.cc = httpcache.ParseRequestDirectives(r.Header)
+	q.cc = h.requestDirectives(r, pol)
 	q.base = h.key(r, pol)
 	q.key = q.base + suffix
 	return true
@@ -463,4 +463,15 @@ func (h *Handler) trusted(e *cache.Entry) *cache.Entry {
 		return nil
 	}
 	return e
+}
+
+// requestDirectives are what r asks of the cache (RFC 9111 §5.2.1), or,
+// where the operator chose to ignore clients' directives, only
+// only-if-cached (which can only spare the origin).
+func (h *Handler) requestDirectives(r *http.Request, pol *policy.Policy) httpcache.RequestDirectives {
+	cc := httpcache.ParseRequestDirectives(r.Header)
+	if (pol == nil && h.ignoreClientCC) || (pol != nil && pol.IgnoreClientCacheControl) {
+		return httpcache.RequestDirectives{OnlyIfCached: cc.OnlyIfCached}
+	}
+	return cc
 }

@@ -75,7 +75,7 @@ func (h *Handler) Inspect(r *http.Request) Inspection {
 			}
 		}
 	}
-	reqCC := httpcache.ParseRequestDirectives(r.Header)
+	reqCC := h.requestDirectives(r, pol)
 	hasAuth := h.sharedAuth(r, pol)
 	var authID Identity
 	if hasAuth && h.ident != nil {

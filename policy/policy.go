@@ -93,6 +93,11 @@ type Policy struct {
 	// AllowCredentials lets requests with credentials use a public route's
 	// cache under RFC 9111 §3.5; by default they bypass it.
 	AllowCredentials bool
+	// IgnoreClientCacheControl makes the route ignore what clients ask of
+	// the cache in Cache-Control and Pragma (no-cache, max-age, min-fresh,
+	// max-stale, no-store), as nginx and Varnish do by default: a client
+	// cannot send every request to the origin. only-if-cached is kept.
+	IgnoreClientCacheControl bool
 }
 
 // Scope says who may share a stored response.

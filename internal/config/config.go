@@ -159,6 +159,13 @@ type Cache struct {
 	// request coalescing, so its requests go to the origin in parallel.
 	// Default 10s; 0s turns it off.
 	HitForMiss Duration `yaml:"hit_for_miss"`
+	// ClientCacheControl is what moat does with a client's Cache-Control
+	// and Pragma (no-cache, max-age, min-fresh, max-stale, no-store):
+	// "honor" them as RFC 9111 says (the default), or "ignore" them as
+	// nginx and Varnish do, so that clients cannot send their requests to
+	// the origin at will. only-if-cached is always honoured. Routes may
+	// choose for themselves.
+	ClientCacheControl string `yaml:"client_cache_control"`
 	// Compression stores compressible responses once, compressed (br, zstd
 	// or gzip, whichever most recent clients accept), and decodes on the
 	// fly for clients that accept none, so Accept-Encoding never splits
@@ -350,6 +357,9 @@ type Route struct {
 	// Downstream sets the Cache-Control sent to clients on the route's
 	// responses, independent of moat's own TTL.
 	Downstream *Downstream `yaml:"downstream"`
+	// ClientCacheControl is cache.client_cache_control for this route
+	// ("" takes the global one).
+	ClientCacheControl string `yaml:"client_cache_control"`
 	// GraphQL makes the route a GraphQL endpoint (see GraphQL).
 	GraphQL *GraphQL `yaml:"graphql"`
 
@@ -434,4 +444,13 @@ func (l Log) SlogLevel() slog.Level {
 	default:
 		return slog.LevelInfo
 	}
+}
+
+// IgnoresClientCacheControl reports whether requests of r (nil: requests
+// of no route) ignore their Cache-Control and Pragma.
+func (c *Config) IgnoresClientCacheControl(r *Route) bool {
+	if r != nil && r.ClientCacheControl != "" {
+		return r.ClientCacheControl == "ignore"
+	}
+	return c.Cache.ClientCacheControl == "ignore"
 }

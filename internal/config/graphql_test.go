@@ -107,3 +107,17 @@ func TestGraphQLExampleLoads(t *testing.T) {
 		t.Fatalf("the example's schema did not load: %+v", g)
 	}
 }
+
+func TestClientCacheControl(t *testing.T) {
+	c, err := Parse([]byte("origin: {url: http://127.0.0.1:9000}\ncache: {client_cache_control: ignore}\nroutes:\n  - match: GET /a\n  - match: GET /b\n    client_cache_control: honor\n"), "moat.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IgnoresClientCacheControl(nil) || !c.IgnoresClientCacheControl(&c.Routes[0]) || c.IgnoresClientCacheControl(&c.Routes[1]) {
+		t.Fatalf("global ignore, route a inherits, route b honors: got %v %v %v", c.IgnoresClientCacheControl(nil), c.IgnoresClientCacheControl(&c.Routes[0]), c.IgnoresClientCacheControl(&c.Routes[1]))
+	}
+	_, err = Parse([]byte("origin: {url: http://127.0.0.1:9000}\nroutes:\n  - match: GET /a\n    client_cache_control: sometimes\n"), "moat.yaml")
+	if err == nil || !strings.Contains(err.Error(), "moat.yaml:4: routes[0].client_cache_control: want honor or ignore") {
+		t.Fatalf("error %v", err)
+	}
+}

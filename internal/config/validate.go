@@ -122,6 +122,15 @@ func (c *Config) validate() []*FieldError {
 	return k.list
 }
 
+// clientCacheControl checks a client_cache_control value.
+func (k *checker) clientCacheControl(key, v string) {
+	switch v {
+	case "", "honor", "ignore":
+	default:
+		k.errorf(key, nil, "want honor or ignore, got %q", v)
+	}
+}
+
 // hostPort checks a listen address: host:port with a numeric port; the host may be empty
 // (all interfaces).
 func (k *checker) hostPort(key, addr string) {
@@ -240,6 +249,10 @@ func (k *checker) positive(key string, d, def Duration) {
 
 func (k *checker) cache() {
 	c := k.c.Cache
+	k.clientCacheControl("cache.client_cache_control", c.ClientCacheControl)
+	for i, r := range k.c.Routes {
+		k.clientCacheControl(fmt.Sprintf("routes[%d].client_cache_control", i), r.ClientCacheControl)
+	}
 	if c.Memory < MinMemory {
 		k.errorf("cache.memory", nil, "%s is below the minimum of %s", c.Memory, MinMemory)
 	}
