@@ -116,6 +116,9 @@ func busReady(s *Server) bool {
 func TestReviewWritePurgeDuringARedisOutageIsNeverAppliedToL2(t *testing.T) {
 	f := newReviewFleet(t, "--appendonly", "yes", "--appendfsync", "always")
 	a := f.start(t)
+	// Connected first: an L2 write the lazy client could not send yet is
+	// dropped, not retried (a miss, by design), and this test needs one.
+	reviewWait(t, "A's bus reader", func() bool { return busReady(a) })
 	if _, body := reviewDo(a, "GET", "/items/1"); body != "data v1" {
 		t.Fatalf("first GET: %q", body)
 	}
@@ -168,6 +171,7 @@ func TestReviewWriteWaitsFortyRedisTimeoutsWhenRedisHangs(t *testing.T) {
 func TestReviewNodeStartingWhileVersionsUnreadableServesRoutePurgedEntries(t *testing.T) {
 	f := newReviewFleet(t)
 	a := f.start(t)
+	reviewWait(t, "A's bus reader", func() bool { return busReady(a) })
 	reviewDo(a, "GET", "/items/1")
 	reviewWait(t, "A's L2 write", func() bool { l, _ := a.Gateway().L2Stats(); return l.Written >= 1 })
 	f.data.Add(1) // the origin changed, and the operator purges the route:
