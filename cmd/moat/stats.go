@@ -262,7 +262,7 @@ func fleetLine(f, prev *fleetStats, secs float64) string {
 	if l := f.Lease; l != nil {
 		parts = append(parts, fmt.Sprintf("lease acquired %d waited %d errors %d", l.Acquired, l.Waited, l.Errors))
 	}
-	parts = append(parts, fmt.Sprintf("%d nodes heard", len(f.Nodes)))
+	parts = append(parts, fmt.Sprintf("nodes heard %d", len(f.Nodes)))
 	return strings.Join(parts, "; ")
 }
 

@@ -30,7 +30,8 @@ type liveMoat struct {
 
 // startMoat starts a moat with a cached route (tagged product:ID by the
 // origin) and an uncached one, and stops both at the end of the test.
-func startMoat(t *testing.T) *liveMoat {
+// extraYAML is appended to its config.
+func startMoat(t *testing.T, extraYAML ...string) *liveMoat {
 	t.Helper()
 	hits := new(atomic.Int64)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +49,7 @@ routes:
     ttl: 5m
   - match: GET /api/cart
     cache: false
-`, adminTestToken, origin.URL)), "test.yaml")
+`, adminTestToken, origin.URL)+strings.Join(extraYAML, "\n")), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moatproxy/moat/internal/redistest"
 )
 
 // topFigures are the lines of a frame the tests read, as regexps over the
@@ -188,5 +190,44 @@ func TestTopInTmux(t *testing.T) {
 				t.Errorf("moat top exit status %q (%v), want 0; stderr: %s", rc, err, stderr)
 			}
 		})
+	}
+}
+
+// TestTopFleetLine: with cache.redis (a real redis-server), the frame has
+// the fleet line: Redis connected, the L2 counters, the bus and the nodes.
+func TestTopFleetLine(t *testing.T) {
+	rs := redistest.Standalone(t)
+	m := startMoat(t, fmt.Sprintf("cache:\n  redis: {addrs: [%q], timeout: 200ms, key_prefix: \"toptest:\"}\n", rs.Addr))
+	c, err := (&adminFlags{base: m.admin, token: adminTestToken}).client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Redis connects in the background, and L2 writes are queued: wait for
+	// both, polling the stats, before sending and then reading the frame.
+	waitStats := func(what string, ok func(*adminStats) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var s adminStats
+			err := c.getJSON(context.Background(), "/api/stats", nil, &s)
+			if err == nil && ok(&s) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10s, still not %s (%v): %+v", what, err, s.Fleet)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitStats("connected to Redis", func(s *adminStats) bool { return s.Fleet != nil && s.Fleet.RedisConnected })
+	m.sendTraffic(t)
+	waitStats("2 entries written to L2", func(s *adminStats) bool { return s.Fleet.L2 != nil && s.Fleet.L2.Written >= 2 })
+	code, out, errs := runCLI(t, "top", "--once", "--interval", "50ms", "--admin", m.admin, "--token", adminTestToken)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := `(?m)^fleet\s+redis connected; L2 hits \d+ \(\d+\.\d/s\) misses \d+ errors 0 written [2-9]\d* dropped 0 breaker closed; bus delivered \d+ \(\d+\.\d/s\) published \d+ gaps 0 lost 0 errors 0.*; nodes heard 1$`
+	if missing := matchAll(out, append([]string{want}, topFigures[:len(topFigures)-1]...)); len(missing) > 0 { // all but "fleet none"
+		t.Errorf("frame lacks %q:\n%s", missing, out)
 	}
 }
