@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -165,6 +166,13 @@ type Options struct {
 	// others, so Accept-Encoding never splits the cache.
 	Compress bool
 
+	// TrustedProxies are the peers (load balancers, CDNs) whose
+	// X-Forwarded-For is kept and appended to on the way to the origin,
+	// and read for the client's address (ClientAddr: access log). From any
+	// other peer, X-Forwarded-For is replaced by the peer's address. If
+	// nil, no peer is trusted.
+	TrustedProxies []netip.Prefix
+
 	// IgnoreClientCacheControl is policy.Policy.IgnoreClientCacheControl
 	// for requests that match no route.
 	IgnoreClientCacheControl bool
@@ -257,7 +265,8 @@ type Handler struct {
 	originIdle      time.Duration // longest wait for the next bytes of a body being filled
 	ownedMemory     *cache.Memory
 	ownsTransport   *http.Transport
-	ignoreClientCC  bool                         // for requests of no route
+	ignoreClientCC  bool // for requests of no route
+	proxies         trustedProxies
 	exts            map[*policy.Policy]Extension // routes served by extensions
 	extVariants     map[*policy.Policy]Extension // the policies of their subrequests
 
@@ -380,6 +389,7 @@ func New(o Options) (*Handler, error) {
 		fills:          &fillBudget{max: max(o.MaxFillBytes, 0)},
 		originIdle:     o.OriginTimeout,
 		ignoreClientCC: o.IgnoreClientCacheControl,
+		proxies:        o.TrustedProxies,
 	}
 	for _, p := range o.Policies.Policies() {
 		if p.Downstream != "" {
@@ -558,6 +568,12 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	// parameters) and drops what it cannot parse.
 	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	pr.SetURL(h.origin)
+	if h.proxies.trusts(pr.In.RemoteAddr) {
+		// A trusted proxy's chain is kept; SetXForwarded appends the peer.
+		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = append([]string(nil), xff...)
+		}
+	}
 	pr.SetXForwarded()
 	if h.preserveHost {
 		pr.Out.Host = pr.In.Host

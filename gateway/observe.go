@@ -97,7 +97,7 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *pol
 			slog.String("cache", o.result.String()),
 			slog.Int64("bytes", rec.bytes),
 			slog.Duration("dur", d),
-			slog.String("remote", r.RemoteAddr),
+			slog.String("remote", h.ClientAddr(r)),
 		}
 		if o.key != "" {
 			attrs = append(attrs, slog.String("key", keyHash(o.key)))

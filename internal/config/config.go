@@ -27,6 +27,7 @@ import (
 	"github.com/moatproxy/moat/internal/auth"
 	"github.com/moatproxy/moat/internal/tracing"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -73,6 +74,11 @@ type Config struct {
 	// Security hardens the handling of client requests: header fields
 	// removed before the origin, underscore header names, slow uploads.
 	Security Security `yaml:"security"`
+	// TrustedProxies are the load balancers and CDNs in front of moat, as
+	// CIDRs or addresses: their X-Forwarded-For is kept (and appended to)
+	// and the client's address is read from it; any other peer's is
+	// replaced. Default none.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
 
 	// Source is the file name the config was read from ("" for built-in configs); set by Load
 	// and Parse. Errors from Validate name it.
@@ -453,4 +459,29 @@ func (c *Config) IgnoresClientCacheControl(r *Route) bool {
 		return r.ClientCacheControl == "ignore"
 	}
 	return c.Cache.ClientCacheControl == "ignore"
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed (Validate checked
+// them).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix parses a CIDR, or an address as the prefix of itself alone.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

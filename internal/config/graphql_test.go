@@ -121,3 +121,18 @@ func TestClientCacheControl(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Parse([]byte("origin: {url: http://127.0.0.1:9000}\ntrusted_proxies: [10.0.0.0/8, 192.0.2.7, \"2001:db8::/32\"]\n"), "moat.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.TrustedProxyPrefixes()
+	if len(got) != 3 || got[0].String() != "10.0.0.0/8" || got[1].String() != "192.0.2.7/32" || got[2].String() != "2001:db8::/32" {
+		t.Fatalf("prefixes %v", got)
+	}
+	_, err = Parse([]byte("origin: {url: http://127.0.0.1:9000}\ntrusted_proxies: [10.0.0.0/33]\n"), "moat.yaml")
+	if err == nil || !strings.Contains(err.Error(), "moat.yaml:2: trusted_proxies[0]: want a CIDR") {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -106,6 +106,7 @@ func (c *Config) validate() []*FieldError {
 	k.admin()
 	k.origin()
 	k.cache()
+	k.trustedProxies()
 	k.redis()
 	k.log()
 	k.routes()
@@ -120,6 +121,15 @@ func (c *Config) validate() []*FieldError {
 		k.errorf("tracing", nil, "%v", err)
 	}
 	return k.list
+}
+
+// trustedProxies checks trusted_proxies.
+func (k *checker) trustedProxies() {
+	for i, s := range k.c.TrustedProxies {
+		if _, err := parsePrefix(s); err != nil {
+			k.errorf(fmt.Sprintf("trusted_proxies[%d]", i), nil, "want a CIDR (10.0.0.0/8) or an address, got %q", s)
+		}
+	}
 }
 
 // clientCacheControl checks a client_cache_control value.

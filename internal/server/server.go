@@ -211,6 +211,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		StripHeaders:             stripHeaders(cfg.Security.StripHeaders),
 		AllowUnderscoreHeaders:   cfg.Security.AllowUnderscoreHeaders,
 		IgnoreClientCacheControl: cfg.IgnoresClientCacheControl(nil),
+		TrustedProxies:           cfg.TrustedProxyPrefixes(),
 		ClientBodyTimeout:        cfg.Security.ClientBodyTimeout.D(),
 		TagIndex:                 tags,
 		TagHeaders:               cfg.Tags.Headers,
