@@ -93,6 +93,8 @@ func TestTopRates(t *testing.T) {
 	}
 }
 
+const tmuxMissing = "tmux is not installed: `make test` installs it (scripts/deps.sh), or run apt-get install tmux"
+
 // tmuxSession runs command in a detached 160x50 tmux session on a server
 // of its own, killed at the end of the test.
 type tmuxSession struct {
@@ -103,7 +105,7 @@ type tmuxSession struct {
 func newTmuxSession(t *testing.T, command string) *tmuxSession {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatal("tmux is not installed: `make test` installs it (scripts/deps.sh), or run apt-get install tmux")
+		t.Fatal(tmuxMissing)
 	}
 	s := &tmuxSession{t: t, socket: fmt.Sprintf("moat-test-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "top"}
 	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
@@ -160,6 +162,9 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // the frame redraws in place with the figures of the traffic sent, and q
 // (then Enter) or Ctrl-C ends it with status 0.
 func TestTopInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal(tmuxMissing)
+	}
 	bin := moatBinary(t)
 	for _, quit := range [][]string{{"q", "Enter"}, {"C-c"}} {
 		t.Run("quit_with_"+strings.Join(quit, "_"), func(t *testing.T) {
