@@ -90,10 +90,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 // loadServeConfig loads and checks a config for serving; on error it prints
 // every problem (file:line: key: message) to stderr.
 func loadServeConfig(path string, stderr io.Writer) (*config.Config, bool) {
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = cfg.ValidateServe()
-	}
+	cfg, err := config.LoadServe(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, false

@@ -58,3 +58,21 @@ func TestValidateWarnings(t *testing.T) {
 		})
 	}
 }
+
+// A missing origin.url is reported with the file's other problems, in one
+// pass.
+func TestValidateReportsMissingOriginWithOtherProblems(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "moat.yaml")
+	if err := os.WriteFile(path, []byte("cache:\n  memroy: 1GiB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := cmdValidate([]string{"--config", path}, &out, &errOut); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"cache.memroy: unknown key", "origin.url: required to serve"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}

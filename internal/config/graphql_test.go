@@ -136,3 +136,12 @@ func TestTrustedProxies(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestOriginWithoutSchemeSaysAddHTTP(t *testing.T) {
+	for _, u := range []string{"127.0.0.1:9000", "api.internal/v1", "localhost"} {
+		_, err := Parse([]byte("origin: {url: \""+u+"\"}\n"), "moat.yaml")
+		if err == nil || !strings.Contains(err.Error(), "add http://") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}

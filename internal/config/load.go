@@ -28,6 +28,17 @@ func Load(path string) (*Config, error) {
 	return parse(data, path, parseOptions{baseDir: filepath.Dir(path)})
 }
 
+// LoadServe is Load for a config that will serve: it also requires
+// origin.url, and reports its absence with every other problem of the file
+// in one pass (as ValidateServe does after Load).
+func LoadServe(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(data, path, parseOptions{baseDir: filepath.Dir(path), serve: true})
+}
+
 // Parse decodes a YAML config over Default, fills Source and Route.Line, and validates the
 // result with Validate. Errors name source as the file. On any problem it returns a nil Config
 // and an *Error listing every problem found, sorted by line.
@@ -38,6 +49,7 @@ func Parse(data []byte, source string) (*Config, error) {
 type parseOptions struct {
 	baseDir   string                      // resolve relative paths against it; "" leaves them
 	lookupEnv func(string) (string, bool) // nil means os.LookupEnv
+	serve     bool                        // the config will serve: origin.url is required
 }
 
 func parse(data []byte, source string, opts parseOptions) (*Config, error) {
@@ -74,6 +86,9 @@ func parse(data []byte, source string, opts parseOptions) (*Config, error) {
 		if !d.failedWithin(fe.Key) {
 			errs.add(fe)
 		}
+	}
+	if opts.serve && c.Origin.URL == "" && !d.failedWithin("origin.url") {
+		errs.addf(c.lineOf("origin"), "origin.url", "required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000")
 	}
 	if err := errs.err(); err != nil {
 		return nil, err

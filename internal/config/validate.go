@@ -214,6 +214,10 @@ func (k *checker) origin() {
 
 // checkOriginURL returns what is wrong with an origin URL, or "".
 func checkOriginURL(raw string) string {
+	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "/") && raw != "" {
+		// "127.0.0.1:9000", "api.internal/v1": a host without a scheme.
+		return fmt.Sprintf("%q has no scheme: add http:// (or https://), e.g. \"http://%s\"", raw, raw)
+	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
