@@ -145,3 +145,19 @@ func TestOriginWithoutSchemeSaysAddHTTP(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateWildcardsMustExist(t *testing.T) {
+	for _, tc := range []struct{ route, want string }{
+		{"match: GET /users/{id}\n    tags: [\"user:{uid}\"]", `routes[0].tags[0]: {uid} is not a wildcard of "GET /users/{id}" (did you mean {id}?)`},
+		{"match: PUT /a/{x}/{y}\n    invalidate: [\"a:{zzz}\"]", `routes[0].invalidate[0]: {zzz} is not a wildcard of "PUT /a/{x}/{y}" (it has {x}, {y})`},
+		{"match: GET /all\n    tags: [\"t:{id}\"]", "which has none"},
+	} {
+		_, err := Parse([]byte("origin: {url: http://127.0.0.1:9000}\nroutes:\n  - "+tc.route+"\n"), "moat.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.route, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte("origin: {url: http://127.0.0.1:9000}\nroutes:\n  - match: GET /s/{path...}\n    tags: [\"s:{path}\", plain]\n"), "moat.yaml"); err != nil {
+		t.Errorf("a {path...} wildcard and a plain tag: %v", err)
+	}
+}

@@ -420,11 +420,12 @@ func (k *checker) invalidation() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		base := fmt.Sprintf("routes[%d]", i)
+		wild := patternWildcards(r.Match)
 		for j, t := range r.Tags {
-			k.template(fmt.Sprintf("%s.tags[%d]", base, j), t)
+			k.template(fmt.Sprintf("%s.tags[%d]", base, j), t, r.Match, wild)
 		}
 		for j, t := range r.Invalidate {
-			k.template(fmt.Sprintf("%s.invalidate[%d]", base, j), t)
+			k.template(fmt.Sprintf("%s.invalidate[%d]", base, j), t, r.Match, wild)
 		}
 		if d := r.Downstream; d != nil {
 			key := base + ".downstream"
@@ -446,14 +447,52 @@ func (k *checker) invalidation() {
 }
 
 // template checks a tag template: non-empty, balanced braces.
-func (k *checker) template(key, t string) {
+func (k *checker) template(key, t, pattern string, wild []string) {
 	if strings.TrimSpace(t) == "" || strings.ContainsAny(t, " ,\t") {
 		k.errorf(key, nil, "want a tag without spaces or commas, e.g. product:{id}, got %q", t)
 		return
 	}
 	if strings.Count(t, "{") != strings.Count(t, "}") {
 		k.errorf(key, nil, "unbalanced braces in %q", t)
+		return
 	}
+	// A {name} the pattern lacks expands to nothing at run time: the tag
+	// is dropped and its purges silently do nothing.
+	for rest := t; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return
+		}
+		name := rest[i+1 : i+j]
+		rest = rest[i+j+1:]
+		if slices.Contains(wild, name) {
+			continue
+		}
+		switch best, ok := closest(name, wild); {
+		case ok:
+			k.errorf(key, nil, "{%s} is not a wildcard of %q (did you mean {%s}?)", name, pattern, best)
+		case len(wild) > 0:
+			k.errorf(key, nil, "{%s} is not a wildcard of %q (it has {%s})", name, pattern, strings.Join(wild, "}, {"))
+		default:
+			k.errorf(key, nil, "{%s} is not a wildcard of %q, which has none: the tag would never be set", name, pattern)
+		}
+	}
+}
+
+// patternWildcards lists the names of a ServeMux pattern's wildcards
+// ("{id}", "{path...}" → id, path).
+func patternWildcards(pattern string) []string {
+	var out []string
+	for _, seg := range strings.Split(pattern, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && seg != "{$}" {
+			out = append(out, strings.TrimSuffix(seg[1:len(seg)-1], "..."))
+		}
+	}
+	return out
 }
 
 // Scopes of a route.
