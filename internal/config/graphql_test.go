@@ -161,3 +161,20 @@ func TestTemplateWildcardsMustExist(t *testing.T) {
 		t.Errorf("a {path...} wildcard and a plain tag: %v", err)
 	}
 }
+
+func TestRouteWarnings(t *testing.T) {
+	c, err := Parse([]byte("origin: {url: http://127.0.0.1:9000}\nroutes:\n  - match: GET /off\n    cache: false\n    ttl: 5m\n  - match: GET /creds\n    allow_credentials: true\n"), "moat.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range c.Warnings() {
+		got = append(got, w.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"moat.yaml:4: routes[0].cache: warning: cache: false bypasses the cache", "moat.yaml:7: routes[1].allow_credentials: warning: requests with credentials share"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+}

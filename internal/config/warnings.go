@@ -88,6 +88,14 @@ func (k *checker) routeWarnings() {
 					"to every client (without its Set-Cookie), though such a response is usually that client's own; "+
 					"use scope: tier or scope: user, or drop one of the two")
 		}
+		if !r.Cached() && (r.TTL != 0 || r.Volatility != "") {
+			k.warnf(base+".cache", []string{base + ".ttl", base + ".volatility"}, "cache: false bypasses the cache, so the route's ttl and volatility have no effect; remove one or the other")
+		}
+		if r.Cached() && public && r.AllowCredentials && !r.OverrideOrigin && !r.AllowSetCookie && r.GraphQL == nil {
+			k.warnf(base+".allow_credentials", []string{base + ".scope"},
+				"requests with credentials share the route's public entries (when the origin marks them public, RFC 9111 §3.5): "+
+					"if its responses depend on who asks, use scope: tier or scope: user")
+		}
 		if !r.Cached() && (r.Scope == "tier" || r.Scope == "user") {
 			k.warnf(base+".scope", []string{base + ".cache"}, "scope %s has no effect with cache: false (the route bypasses the cache)", r.Scope)
 		}
