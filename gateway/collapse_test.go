@@ -5,7 +5,9 @@ import (
 	"github.com/moatproxy/moat/policy"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Clients that ask for a fresh answer (no-cache, max-age=0, Pragma) while
@@ -76,5 +78,30 @@ func TestClientCacheControlIgnored(t *testing.T) {
 				t.Errorf("only-if-cached is still honoured: got %d", r.status)
 			}
 		})
+	}
+}
+
+// A background refresh the origin answers with a 5xx is counted and the
+// stored entry stays, as for a refused connection.
+func TestRefreshFailureByStatusIsCounted(t *testing.T) {
+	var fail atomic.Bool
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10")
+		fmt.Fprint(w, "v1")
+	})
+	s := newGateway(t, o, []policy.Policy{{Pattern: "GET /r", StaleWhileRevalidate: time.Minute}}, nil)
+	s.do(t, "GET", "/r")
+	s.clock.Advance(11 * time.Second)
+	fail.Store(true)
+	if r := s.do(t, "GET", "/r"); r.xcache() != "STALE" || r.body != "v1" {
+		t.Fatalf("stale hit: %s %q", r.xcache(), r.body)
+	}
+	waitFor(t, "the refresh to fail", func() bool { return s.gw.Stats().RefreshErrors.Load() == 1 })
+	if r := s.do(t, "GET", "/r"); r.body != "v1" {
+		t.Fatalf("after the failed refresh: %q", r.body)
 	}
 }

@@ -222,6 +222,12 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		f.release()
 		return nil
 	}
+	if f.background && resp.StatusCode >= 500 {
+		// A refresh the origin failed: the stored entry stays as it was,
+		// and the failure is counted and logged like a network error.
+		h.stats.RefreshErrors.Add(1)
+		h.log.Warn("background refresh failed", "cause", f.cause, "url", f.in.URL.String(), "status", resp.StatusCode)
+	}
 	e, reason := h.entryFor(resp, f, now)
 	st := httpcache.Status{Fwd: f.fwd, FwdStatus: resp.StatusCode}
 	if e == nil {
