@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/moatproxy/moat/policy"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,5 +104,28 @@ func TestRefreshFailureByStatusIsCounted(t *testing.T) {
 	waitFor(t, "the refresh to fail", func() bool { return s.gw.Stats().RefreshErrors.Load() == 1 })
 	if r := s.do(t, "GET", "/r"); r.body != "v1" {
 		t.Fatalf("after the failed refresh: %q", r.body)
+	}
+}
+
+// Responses refused for their size are counted, with a length or without.
+func TestTooLargeIsCounted(t *testing.T) {
+	big := strings.Repeat("x", 2048)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		if r.URL.Path == "/chunked" {
+			w.(http.Flusher).Flush()
+		} else {
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+		}
+		fmt.Fprint(w, big)
+	})
+	s := newGateway(t, o, nil, func(opt *Options) { opt.MaxObjectSize = 1024 })
+	for i, path := range []string{"/length", "/chunked"} {
+		if r := s.do(t, "GET", path); r.body != big {
+			t.Fatalf("%s: %d bytes", path, len(r.body))
+		}
+		if got := s.gw.Stats().TooLarge.Load(); got != int64(i+1) {
+			t.Fatalf("after %s: TooLarge %d, want %d", path, got, i+1)
+		}
 	}
 }

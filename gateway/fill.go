@@ -264,6 +264,9 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	body := newFillBody(resp.Body, resp.ContentLength, h.maxObject, h.fills, h.originIdle, f.stall,
 		func(body []byte) bool { return h.commit(ctx, f, e, body) },
 		func(reason string) {
+			if reason == "too-large" {
+				h.stats.TooLarge.Add(1)
+			}
 			if reason != "" {
 				h.markHitForMiss(ctx, f, reason, h.now())
 			}
@@ -359,6 +362,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 		return nil, "set-cookie"
 	}
 	if resp.ContentLength > h.maxObject {
+		h.stats.TooLarge.Add(1)
 		return nil, "too-large"
 	}
 	fr := h.freshness(f.pol, resp.StatusCode, resp.Header, d, now)

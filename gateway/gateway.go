@@ -293,6 +293,7 @@ type Stats struct {
 	PurgedByKind   [NumPurgeKinds]atomic.Int64 // entries invalidated, by where the purge came from
 	PurgedFills    atomic.Int64                // fills not kept because a purge overtook them
 	IndexFull      atomic.Int64                // tagged responses not stored: the tag index was full
+	TooLarge       atomic.Int64                // responses not stored: larger than MaxObjectSize
 	ClientErrors   atomic.Int64                // requests refused or failed by the client's fault (400, 408)
 	TierErrors     atomic.Int64                // tier calls that failed (logged at Warn)
 	Distrusts      atomic.Int64                // times the Bus may have lost purges (everything held was dropped)

@@ -99,7 +99,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dMaxBytes, float64(s.MaxBytes), "l1")
 		counter(dEvictions, float64(s.Evictions), "l1", "size")
 		counter(dEvictions, float64(s.Expirations), "l1", "expired")
-		counter(dRejected, float64(s.RejectedTooLarge), "l1", "too_large")
+		tooLarge := s.RejectedTooLarge
+		if g := c.c.Gateway; g != nil {
+			tooLarge += uint64(g.Stats().TooLarge.Load()) // refused before the tier saw them
+		}
+		counter(dRejected, float64(tooLarge), "l1", "too_large")
 	}
 	if g := c.c.Gateway; g != nil {
 		s := g.Stats()
