@@ -41,6 +41,19 @@ type Options struct {
 	// "//a//b" is "/a/b". Default: false, since some origins route
 	// "/a//b" differently from "/a/b".
 	CollapseSlashes bool `yaml:"collapse_slashes"`
+
+	// Host is which host keys hold: "client" (the default: the request's
+	// Host, so each name the API answers to has its own entries) or
+	// "origin" (the origin URL's host for every request, as nginx keys on
+	// $proxy_host: one entry whatever name the client used; only when the
+	// origin receives its own host, origin.host_header: origin).
+	Host string `yaml:"host"`
+
+	// HostAliases map a canonical host to the other names clients reach it
+	// by ({"api.example.com": ["www.api.example.com", "localhost"]}): a
+	// request (and a purge by URL) for an alias is keyed, and forwarded,
+	// as one for the canonical host.
+	HostAliases map[string][]string `yaml:"host_aliases,omitempty"`
 }
 
 // Params are the query rules of one route (YAML `routes[].params`). The

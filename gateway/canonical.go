@@ -41,6 +41,11 @@ func (h *Handler) canonical(r *http.Request) (*http.Request, string) {
 		scheme = "https"
 	}
 	host := cachekey.Host(scheme, r.Host)
+	if h.keyHost != "" {
+		host = h.keyHost
+	} else if canon, ok := h.hostAliases[host]; ok {
+		host = canon
+	}
 	if !pathChanged && host == r.Host {
 		return r, ""
 	}

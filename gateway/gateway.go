@@ -173,6 +173,17 @@ type Options struct {
 	// nil, no peer is trusted.
 	TrustedProxies []netip.Prefix
 
+	// KeyHost, if set, is the host of every request's key instead of the
+	// client's Host (cachekey.Options.Host "origin": the origin's host).
+	//
+	// WARNING: with PreserveHost the origin would answer by a Host the key
+	// does not hold: one host's answer would be served for another's.
+	KeyHost string
+	// HostAliases map other names of a host to it (alias → canonical,
+	// spelled as cachekey.Host spells them): requests and purges by URL
+	// for an alias are keyed and forwarded as for the canonical host.
+	HostAliases map[string]string
+
 	// IgnoreClientCacheControl is policy.Policy.IgnoreClientCacheControl
 	// for requests that match no route.
 	IgnoreClientCacheControl bool
@@ -267,6 +278,8 @@ type Handler struct {
 	ownsTransport   *http.Transport
 	ignoreClientCC  bool // for requests of no route
 	proxies         trustedProxies
+	keyHost         string
+	hostAliases     map[string]string
 	exts            map[*policy.Policy]Extension // routes served by extensions
 	extVariants     map[*policy.Policy]Extension // the policies of their subrequests
 
@@ -306,6 +319,9 @@ var ErrNoOrigin = errors.New("gateway: Options.Origin is required")
 func New(o Options) (*Handler, error) {
 	if o.Origin == nil || o.Origin.Host == "" || (o.Origin.Scheme != "http" && o.Origin.Scheme != "https") {
 		return nil, fmt.Errorf("%w (an absolute http or https URL)", ErrNoOrigin)
+	}
+	if o.KeyHost != "" && o.PreserveHost {
+		return nil, errors.New("gateway: KeyHost with PreserveHost would serve one host's answers for another's")
 	}
 	if o.OriginTimeout == 0 {
 		o.OriginTimeout = 10 * time.Second
@@ -391,6 +407,8 @@ func New(o Options) (*Handler, error) {
 		originIdle:     o.OriginTimeout,
 		ignoreClientCC: o.IgnoreClientCacheControl,
 		proxies:        o.TrustedProxies,
+		keyHost:        o.KeyHost,
+		hostAliases:    o.HostAliases,
 	}
 	for _, p := range o.Policies.Policies() {
 		if p.Downstream != "" {

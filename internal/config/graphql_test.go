@@ -178,3 +178,18 @@ func TestRouteWarnings(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyHostChecks(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"origin: {url: http://127.0.0.1:9000, host_header: client}\nkeys: {host: origin}\n", "keys.host: origin with origin.host_header: client"},
+		{"origin: {url: http://127.0.0.1:9000}\nkeys: {host: somewhere}\n", "keys.host: want client or origin"},
+		{"origin: {url: http://127.0.0.1:9000}\nkeys: {host_aliases: {a.example: [b.example], c.example: [B.example]}}\n", `is already an alias of`},
+	} {
+		if _, err := Parse([]byte(tc.in), "moat.yaml"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte("origin: {url: http://127.0.0.1:9000}\nkeys: {host: origin, host_aliases: {a.example: [localhost]}}\n"), "moat.yaml"); err != nil {
+		t.Error(err)
+	}
+}

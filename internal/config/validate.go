@@ -498,8 +498,42 @@ func patternWildcards(pattern string) []string {
 // Scopes of a route.
 var scopes = []string{"public", "tier", "user"}
 
+// keyHost checks keys.host and keys.host_aliases.
+func (k *checker) keyHost() {
+	switch k.c.Keys.Host {
+	case "", "client":
+	case "origin":
+		if k.c.Origin.HostHeader == HostHeaderClient {
+			k.errorf("keys.host", []string{"origin.host_header"}, "keys.host: origin with origin.host_header: client would let the origin answer by a Host the key does not hold, and serve one host's answer for another's; use origin.host_header: origin, or keys.host_aliases")
+		}
+	default:
+		k.errorf("keys.host", nil, "want client or origin, got %q", k.c.Keys.Host)
+	}
+	seen := map[string]string{}
+	for canon, aliases := range k.c.Keys.HostAliases {
+		key := "keys.host_aliases." + canon
+		if canon == "" || strings.ContainsAny(canon, "/ ") {
+			k.errorf(key, nil, "want a host (host or host:port), got %q", canon)
+		}
+		for _, a := range aliases {
+			la := strings.ToLower(a)
+			switch {
+			case a == "" || strings.ContainsAny(a, "/ "):
+				k.errorf(key, nil, "want hosts (host or host:port), got %q", a)
+			case la == strings.ToLower(canon):
+				k.errorf(key, nil, "%q is the canonical host itself", a)
+			case seen[la] != "":
+				k.errorf(key, nil, "%q is already an alias of %q", a, seen[la])
+			default:
+				seen[la] = canon
+			}
+		}
+	}
+}
+
 // keys checks normalization, auth and the routes' key settings.
 func (k *checker) keys() {
+	k.keyHost()
 	c := k.c
 	norm, err := cachekey.NewNormalizer(c.Keys)
 	if err != nil {

@@ -212,6 +212,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		AllowUnderscoreHeaders:   cfg.Security.AllowUnderscoreHeaders,
 		IgnoreClientCacheControl: cfg.IgnoresClientCacheControl(nil),
 		TrustedProxies:           cfg.TrustedProxyPrefixes(),
+		KeyHost:                  keyHost(cfg, origin),
+		HostAliases:              hostAliases(cfg),
 		ClientBodyTimeout:        cfg.Security.ClientBodyTimeout.D(),
 		TagIndex:                 tags,
 		TagHeaders:               cfg.Tags.Headers,
@@ -508,3 +510,29 @@ func storableObjectSize(cfg *config.Config) int64 {
 // objectHeadroom is what an entry may take beyond its body in the L1 tier's
 // object limit (headers, bookkeeping).
 const objectHeadroom = 64 << 10
+
+// keyHost is gateway.Options.KeyHost for cfg: the origin's host when keys
+// hold it (keys.host: origin).
+func keyHost(cfg *config.Config, origin *url.URL) string {
+	if cfg.Keys.Host != "origin" {
+		return ""
+	}
+	return cachekey.Host(origin.Scheme, origin.Host)
+}
+
+// hostAliases is gateway.Options.HostAliases for cfg: each alias, as keys
+// spell a host for either scheme, to its canonical host.
+func hostAliases(cfg *config.Config) map[string]string {
+	if len(cfg.Keys.HostAliases) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for canon, aliases := range cfg.Keys.HostAliases {
+		for _, a := range aliases {
+			for _, scheme := range [...]string{"http", "https"} {
+				out[cachekey.Host(scheme, a)] = cachekey.Host(scheme, canon)
+			}
+		}
+	}
+	return out
+}
