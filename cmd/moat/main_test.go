@@ -301,3 +301,73 @@ func TestDemoLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDelay: on SIGTERM, /readyz turns 503 at once while the
+// proxy keeps serving for shutdown_delay; then moat drains, says
+// "stopped" and exits 0.
+func TestShutdownDelay(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	defer origin.Close()
+	listen, adminAddr := freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "moat.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\nadmin: {listen: %s, token: test-token-123}\norigin: {url: %s}\nshutdown_delay: 30s\n", listen, adminAddr, origin.URL)), 0o644)
+	cmd := exec.Command(moatBinary(t), "serve", "--config", cfg)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitListening(t, listen)
+	waitListening(t, adminAddr)
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("http://" + adminAddr + "/readyz"); got != 200 {
+		t.Fatalf("readyz before: %d", got)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for status("http://"+adminAddr+"/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz never turned 503 after SIGTERM:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := status("http://" + listen + "/x"); got != 200 {
+		t.Fatalf("the proxy during the shutdown delay answered %d, want 200 (still serving)", got)
+	}
+	cmd.Process.Signal(syscall.SIGTERM) // a second signal ends the delay
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "stopped") {
+		t.Errorf("no final stopped line:\n%s", stderr.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and a test's
+// reads at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

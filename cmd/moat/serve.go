@@ -73,6 +73,23 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	select {
 	case <-ctx.Done():
+		if d := cfg.ShutdownDelay.D(); d > 0 {
+			// A second signal ends the delay at once (registered before
+			// readyz turns, so that no signal finds the default action).
+			again := make(chan os.Signal, 1)
+			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			stop()
+			srv.Unready()
+			log.Info("shutting down: /readyz answers 503, still serving", "shutdown_delay", d)
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-again:
+				t.Stop()
+				log.Info("second signal: shutting down now")
+			}
+			signal.Stop(again)
+		}
 		log.Info("shutting down", "drain", *drain)
 	case err := <-srv.Err():
 		log.Error("listener failed", "err", err)
@@ -84,6 +101,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		log.Error("shutdown", "err", err)
 		code = 1
 	}
+	log.Info("stopped", "exit", code)
 	return code
 }
 

@@ -74,6 +74,11 @@ type Config struct {
 	// Security hardens the handling of client requests: header fields
 	// removed before the origin, underscore header names, slow uploads.
 	Security Security `yaml:"security"`
+	// ShutdownDelay is how long, after SIGTERM, moat keeps serving with
+	// /readyz answering 503, so that a load balancer stops sending it
+	// requests before it stops listening (then in-flight requests drain).
+	// Default 0s.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 	// TrustedProxies are the load balancers and CDNs in front of moat, as
 	// CIDRs or addresses: their X-Forwarded-For is kept (and appended to)
 	// and the client's address is read from it; any other peer's is

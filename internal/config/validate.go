@@ -107,6 +107,9 @@ func (c *Config) validate() []*FieldError {
 	k.origin()
 	k.cache()
 	k.trustedProxies()
+	if k.c.ShutdownDelay < 0 {
+		k.errorf("shutdown_delay", nil, "must not be negative, got %s", k.c.ShutdownDelay)
+	}
 	k.redis()
 	k.log()
 	k.routes()

@@ -336,6 +336,10 @@ func (s *Server) serve(srv *http.Server, ln net.Listener) {
 // warm-up before traffic).
 func (s *Server) HoldReady() { s.hold.Store(true) }
 
+// Unready makes /readyz report 503 while the server goes on serving: a
+// load balancer deregisters the node before it stops listening.
+func (s *Server) Unready() { s.ready.Store(false) }
+
 // MarkReady makes /readyz report ready.
 func (s *Server) MarkReady() { s.ready.Store(true) }
 
