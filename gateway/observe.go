@@ -89,25 +89,40 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *pol
 		h.obs.Request(r, route, o.result, d)
 	}
 	if rec != nil {
-		attrs := []slog.Attr{
+		logRoute := route
+		if logRoute == "" {
+			logRoute = NoRoute
+		}
+		attrs := make([]slog.Attr, 0, 16)
+		attrs = append(attrs,
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.RequestURI()),
+			slog.String("proto", r.Proto),
 			slog.Int("status", rec.status),
-			slog.String("route", route),
+			slog.String("route", logRoute),
 			slog.String("cache", o.result.String()),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("dur", d),
+			slog.Float64("dur_ms", float64(d.Microseconds())/1000),
 			slog.String("remote", h.ClientAddr(r)),
+			slog.String("host", r.Host),
+		)
+		for _, f := range [...]struct{ name, key string }{{"User-Agent", "user_agent"}, {"Referer", "referer"}, {"X-Forwarded-For", "xff"}} {
+			if v := r.Header.Get(f.name); v != "" {
+				attrs = append(attrs, slog.String(f.key, v))
+			}
 		}
 		if o.key != "" {
 			attrs = append(attrs, slog.String("key", keyHash(o.key)))
 		}
 		if o.origin > 0 {
-			attrs = append(attrs, slog.Duration("origin", o.origin))
+			attrs = append(attrs, slog.Float64("origin_ms", float64(o.origin.Microseconds())/1000))
 		}
 		h.accessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	}
 }
+
+// NoRoute names requests of no route in the access log (as in metrics).
+const NoRoute = "(no route)"
 
 // keyHash is the short form of a key for logs: it identifies the entry
 // without writing URLs (which may carry personal data) into every line.

@@ -371,3 +371,72 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAccessLogFileRotation: the access log goes to its own file, in JSON
+// with durations in milliseconds; after logrotate renames it, SIGUSR1
+// makes moat write to a new file of that name.
+func TestAccessLogFileRotation(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	defer origin.Close()
+	dir := t.TempDir()
+	listen := freePort(t)
+	logPath := filepath.Join(dir, "access.log")
+	cfg := filepath.Join(dir, "moat.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\norigin: {url: %s}\nlog: {access_file: access.log, access_format: json}\n", listen, origin.URL)), 0o644)
+	cmd := exec.Command(moatBinary(t), "serve", "--config", cfg)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitListening(t, listen)
+	get := func(path string) {
+		req, _ := http.NewRequest("GET", "http://"+listen+path, nil)
+		req.Header.Set("User-Agent", "rotation-test")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	waitFile := func(path, want string) string {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, _ := os.ReadFile(path)
+			if strings.Contains(string(b), want) {
+				return string(b)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never held %q:\n%s\nstderr:\n%s", path, want, b, stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	get("/before")
+	line := waitFile(logPath, `"/before"`)
+	for _, want := range []string{`"route":"(no route)"`, `"user_agent":"rotation-test"`, `"dur_ms":`, `"host":"` + listen + `"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access line lacks %s:\n%s", want, line)
+		}
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "log files reopened") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reopen after SIGUSR1:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	get("/after")
+	waitFile(logPath, `"/after"`)
+	if b, _ := os.ReadFile(logPath + ".1"); strings.Contains(string(b), "/after") {
+		t.Errorf("the rotated file got the line written after SIGUSR1")
+	}
+}

@@ -70,6 +70,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 	log.Info("moat serving", "listen", proxyAddr, "admin", adminAddr, "origin", cfg.Origin.URL, "routes", len(cfg.Routes), "version", versionString())
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for range usr1 {
+			if err := srv.ReopenLogs(); err != nil {
+				log.Error("reopening the access log failed", "err", err)
+			} else {
+				log.Info("log files reopened (SIGUSR1)")
+			}
+		}
+	}()
 	code := 0
 	select {
 	case <-ctx.Done():

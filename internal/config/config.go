@@ -290,6 +290,14 @@ type Log struct {
 	Access bool `yaml:"access"`
 	// AccessSample is the share of requests logged ("10%"). Default 100%.
 	AccessSample Percent `yaml:"access_sample"`
+	// AccessFile, if set, is where access lines go instead of the
+	// application log (stderr); SIGUSR1 reopens it (logrotate). Setting it
+	// turns the access log on.
+	AccessFile string `yaml:"access_file" config:"path"`
+	// AccessFormat is text (slog key=value, the default), json (durations
+	// in milliseconds as numbers) or combined (Apache's combined format,
+	// then host, cache result, route and milliseconds).
+	AccessFormat string `yaml:"access_format"`
 	// Level is one of debug, info, warn, error. Default info.
 	Level string `yaml:"level"`
 	// Format is text or json. Default text.

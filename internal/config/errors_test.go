@@ -53,7 +53,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown_key_lists_known_keys",
 			in:   "log:\n  colour: true\n",
-			want: []string{`moat.yaml:2: log.colour: unknown key (want one of access, access_sample, level, format)`},
+			want: []string{`moat.yaml:2: log.colour: unknown key (want one of access, access_sample, access_file, access_format, level, format)`},
 		},
 		{
 			name: "unknown_top_level_key",

@@ -312,6 +312,11 @@ func (k *checker) log() {
 	if !slices.Contains(logFormats, l.Format) {
 		k.errorf("log.format", nil, "%s", oneOf(l.Format, logFormats))
 	}
+	switch k.c.Log.AccessFormat {
+	case "", "text", "json", "combined":
+	default:
+		k.errorf("log.access_format", nil, "want text, json or combined, got %q", k.c.Log.AccessFormat)
+	}
 }
 
 // freshness checks the volatility classes and the routes' freshness

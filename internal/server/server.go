@@ -20,6 +20,7 @@ import (
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/cachekey"
 	"github.com/moatproxy/moat/gateway"
+	"github.com/moatproxy/moat/internal/accesslog"
 	"github.com/moatproxy/moat/internal/admin"
 	"github.com/moatproxy/moat/internal/admin/ui"
 	"github.com/moatproxy/moat/internal/auth"
@@ -37,18 +38,19 @@ import (
 // Server is a configured moat. Start binds its listeners; Shutdown drains
 // and stops them.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	memory  *cache.Memory
-	gateway *gateway.Handler
-	fanout  *fanout.Fanout
-	metrics *metrics.Metrics
-	tracker *hotkeys.Tracker
-	tags    *cache.TagIndex
-	tracing *tracing.Tracing
-	fleet   *fleet
-	stopHot context.CancelFunc
-	hotDone chan struct{}
+	accessFile *accesslog.File // nil: the access log has no file of its own
+	cfg        *config.Config
+	log        *slog.Logger
+	memory     *cache.Memory
+	gateway    *gateway.Handler
+	fanout     *fanout.Fanout
+	metrics    *metrics.Metrics
+	tracker    *hotkeys.Tracker
+	tags       *cache.TagIndex
+	tracing    *tracing.Tracing
+	fleet      *fleet
+	stopHot    context.CancelFunc
+	hotDone    chan struct{}
 
 	stopFleetHot context.CancelFunc
 	fleetHotDone chan struct{}
@@ -156,9 +158,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: tracing: %w", err)
 	}
-	var accessLog *slog.Logger
-	if cfg.Log.Access || log.Enabled(context.Background(), slog.LevelDebug) {
-		accessLog = log
+	accessLog, accessFile, err := openAccessLog(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	maxIdle := cfg.Origin.MaxIdleConns
 	if maxIdle == 0 {
@@ -232,7 +234,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		fl.close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, tracing: tr, fleet: fl, errs: make(chan error, 2)}
+	s := &Server{accessFile: accessFile, cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, tracing: tr, fleet: fl, errs: make(chan error, 2)}
 	metrics.RegisterComponents(reg, metrics.Components{Gateway: gw, Memory: mem, Tags: tags, Fanout: fan, Hotkeys: tracker, Redis: fl.client, Bus: fl.busStats})
 	s.proxy = &http.Server{
 		Handler:           tr.Middleware(gw),
@@ -367,6 +369,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.served.Wait()
+	if s.accessFile != nil {
+		defer s.accessFile.Close() // after the last request's line
+	}
 	if s.restoreMemLimit != nil {
 		s.restoreMemLimit()
 	}
@@ -539,4 +544,33 @@ func hostAliases(cfg *config.Config) map[string]string {
 		}
 	}
 	return out
+}
+
+// openAccessLog returns the access logger cfg asks for (nil: none) and the
+// file it writes, if it has one of its own.
+func openAccessLog(cfg *config.Config, log *slog.Logger) (*slog.Logger, *accesslog.File, error) {
+	l := cfg.Log
+	if l.AccessFile != "" {
+		f, err := accesslog.Open(l.AccessFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("server: log.access_file: %w", err)
+		}
+		return accesslog.New(f, l.AccessFormat), f, nil
+	}
+	if !l.Access && !log.Enabled(context.Background(), slog.LevelDebug) {
+		return nil, nil, nil
+	}
+	if l.AccessFormat == accesslog.Combined {
+		return accesslog.New(os.Stderr, accesslog.Combined), nil, nil
+	}
+	return log, nil, nil // in the application log, in its format
+}
+
+// ReopenLogs reopens the access log file (SIGUSR1, after logrotate moved
+// it); without one it does nothing.
+func (s *Server) ReopenLogs() error {
+	if s.accessFile == nil {
+		return nil
+	}
+	return s.accessFile.Reopen()
 }

@@ -71,7 +71,7 @@ func TestServerLifecycleAndAccessLog(t *testing.T) {
 		t.Errorf("second Shutdown: %v", err)
 	}
 	out := logs.String()
-	for _, want := range []string{"path=/thing status=200 route=\"\" cache=miss", "path=/thing status=200 route=\"\" cache=hit"} {
+	for _, want := range []string{"path=/thing proto=HTTP/1.1 status=200 route=\"(no route)\" cache=miss", "path=/thing proto=HTTP/1.1 status=200 route=\"(no route)\" cache=hit"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("access log lacks %q:\n%s", want, out)
 		}
