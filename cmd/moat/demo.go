@@ -28,6 +28,7 @@ var demoConfig []byte
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	describe(fs)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "gateway address (default from the demo config, 127.0.0.1:8080; 127.0.0.1:0 picks a free port)")
 	adminListen := fs.String("admin", "127.0.0.1:9090", "admin listener address (dashboard, metrics, purge API)")

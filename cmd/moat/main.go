@@ -16,7 +16,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -66,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdTop(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "moat", versionString())
+		fmt.Fprintln(stdout, buildInfo())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -83,6 +86,28 @@ func versionString() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// buildInfo says what built this binary: the Go version, the commit and
+// its time when the build recorded them (go build in a git checkout;
+// a release build, -trimpath -buildvcs=false, records the Go version only).
+func buildInfo() string {
+	parts := []string{runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				parts = append(parts, "commit "+s.Value)
+			case "vcs.time":
+				parts = append(parts, "built from a commit of "+s.Value)
+			case "vcs.modified":
+				if s.Value == "true" {
+					parts = append(parts, "with local changes")
+				}
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // newLogger returns a slog logger writing to w at level in format.

@@ -22,6 +22,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func cmdPurge(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
+	describe(fs)
 	fs.SetOutput(stderr)
 	admin := fs.String("admin", "http://127.0.0.1:9090", "admin listener base URL")
 	token := fs.String("token", "", "admin bearer token (default: $MOAT_ADMIN_TOKEN)")

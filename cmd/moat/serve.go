@@ -16,6 +16,7 @@ import (
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	describe(fs)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "moat.yaml", "config file")
 	drain := fs.Duration("drain", 30*time.Second, "how long shutdown waits for in-flight requests")

@@ -148,6 +148,7 @@ type fleetStats struct {
 
 func cmdStats(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	describe(fs)
 	fs.SetOutput(stderr)
 	var af adminFlags
 	af.register(fs)
@@ -269,10 +270,7 @@ func fleetLine(f, prev *fleetStats, secs float64) string {
 func cmdInspect(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: moat inspect [flags] URL   (URL absolute, as clients send it: http://api.example.com/api/products/42)")
-		fs.PrintDefaults()
-	}
+	describe(fs) // URL absolute, as clients send it
 	var af adminFlags
 	af.register(fs)
 	raw := fs.Bool("json", false, "print the /api/inspect JSON as the server sent it")

@@ -45,6 +45,7 @@ type topSample struct {
 
 func cmdTop(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("top", flag.ContinueOnError)
+	describe(fs)
 	fs.SetOutput(stderr)
 	var af adminFlags
 	af.register(fs)

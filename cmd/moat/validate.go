@@ -11,6 +11,7 @@ import (
 // 1 on errors, and on warnings too with --strict; otherwise 0, printing "FILE: ok" to stdout.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	describe(fs)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "moat.yaml", "config file to check")
 	strict := fs.Bool("strict", false, "fail (exit 1) on warnings too")

@@ -76,3 +76,22 @@ func TestValidateReportsMissingOriginWithOtherProblems(t *testing.T) {
 		}
 	}
 }
+
+// Every command's -h says what it does, with examples and its flags.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for name := range helps {
+		var out, errOut bytes.Buffer
+		code := run([]string{name, "-h"}, &out, &errOut)
+		text := out.String() + errOut.String()
+		for _, want := range []string{"Usage: moat " + name, "Examples:", "Flags:"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("moat %s -h (exit %d) lacks %q:\n%s", name, code, want, text)
+			}
+		}
+	}
+	var out bytes.Buffer
+	run([]string{"version"}, &out, &out)
+	if !strings.Contains(out.String(), "go1.") {
+		t.Errorf("moat version does not say which Go built it: %q", out.String())
+	}
+}

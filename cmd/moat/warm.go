@@ -51,6 +51,7 @@ func (w *warmFlags) options(base string, progress io.Writer, log *slog.Logger) (
 
 func cmdWarm(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("warm", flag.ContinueOnError)
+	describe(fs)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "moat.yaml", "config file (for the listen address and the hot-key file)")
 	from := fs.String("from", "", "what to warm: a URL list (one per line), a sitemap.xml, hotkeys (the config's hotkeys.file), or fleet (the fleet's hot set in cache.redis, from L2 only)")
