@@ -227,7 +227,7 @@ func TestInspectCommand(t *testing.T) {
 	})
 	t.Run("no_url", func(t *testing.T) {
 		code, _, errs := runCLI(t, append([]string{"inspect"}, admin...)...)
-		if code != 2 || !strings.Contains(errs, "usage: moat inspect") {
+		if code != 2 || !strings.Contains(errs, "Usage: moat inspect") {
 			t.Errorf("exit %d, stderr %q; want 2 and the usage", code, errs)
 		}
 	})
