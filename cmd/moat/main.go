@@ -35,7 +35,8 @@ Usage:
   moat stats --token T          a running moat's figures from its admin API (--json: raw)
   moat inspect --token T URL    what a running moat stores and would do for URL (--json: raw)
   moat top --token T            live view: req/s, hit ratio, offload, latency, routes, hottest keys (--once: one frame)
-  moat version                  print the version
+  moat version                  print the version and what built it
+  moat completion bash|zsh      print a shell completion script (source <(moat completion bash))
 
 Run "moat COMMAND -h" for a command's flags.
 `
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInspect(args[1:], stdout, stderr)
 	case "top":
 		return cmdTop(args[1:], stdout, stderr)
+	case "completion":
+		return cmdCompletion(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "moat", versionString())
 		fmt.Fprintln(stdout, buildInfo())

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,5 +94,33 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	run([]string{"version"}, &out, &out)
 	if !strings.Contains(out.String(), "go1.") {
 		t.Errorf("moat version does not say which Go built it: %q", out.String())
+	}
+}
+
+// The bash completion script completes commands and a command's flags,
+// run in a real bash against the real binary.
+func TestBashCompletion(t *testing.T) {
+	bin := moatBinary(t)
+	dir := filepath.Dir(bin)
+	if filepath.Base(bin) != "moat" {
+		link := filepath.Join(t.TempDir(), "moat")
+		if err := os.Symlink(bin, link); err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Dir(link)
+	}
+	script := `source <(moat completion bash)
+COMP_WORDS=(moat va); COMP_CWORD=1; _moat; echo "1:${COMPREPLY[*]}"
+COMP_WORDS=(moat serve --dr); COMP_CWORD=2; _moat; echo "2:${COMPREPLY[*]}"`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, want := range []string{"1:validate", "2:--drain"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("completion output lacks %q:\n%s", want, out)
+		}
 	}
 }
