@@ -114,8 +114,18 @@ func TestDeb(t *testing.T) {
 	need(t, "dpkg-deb")
 	need(t, "dpkg")
 	dist := t.TempDir()
-	makeRelease(t, repoRoot(t), dist, "deb", "DEB_ARCH="+runtime.GOARCH)
+	const epoch = "SOURCE_DATE_EPOCH=1767225600"
+	makeRelease(t, repoRoot(t), dist, "deb", "DEB_ARCH="+runtime.GOARCH, epoch)
 	deb := filepath.Join(dist, "moat_"+testDebVersion+"_"+runtime.GOARCH+".deb")
+
+	t.Run("reproducible", func(t *testing.T) {
+		again := t.TempDir()
+		binary := filepath.Join(dist, "moat_"+testVersion+"_linux_"+runtime.GOARCH)
+		got := strings.TrimSpace(run(t, []string{epoch}, "", "./build-deb.sh", testVersion, runtime.GOARCH, binary, again))
+		if a, b := sha256File(t, deb), sha256File(t, got); a != b {
+			t.Errorf("two builds of the .deb from one binary differ: sha256 %s and %s", a, b)
+		}
+	})
 
 	t.Run("control", func(t *testing.T) {
 		for field, want := range map[string]string{
@@ -186,7 +196,7 @@ func TestDeb(t *testing.T) {
 		}
 
 		moat := filepath.Join(root, "usr/bin/moat")
-		if got := strings.TrimSpace(run(t, nil, "", moat, "version")); got != "moat "+testVersion {
+		if got, _, _ := strings.Cut(run(t, nil, "", moat, "version"), "\n"); got != "moat "+testVersion {
 			t.Errorf("moat version: got %q, want %q", got, "moat "+testVersion)
 		}
 		config := filepath.Join(root, "etc/moat/moat.yaml")
