@@ -60,4 +60,9 @@
 //
 // Give the client the KeyPrefix of moat's cache.redis for the proxies and
 // the application to hear each other's tag purges.
+//
+// Several Caches in one process should share one gateway.NewLocalBus on
+// the fleet's bus rather than join it each: a purge then reaches the
+// process's other Caches before Invalidate returns (a client reads its own
+// write), and the process reads the fleet's bus once.
 package aside

@@ -23,38 +23,54 @@ type Bus interface {
 	Join(deliver func(Purge), lost func()) (publish func(Purge), leave func())
 }
 
-// LocalBus is a Bus for the handlers of one process: publish calls the
-// other members' deliver at once, on the publishing goroutine. The zero
-// value is ready to use.
+// LocalBus is a Bus for the members of one process (handlers, aside
+// Caches): publish calls the other members' deliver at once, on the
+// publishing goroutine, so that when a purge returns every member of the
+// process has applied it (a client reads its own writes). With a fleet bus
+// (NewLocalBus), it also joins that bus once for all its members: their
+// purges go to the other processes, theirs come to every member, and a
+// loss on the fleet bus is every member's. The zero value is a bus of one
+// process.
 type LocalBus struct {
 	mu      sync.Mutex
-	members map[int]func(Purge)
+	members map[int]busMember
 	next    int
+
+	fleet      func(Purge) // publishes to the other processes; nil: none
+	leaveFleet func()
+}
+
+type busMember struct {
+	deliver func(Purge)
+	lost    func()
 }
 
 var _ Bus = (*LocalBus)(nil)
 
-// Join adds a member (see Bus). A LocalBus never loses a purge.
+// NewLocalBus returns a LocalBus on fleet (nil: one process alone). Close
+// leaves fleet.
+func NewLocalBus(fleet Bus) *LocalBus {
+	b := &LocalBus{}
+	if fleet != nil {
+		b.fleet, b.leaveFleet = fleet.Join(func(p Purge) { b.deliver(-1, p) }, b.lost)
+	}
+	return b
+}
+
+// Join adds a member (see Bus). Without a fleet bus, nothing is lost.
 func (b *LocalBus) Join(deliver func(Purge), lost func()) (publish func(Purge), leave func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.members == nil {
-		b.members = map[int]func(Purge){}
+		b.members = map[int]busMember{}
 	}
 	id := b.next
 	b.next++
-	b.members[id] = deliver
+	b.members[id] = busMember{deliver, lost}
 	publish = func(p Purge) {
-		b.mu.Lock()
-		others := make([]func(Purge), 0, len(b.members))
-		for m, d := range b.members {
-			if m != id {
-				others = append(others, d)
-			}
-		}
-		b.mu.Unlock()
-		for _, d := range others {
-			d(p)
+		b.deliver(id, p)
+		if b.fleet != nil {
+			b.fleet(p)
 		}
 	}
 	leave = func() {
@@ -63,6 +79,42 @@ func (b *LocalBus) Join(deliver func(Purge), lost func()) (publish func(Purge), 
 		b.mu.Unlock()
 	}
 	return publish, leave
+}
+
+// deliver hands p to every member but except, without the lock held.
+func (b *LocalBus) deliver(except int, p Purge) {
+	for _, m := range b.others(except) {
+		m.deliver(p)
+	}
+}
+
+// lost tells every member that the fleet bus may have lost purges.
+func (b *LocalBus) lost() {
+	for _, m := range b.others(-1) {
+		if m.lost != nil {
+			m.lost()
+		}
+	}
+}
+
+func (b *LocalBus) others(except int) []busMember {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]busMember, 0, len(b.members))
+	for id, m := range b.members {
+		if id != except {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Close leaves the fleet bus, if any. It is idempotent when the fleet
+// bus's leave is.
+func (b *LocalBus) Close() {
+	if b.leaveFleet != nil {
+		b.leaveFleet()
+	}
 }
 
 // fromBus applies a purge another node published: stamped, applied,

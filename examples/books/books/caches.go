@@ -48,13 +48,13 @@ type Caches struct {
 	count  *aside.Cache[int64]        // key: "all"
 	author *aside.Cache[AuthorBooks]  // key: author id
 	search *aside.Cache[SearchResult] // key: the normalized query
-	bus    *processBus
+	bus    *gateway.LocalBus
 	close  sync.Once
 }
 
 // NewCaches returns the app's caches. Close them when done.
 func NewCaches(o CacheOptions) (*Caches, error) {
-	c := &Caches{bus: newProcessBus(o.Bus)}
+	c := &Caches{bus: gateway.NewLocalBus(o.Bus)}
 	var err error
 	c.book, err = newCache(o, c.bus, aside.Options[BookDetail]{
 		Name: "book", Version: "1",
@@ -91,7 +91,7 @@ func NewCaches(o CacheOptions) (*Caches, error) {
 
 // newCache returns a Cache with o's tiers on bus, unless err (an earlier
 // Cache failed) is set: then it returns err.
-func newCache[V any](o CacheOptions, bus *processBus, ao aside.Options[V], err error) (*aside.Cache[V], error) {
+func newCache[V any](o CacheOptions, bus *gateway.LocalBus, ao aside.Options[V], err error) (*aside.Cache[V], error) {
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func newCache[V any](o CacheOptions, bus *processBus, ao aside.Options[V], err e
 }
 
 // invalidate drops every value carrying one of tags: in L2, in every Cache
-// of this process (through the processBus, before it returns) and on every
+// of this process (through the process's gateway.LocalBus, before it returns) and on every
 // other instance (through the fleet's bus). One Cache's Invalidate does it
 // all: tags are one namespace across the Caches.
 func (c *Caches) invalidate(ctx context.Context, tags []string) error {

@@ -9,7 +9,7 @@
 //	                               a lease), Store reads SQLite, the value is kept with its tags
 //	write ─▶ Store: one transaction (BEGIN IMMEDIATE), committed
 //	      ─▶ Caches.invalidate(the write's tags): L2 (Redis), every Cache of this
-//	         process (processBus), every other instance (the fleet's bus)
+//	         process (gateway.LocalBus), every other instance (the fleet's bus)
 //	      ─▶ the answer, naming the tags in X-Moat-Invalidate for a proxy in front
 //
 // The database is written first and the caches invalidated after the
