@@ -9,7 +9,7 @@ import (
 // lossyBus is a fleet bus whose loss a test triggers.
 type lossyBus struct {
 	LocalBus
-	mu    sync.Mutex
+	mu     sync.Mutex
 	losses []func()
 }
 
