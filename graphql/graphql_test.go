@@ -48,11 +48,17 @@ func defaultOptions(t testing.TB) graphql.Options {
 
 func start(t testing.TB, origin *gqltest.Server, o graphql.Options, mod func(*gateway.Options)) *node {
 	t.Helper()
+	return startAt(t, origin.URL, o, mod)
+}
+
+// startAt is start with an origin URL instead of a gqltest.Server.
+func startAt(t testing.TB, originURL string, o graphql.Options, mod func(*gateway.Options)) *node {
+	t.Helper()
 	routes, err := policy.New([]policy.Policy{{Pattern: "/graphql", AllowCredentials: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(origin.URL)
+	u, _ := url.Parse(originURL)
 	opts := gateway.Options{Origin: u, Policies: routes,
 		Extensions: map[string]gateway.NewExtension{"/graphql": graphql.New(o)}}
 	if mod != nil {

@@ -78,7 +78,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request, req *request, d
 			tg.injectedOnly = injectedOnly
 			tree = strip(tree, tg)
 			tags := tg.list()
-			for typ := range typesOf(tg) {
+			for typ := range tg.seen {
 				tags = append(tags, typeTag(typ))
 			}
 			tags = append(tags, h.ruleTags(doc, op, tree, req.Variables)...)
@@ -119,20 +119,6 @@ func (h *Handler) rootType(op *ast.OperationDefinition) *ast.Definition {
 		return nil
 	}
 	return h.o.Schema.Mutation
-}
-
-// typesOf returns the types of the entities tg found.
-func typesOf(tg *tagger) map[string]bool {
-	out := map[string]bool{}
-	for tag := range tg.tags {
-		if i := strings.IndexByte(tag, ':'); i > 0 {
-			out[tag[:i]] = true
-		}
-	}
-	for typ := range tg.types {
-		out[typ] = true
-	}
-	return out
 }
 
 // ruleTags expands Options.Invalidate for the mutation's root fields that

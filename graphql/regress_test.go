@@ -180,28 +180,6 @@ func TestOperationOverTheTokenLimitIsRefused(t *testing.T) {
 	}
 }
 
-// startAt is start with an origin URL instead of a gqltest.Server.
-func startAt(t *testing.T, originURL string, o graphql.Options, mod func(*gateway.Options)) *node {
-	t.Helper()
-	routes, err := policy.New([]policy.Policy{{Pattern: "/graphql", AllowCredentials: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(originURL)
-	opts := gateway.Options{Origin: u, Policies: routes,
-		Extensions: map[string]gateway.NewExtension{"/graphql": graphql.New(o)}}
-	if mod != nil {
-		mod(&opts)
-	}
-	gw, err := gateway.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw)
-	t.Cleanup(func() { srv.Close(); gw.Close() })
-	return &node{gw: gw, srv: srv}
-}
-
 // F5: each root field's fill takes an origin concurrency slot (global or
 // per route) before it reaches the batch, and then holds it while it waits
 // in batch.roundTrip for its siblings; siblings queued for a slot never

@@ -39,10 +39,11 @@ type tagger struct {
 	keys         map[string][]string
 	tags         map[string]bool
 	types        map[string]bool // types over the limit
+	seen         map[string]bool // types of every entity found
 }
 
 func newTagger(keys map[string][]string, limit int) *tagger {
-	return &tagger{limit: limit, keys: keys, tags: map[string]bool{}, types: map[string]bool{}}
+	return &tagger{limit: limit, keys: keys, tags: map[string]bool{}, types: map[string]bool{}, seen: map[string]bool{}}
 }
 
 // lookup returns obj's value for name: moat's injected alias first, then
@@ -76,6 +77,7 @@ func (t *tagger) entity(obj map[string]any) {
 		}
 		vals[i] = tagValue.Replace(fmt.Sprint(v))
 	}
+	t.seen[typ] = true
 	if t.limit > 0 && len(t.tags) >= t.limit {
 		t.types[typ] = true
 		return

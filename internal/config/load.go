@@ -20,23 +20,19 @@ import (
 //
 // A file that cannot be read is reported as the os error, wrapped; problems in its content
 // are an *Error.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return parse(data, path, parseOptions{baseDir: filepath.Dir(path)})
-}
+func Load(path string) (*Config, error) { return load(path, false) }
 
 // LoadServe is Load for a config that will serve: it also requires
 // origin.url, and reports its absence with every other problem of the file
 // in one pass (as ValidateServe does after Load).
-func LoadServe(path string) (*Config, error) {
+func LoadServe(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, serve bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return parse(data, path, parseOptions{baseDir: filepath.Dir(path), serve: true})
+	return parse(data, path, parseOptions{baseDir: filepath.Dir(path), serve: serve})
 }
 
 // Parse decodes a YAML config over Default, fills Source and Route.Line, and validates the
@@ -87,8 +83,8 @@ func parse(data []byte, source string, opts parseOptions) (*Config, error) {
 			errs.add(fe)
 		}
 	}
-	if opts.serve && c.Origin.URL == "" && !d.failedWithin("origin.url") {
-		errs.addf(c.lineOf("origin"), "origin.url", "required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000")
+	if opts.serve && !d.failedWithin("origin.url") {
+		c.requireOrigin(errs)
 	}
 	if err := errs.err(); err != nil {
 		return nil, err

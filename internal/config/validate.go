@@ -35,10 +35,15 @@ func (c *Config) ValidateServe() error {
 	for _, fe := range c.validate() {
 		errs.add(fe)
 	}
+	c.requireOrigin(errs)
+	return errs.err()
+}
+
+// requireOrigin records the absence of origin.url, which serving needs.
+func (c *Config) requireOrigin(errs *problems) {
 	if c.Origin.URL == "" {
 		errs.addf(c.lineOf("origin"), "origin.url", "required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000")
 	}
-	return errs.err()
 }
 
 // lineOf returns the line of the first of keys that the config's source set, else of the
