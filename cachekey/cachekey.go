@@ -29,7 +29,10 @@ import (
 // RequestKey returns the primary key of r as its URL stands (normalize
 // it first): Key of its method, scheme, host, escaped path and query. HEAD
 // shares GET's key, since a stored GET answers HEAD (RFC 9110 §9.3.2).
-func RequestKey(r *http.Request) string {
+func RequestKey(r *http.Request) string { return RequestKeyWith(r, "") }
+
+// RequestKeyWith returns RequestKey(r) + suffix, built in one allocation.
+func RequestKeyWith(r *http.Request, suffix string) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -38,7 +41,7 @@ func RequestKey(r *http.Request) string {
 	if host == "" {
 		host = r.URL.Host
 	}
-	return Key(r.Method, scheme, host, r.URL.EscapedPath(), r.URL.RawQuery)
+	return keyWith(r.Method, scheme, host, r.URL.EscapedPath(), r.URL.RawQuery, suffix)
 }
 
 func writeLower(b *strings.Builder, s string) {

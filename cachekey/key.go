@@ -11,11 +11,15 @@ import "strings"
 //
 // Key does not normalize escapedPath or rawQuery.
 func Key(method, scheme, host, escapedPath, rawQuery string) string {
+	return keyWith(method, scheme, host, escapedPath, rawQuery, "")
+}
+
+func keyWith(method, scheme, host, escapedPath, rawQuery, suffix string) string {
 	if method == "HEAD" {
 		method = "GET"
 	}
 	host = trimPort(scheme, host)
-	size := len(method) + 1 + len(scheme) + 3 + len(host) + len(escapedPath)
+	size := len(method) + 1 + len(scheme) + 3 + len(host) + len(escapedPath) + len(suffix)
 	if rawQuery != "" {
 		size += 1 + len(rawQuery)
 	}
@@ -31,6 +35,7 @@ func Key(method, scheme, host, escapedPath, rawQuery string) string {
 		b.WriteByte('?')
 		b.WriteString(rawQuery)
 	}
+	b.WriteString(suffix)
 	return b.String()
 }
 

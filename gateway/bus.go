@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -117,14 +116,6 @@ func (b *LocalBus) Close() {
 	}
 }
 
-// fromBus applies a purge another node published: stamped, applied,
-// counted (kind "remote"), and not published again.
-func (h *Handler) fromBus(p Purge) {
-	if _, err := h.purge(context.Background(), p, PurgeRemote); err != nil {
-		h.log.Warn("purge from another node failed", "err", err)
-	}
-}
-
 // distrust is called when the bus may have lost purges: every entry this
 // node holds, and every L2 entry stored until now, may have been purged
 // without its knowing, so none is served again (lookup treats L1 entries
@@ -133,8 +124,8 @@ func (h *Handler) fromBus(p Purge) {
 func (h *Handler) distrust() {
 	now := h.now()
 	raiseTime(&h.distrustBefore, now.UnixNano())
-	h.gens.distrust(now) // fills in flight store nothing
-	go h.loadVersions()  // route purges may have been lost too
+	h.gens.distrust(now)          // fills in flight store nothing
+	go h.current().loadVersions() // route purges may have been lost too
 	if h.l2 != nil {
 		h.l2.distrustUntil(now)
 	}

@@ -100,6 +100,7 @@ func (h *Handler) registerVariant(v, base *policy.Policy) {
 	h.ns.mu.Lock()
 	h.ns.routes[v] = h.ns.routes[base]
 	h.ns.suffixes[v] = h.ns.suffixes[base]
+	h.ns.fps[v] = h.ns.fps[base]
 	h.ns.mu.Unlock()
 	if l := h.limits.routes[base]; l != nil {
 		h.limits.routes[v] = l

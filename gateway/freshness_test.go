@@ -259,11 +259,15 @@ func TestEarlyRefresh(t *testing.T) {
 	waitFor(t, "the refresh to store", func() bool { return s.gw.Stats().Stored.Load() >= 2 })
 }
 
-// fixedRates is a RateTracker with scripted rates.
+// fixedRates is a RateTracker with scripted rates, by key without its
+// namespace suffix.
 type fixedRates map[string]float64
 
 func (fixedRates) ObserveN(string, string, int) {}
-func (f fixedRates) Rate(key string) float64    { return f[key] }
+func (f fixedRates) Rate(key string) float64 {
+	base, _, _ := strings.Cut(key, "\x00")
+	return f[base]
+}
 
 func TestPredictiveRefresh(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {

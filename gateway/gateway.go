@@ -220,70 +220,49 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Handler is the caching reverse proxy. Create it with New.
+// Handler is the caching reverse proxy. Create it with New; Reload makes
+// the handler of a new configuration that keeps this one's cache.
 type Handler struct {
-	origin       *url.URL
-	tier         cache.Tier
-	policies     *policy.Table
-	maxObject    int64
-	heuristicMax time.Duration
-	coalesceWait time.Duration
-	hitForMiss   time.Duration
-	preserveHost bool
-	name         string
-	log          *slog.Logger
-	now          func() time.Time
-	proxy        *httputil.ReverseProxy
-	group        cache.Group
-	tracker      RateTracker
-	hitMemo      sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
-	norm         *cachekey.Normalizer
-	ident        Identifier
-	mix          *compress.Mix
-	obs          Observer
-	lookupObs    LookupObserver
-	accessLog    *slog.Logger
-	accessSample float64
-	gens         *generations
-	tags         *cache.TagIndex
-	tagHeaders   []string
-	tagsDown     bool
-	onPurge      func(Purge)
-	publish      func(Purge) // to the Bus
-	// distrustBefore (UnixNano, 0: none): L1 entries stored before it are
-	// not served (the Bus may have lost purges; see distrust).
-	distrustBefore atomic.Int64
-	leaveBus       func()
-	ns             *namespaces
-	// versionsUnknown: the shared versions could not be read yet (see
-	// loadVersionsUntilDone); nothing from L2 is vouched for meanwhile.
-	versionsUnknown atomic.Bool
-	purges          *purgeQueue   // L2 invalidations and publishing, in order, retried
-	closing         chan struct{} // closed by Close
-	closeOnce       sync.Once
-	bg              sync.WaitGroup
-	versionStore    Versions
-	versionTimeout  time.Duration
-	downstream      map[*policy.Policy][]string
-	refresher       *refresher
-	limits          *limits
-	headers         *headerFilter
-	bodyTimeout     time.Duration
-	fills           *fillBudget
-	l2              *l2
-	lease           Lease
-	leaseStats      leaseCounters
-	originIdle      time.Duration // longest wait for the next bytes of a body being filled
-	ownedMemory     *cache.Memory
-	ownsTransport   *http.Transport
-	ignoreClientCC  bool // for requests of no route
-	proxies         trustedProxies
-	keyHost         string
-	hostAliases     map[string]string
-	exts            map[*policy.Policy]Extension // routes served by extensions
-	extVariants     map[*policy.Policy]Extension // the policies of their subrequests
+	*core // what the handlers of one cache share across reloads
 
-	stats Stats
+	origin         *url.URL
+	policies       *policy.Table
+	maxObject      int64
+	heuristicMax   time.Duration
+	coalesceWait   time.Duration
+	hitForMiss     time.Duration
+	preserveHost   bool
+	name           string
+	log            *slog.Logger
+	now            func() time.Time
+	proxy          *httputil.ReverseProxy
+	tracker        RateTracker
+	hitMemo        sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
+	norm           *cachekey.Normalizer
+	ident          Identifier
+	mix            *compress.Mix
+	obs            Observer
+	lookupObs      LookupObserver
+	accessLog      *slog.Logger
+	accessSample   float64
+	tagHeaders     []string
+	tagsDown       bool
+	onPurge        func(Purge)
+	ns             *namespaces
+	downstream     map[*policy.Policy][]string
+	refresher      *refresher
+	limits         *limits
+	headers        *headerFilter
+	bodyTimeout    time.Duration
+	originIdle     time.Duration // longest wait for the next bytes of a body being filled
+	ownsTransport  *http.Transport
+	ignoreClientCC bool // for requests of no route
+	proxies        trustedProxies
+	keyHost        string
+	hostAliases    map[string]string
+	exts           map[*policy.Policy]Extension // routes served by extensions
+	extVariants    map[*policy.Policy]Extension // the policies of their subrequests
+	retireOnce     sync.Once
 }
 
 // Stats counts what the handler did beyond the per-request results (those
@@ -317,11 +296,72 @@ var ErrNoOrigin = errors.New("gateway: Options.Origin is required")
 
 // New validates o and returns a Handler.
 func New(o Options) (*Handler, error) {
+	if err := withDefaults(&o); err != nil {
+		return nil, err
+	}
+	c, err := newCore(o)
+	if err != nil {
+		return nil, err
+	}
+	h, err := c.build(o)
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	c.adopt(h)
+	// Last, once the handler is whole and nothing can fail: a purge
+	// delivered by the Bus may arrive at once, on another node's goroutine.
+	c.join(o, h)
+	// After joining: a route purge published meanwhile is in the store.
+	h.loadVersionsUntilDone()
+	return h, nil
+}
+
+// Reload returns the handler of a new configuration o that keeps h's
+// cache: its tiers and tag index, what it knows of purges (generations,
+// namespace versions, its place on the Bus), its L2 link, fill leases and
+// counters. Entries of routes whose policy did not change stay reachable;
+// those of a changed route are keyed under a new fingerprint (see
+// namespaces) and age out.
+//
+// The options that belong to the cache are taken from h, and ignored in o:
+// Tier, L2, L2Timeout, L2Queue, L2Skew, Bus, Lease, Versions, TagIndex,
+// MaxFillBytes and Now.
+//
+// h goes on serving the requests it has; Close it once they are done (a
+// purge made meanwhile through either handler reaches both). Closing the
+// last handler of a cache closes the cache.
+func (h *Handler) Reload(o Options) (*Handler, error) {
+	if err := withDefaults(&o); err != nil {
+		return nil, err
+	}
+	c := h.core
+	o.Now = c.now
+	if !c.hold() {
+		return nil, errors.New("gateway: Reload of a closed handler")
+	}
+	n, err := c.build(o)
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	c.adopt(n)
+	// The versions this node keys under carry over by route pattern; the
+	// store may know routes new to this node (another node's config).
+	n.ns.adoptFrom(h.ns)
+	if !n.loadVersions() {
+		n.versionsUnknown.Store(true)
+		c.retryVersions(n)
+	}
+	return n, nil
+}
+
+func withDefaults(o *Options) error {
 	if o.Origin == nil || o.Origin.Host == "" || (o.Origin.Scheme != "http" && o.Origin.Scheme != "https") {
-		return nil, fmt.Errorf("%w (an absolute http or https URL)", ErrNoOrigin)
+		return fmt.Errorf("%w (an absolute http or https URL)", ErrNoOrigin)
 	}
 	if o.KeyHost != "" && o.PreserveHost {
-		return nil, errors.New("gateway: KeyHost with PreserveHost would serve one host's answers for another's")
+		return errors.New("gateway: KeyHost with PreserveHost would serve one host's answers for another's")
 	}
 	if o.OriginTimeout == 0 {
 		o.OriginTimeout = 10 * time.Second
@@ -374,9 +414,16 @@ func New(o Options) (*Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	return nil
+}
+
+// build makes the handler of o on the cache c: everything a configuration
+// decides (routes, keys, the origin and its transport, limits, refreshes,
+// extensions).
+func (c *core) build(o Options) (*Handler, error) {
 	h := &Handler{
+		core:           c,
 		origin:         o.Origin,
-		tier:           o.Tier,
 		policies:       o.Policies,
 		maxObject:      o.MaxObjectSize,
 		heuristicMax:   o.HeuristicMax,
@@ -392,18 +439,12 @@ func New(o Options) (*Handler, error) {
 		obs:            o.Observer,
 		accessLog:      o.AccessLog,
 		accessSample:   cmp.Or(o.AccessLogSample, 1),
-		tags:           o.TagIndex,
 		tagsDown:       o.TagsDownstream,
 		onPurge:        o.OnPurge,
-		ns:             newNamespaces(o.Policies),
-		versionStore:   o.Versions,
-		lease:          o.Lease,
+		ns:             newNamespaces(o.Policies, fingerprintOf(o)),
 		downstream:     map[*policy.Policy][]string{},
 		headers:        newHeaderFilter(o.StripHeaders, o.AllowUnderscoreHeaders),
 		bodyTimeout:    max(o.ClientBodyTimeout, 0),
-		gens:           newGenerations(o.Now),
-		closing:        make(chan struct{}),
-		fills:          &fillBudget{max: max(o.MaxFillBytes, 0)},
 		originIdle:     o.OriginTimeout,
 		ignoreClientCC: o.IgnoreClientCacheControl,
 		proxies:        o.TrustedProxies,
@@ -432,22 +473,6 @@ func New(o Options) (*Handler, error) {
 	}
 	h.refresher = newRefresher(h, o.RefreshConcurrency, budget, o.OriginTimeout+o.DialTimeout)
 	h.lookupObs, _ = o.Observer.(LookupObserver)
-	if h.tags == nil {
-		maxPairs := 0 // the default tier below feeds it its removals
-		if h.tier != nil {
-			maxPairs = 1_000_000
-		}
-		h.tags = cache.NewTagIndex(maxPairs)
-	}
-	if h.tier == nil {
-		idx := h.tags
-		m, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20, MaxObjectSize: o.MaxObjectSize, Now: o.Now,
-			OnRemove: func(k string, e *cache.Entry) { idx.Remove(k, e) }})
-		if err != nil {
-			return nil, err
-		}
-		h.tier, h.ownedMemory = m, m
-	}
 	transport := o.Transport
 	if transport == nil {
 		idle := max(o.MaxIdleConns, 0)
@@ -474,59 +499,35 @@ func New(o Options) (*Handler, error) {
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
 		BufferPool:     bufferPool{},
 	}
-	h.versionTimeout = cmp.Or(o.L2Timeout, 5*time.Millisecond) * 20 // a purge may wait longer than a lookup
 	if err := h.buildExtensions(o.Extensions); err != nil {
+		h.refresher.close()
 		return nil, err
 	}
-	if h.versionStore == nil {
-		h.versionStore = new(LocalVersions)
-	}
-	// Last, once the handler is whole and nothing can fail: a purge
-	// delivered by the Bus may arrive at once, on another node's goroutine.
-	if o.L2 != nil {
-		h.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
-	}
-	if o.Bus != nil {
-		h.publish, h.leaveBus = o.Bus.Join(h.fromBus, h.distrust)
-	}
-	if h.l2 != nil && h.l2.inv != nil {
-		h.purges = newPurgeQueue(h) // (an L2 that does not apply purges needs none: they are published at once)
-	}
-	// After joining: a route purge published meanwhile is in the store.
-	h.loadVersionsUntilDone()
 	return h, nil
 }
 
-// Stats returns the handler's live counters.
-func (h *Handler) Stats() *Stats { return &h.stats }
-
-// Tier returns the tier the handler stores into.
-func (h *Handler) Tier() cache.Tier { return h.tier }
-
-// Close stops background refreshes (waiting for running ones) and releases
-// what New created: idle origin connections and a default memory tier. It
-// is idempotent; it does not wait for in-flight client requests (shut the
-// http.Server down first).
+// Close stops this handler's background refreshes (waiting for running
+// ones) and releases what it created: idle origin connections. Closing
+// the last handler of a cache (see Reload) also closes the cache: purges
+// accepted reach L2 and the Bus, queued L2 writes are sent, and a default
+// memory tier is released. It is idempotent; it does not wait for
+// in-flight client requests (shut the http.Server down first).
 func (h *Handler) Close() error {
-	h.closeOnce.Do(func() { close(h.closing) })
-	if h.purges != nil {
-		h.purges.close() // the purges accepted reach L2 and the bus first, for a while
-	}
-	h.bg.Wait()
-	if h.leaveBus != nil {
-		h.leaveBus()
-	}
-	h.refresher.close()
-	if h.l2 != nil {
-		h.l2.close() // queued writes and deletes are sent first
-	}
-	if h.ownsTransport != nil {
-		h.ownsTransport.CloseIdleConnections()
-	}
-	if h.ownedMemory != nil {
-		return h.ownedMemory.Close()
-	}
-	return nil
+	var err error
+	h.retireOnce.Do(func() {
+		last := h.core.retire(h)
+		if last {
+			h.core.stopShared()
+		}
+		h.refresher.close()
+		if h.ownsTransport != nil {
+			h.ownsTransport.CloseIdleConnections()
+		}
+		if last {
+			err = h.core.closeShared()
+		}
+	})
+	return err
 }
 
 func anyRefreshAhead(t *policy.Table) bool {

@@ -160,7 +160,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		}
 		res.Versions[pol.Pattern] = p.Versions[pol.Pattern]
 	}
-	h.ns.adopt(p.Versions)
+	h.core.adoptVersions(p.Versions)
 	for _, tag := range p.Tags {
 		for _, key := range h.tags.Keys(tag) {
 			res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
@@ -313,7 +313,7 @@ func (h *Handler) countEntries(match func(*cache.Entry) bool) int {
 // key, plus the namespace versions when a route or global purge bumped
 // them.
 func (h *Handler) key(r *http.Request, pol *policy.Policy) string {
-	return h.versioned(cachekey.RequestKey(r), pol)
+	return cachekey.RequestKeyWith(r, h.ns.suffixOf(pol))
 }
 
 func (h *Handler) versioned(key string, pol *policy.Policy) string {

@@ -87,6 +87,8 @@ func NewVersion(after uint64) uint64 {
 // atomic load and no lock.
 type namespaces struct {
 	all    atomic.Uint64
+	global string                            // the fingerprint of requests of no route
+	fps    map[*policy.Policy]string         // each route's fingerprint; fixed at New
 	routes map[*policy.Policy]*atomic.Uint64 // fixed at New: read without a lock
 	byName map[string]*atomic.Uint64         // pattern → the same counters
 
@@ -94,13 +96,15 @@ type namespaces struct {
 	suffixes map[*policy.Policy]*atomic.Pointer[string] // fixed at New; nil key: requests of no route
 }
 
-func newNamespaces(t *policy.Table) *namespaces {
+func newNamespaces(t *policy.Table, global string) *namespaces {
 	ns := &namespaces{routes: map[*policy.Policy]*atomic.Uint64{}, byName: map[string]*atomic.Uint64{},
+		global: global, fps: map[*policy.Policy]string{},
 		suffixes: map[*policy.Policy]*atomic.Pointer[string]{nil: new(atomic.Pointer[string])}}
 	for _, p := range t.Policies() {
 		v := new(atomic.Uint64)
 		ns.routes[p] = v
 		ns.byName[p.Pattern] = v
+		ns.fps[p] = routeFingerprint(global, p)
 		ns.suffixes[p] = new(atomic.Pointer[string])
 	}
 	ns.format()
@@ -117,20 +121,23 @@ func (ns *namespaces) format() {
 	}
 }
 
-// format1 is the key suffix of pol's keys: nothing while neither the route
-// nor all was ever purged and the route's configured version is 0, so that
-// keys stay readable.
+// format1 is the key suffix of pol's keys: the configured, all and route
+// versions, and the fingerprint of what the route's entries depend on (see
+// routeFingerprint), so that a node running another configuration of the
+// route, or this node after a reload that changed it, does not find them.
 func (ns *namespaces) format1(pol *policy.Policy) string {
 	all := ns.all.Load()
 	var rv, cv uint64
+	fp := ns.global
 	if pol != nil {
 		if c := ns.routes[pol]; c != nil {
 			rv = c.Load()
 		}
 		cv = pol.Version
-	}
-	if all == 0 && rv == 0 && cv == 0 {
-		return ""
+		var ok bool
+		if fp, ok = ns.fps[pol]; !ok {
+			fp = routeFingerprint(ns.global, pol) // a policy of another table
+		}
 	}
 	b := make([]byte, 0, 48)
 	b = append(b, "\x00v"...)
@@ -139,6 +146,8 @@ func (ns *namespaces) format1(pol *policy.Policy) string {
 	b = strconv.AppendUint(b, all, 36)
 	b = append(b, '.')
 	b = strconv.AppendUint(b, rv, 36)
+	b = append(b, '.')
+	b = append(b, fp...)
 	return string(b)
 }
 
@@ -155,6 +164,16 @@ func (ns *namespaces) adopt(m map[string]uint64) {
 		}
 	}
 	ns.format()
+}
+
+// adoptFrom raises the versions of the routes ns shares (by pattern) with
+// prev, the namespaces of the configuration it replaces.
+func (ns *namespaces) adoptFrom(prev *namespaces) {
+	m := map[string]uint64{AllVersions: prev.all.Load()}
+	for name, c := range prev.byName {
+		m[name] = c.Load()
+	}
+	ns.adopt(m)
 }
 
 // current returns the versions this node keys the named namespaces
@@ -174,21 +193,21 @@ func (ns *namespaces) current(names []string) map[string]uint64 {
 // suffix returns key with the versions a key of a route under pol carries
 // (see format1).
 func (ns *namespaces) suffix(key string, pol *policy.Policy) string {
-	var s string
-	if sp := ns.suffixes[pol]; sp != nil {
-		s = *sp.Load()
-	} else {
-		s = ns.format1(pol) // a policy of another table: formatted here
-	}
-	if s == "" {
-		return key
-	}
-	return key + s
+	return key + ns.suffixOf(pol)
 }
 
-// loadVersions reads the shared versions into the handler's copy. If the
-// store cannot answer, the handler keeps the versions it has (at New: the
-// configured ones), says so and reports false (see loadVersionsUntilDone).
+// suffixOf is the suffix of the keys of pol's requests.
+func (ns *namespaces) suffixOf(pol *policy.Policy) string {
+	if sp := ns.suffixes[pol]; sp != nil {
+		return *sp.Load()
+	}
+	return ns.format1(pol) // a policy of another table: formatted here
+}
+
+// loadVersions reads the shared versions into the live handlers' copies.
+// If the store cannot answer, the handlers keep the versions they have (at
+// New: the configured ones), it says so and reports false (see
+// loadVersionsUntilDone).
 func (h *Handler) loadVersions() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), h.versionTimeout)
 	defer cancel()
@@ -197,7 +216,7 @@ func (h *Handler) loadVersions() bool {
 		h.log.Error("namespace versions not read from the shared store", "err", err)
 		return false
 	}
-	h.ns.adopt(m)
+	h.core.adoptVersions(m)
 	return true
 }
 
@@ -210,20 +229,29 @@ func (h *Handler) loadVersionsUntilDone() {
 		return
 	}
 	h.versionsUnknown.Store(true)
-	h.bg.Add(1)
+	h.core.retryVersions(h)
+}
+
+// retryVersions loads the versions in the background until the store
+// answers, then vouches for L2 again.
+func (c *core) retryVersions(h *Handler) {
+	c.bg.Add(1)
 	go func() {
-		defer h.bg.Done()
+		defer c.bg.Done()
 		wait := 100 * time.Millisecond
 		for {
 			t := time.NewTimer(wait)
 			select {
-			case <-h.closing:
+			case <-c.closing:
 				t.Stop()
 				return
 			case <-t.C:
 			}
+			if cur := c.current(); cur != nil {
+				h = cur
+			}
 			if h.loadVersions() {
-				h.versionsUnknown.Store(false)
+				c.versionsUnknown.Store(false)
 				return
 			}
 			wait = min(2*wait, 2*time.Second)

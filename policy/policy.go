@@ -79,6 +79,9 @@ type Policy struct {
 	// clients (browsers, CDNs) on every response of the route, independent
 	// of moat's own freshness.
 	Downstream string
+	// Upstream names the origin pool the route's requests go to (see
+	// gateway.Options.Upstreams); empty: the handler's Origin.
+	Upstream string
 
 	// Params are the route's compiled query rules (nil: global rules only).
 	Params *cachekey.ParamRules
