@@ -324,6 +324,9 @@ func TestUnit(t *testing.T) {
 			t.Errorf("%s: got %q (set: %v), want %q", key, got, ok, want)
 		}
 	}
+	if _, ok := directives["RestartForceExitStatus"]; ok {
+		t.Errorf("RestartForceExitStatus is set: SIGHUP reloads moat in place, it is not a death to restart from")
+	}
 	if _, ok := directives["AmbientCapabilities"]; ok {
 		t.Errorf("AmbientCapabilities is set: moat needs no capability to listen on 8080")
 	}

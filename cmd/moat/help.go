@@ -22,7 +22,9 @@ var helps = map[string]help{
 		about:    "Run the caching reverse proxy (and the admin listener, when admin.listen is set) as the config says.",
 		examples: []string{"moat serve --config /etc/moat/moat.yaml", "moat serve --config moat.yaml --warm --rate 50"},
 		signals: "SIGTERM, SIGINT: /readyz answers 503 for shutdown_delay, then in-flight requests drain (--drain) and moat exits 0;\n" +
-			"  a second signal ends the delay. SIGUSR1: reopen log.access_file (logrotate).",
+			"  a second signal ends the delay. SIGHUP: read the config file again and apply it without dropping a request\n" +
+			"  or the cache (a config with errors is refused and logged; the running one goes on). SIGUSR1: reopen\n" +
+			"  log.access_file (logrotate).",
 		env: "MOAT_ADMIN_TOKEN and any other variable the config names as \"${NAME}\" (admin.token, cache.redis.password, purge_targets headers).",
 	},
 	"validate": {
@@ -35,6 +37,12 @@ var helps = map[string]help{
 		synopsis: "moat purge [--admin URL] [--token T] (--tag X | --url U | --prefix P | --route R | --all) [--soft]",
 		about:    "Purge entries through a running moat's admin API; the purge reaches every node of a fleet and the purge targets.",
 		examples: []string{"moat purge --token $T --tag product:42", "moat purge --token $T --url https://api.example.com/products/42 --soft"},
+		env:      "MOAT_ADMIN_TOKEN: the admin token when --token is not given.",
+	},
+	"reload": {
+		synopsis: "moat reload [--admin URL] [--token T]",
+		about:    "Make a running moat read its config file again, as SIGHUP does: in-flight requests finish on the old config, entries of unchanged routes stay, JWKS, API-key and TLS files are re-read. A config with errors is refused (exit 1, its problems as FILE:LINE: KEY: MESSAGE) and the running one goes on.",
+		examples: []string{"moat validate --config /etc/moat/moat.yaml && moat reload --token $T"},
 		env:      "MOAT_ADMIN_TOKEN: the admin token when --token is not given.",
 	},
 	"warm": {

@@ -4,6 +4,7 @@
 //	moat demo [--load 10s]            run a demo origin with moat in front
 //	moat validate --config moat.yaml  check a config file
 //	moat purge --tag product:42       purge through the admin API
+//	moat reload --token T             re-read the config of a running moat
 //	moat warm --from hotkeys          warm the cache through a running gateway
 //	moat stats --token T              print a running moat's /api/stats
 //	moat inspect --token T URL        what the cache holds and does for URL
@@ -31,6 +32,7 @@ Usage:
   moat demo [--load 10s]        run a demo API with moat in front of it (no files needed)
   moat validate --config FILE   check a config file; exit 1 naming file:line and key on error (--strict: on warnings too)
   moat purge --token T --tag X  purge through a running moat's admin API (also --url, --prefix, --route, --all, --soft)
+  moat reload --token T         re-read a running moat's config file, keeping its cache (as SIGHUP does)
   moat warm --config FILE --from urls.txt|sitemap.xml|hotkeys   fill the cache through a running gateway
   moat stats --token T          a running moat's figures from its admin API (--json: raw)
   moat inspect --token T URL    what a running moat stores and would do for URL (--json: raw)
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(args[1:], stdout, stderr)
 	case "purge":
 		return cmdPurge(args[1:], stdout, stderr)
 	case "warm":

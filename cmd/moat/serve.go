@@ -39,6 +39,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	srv.SetConfigSource(func() (*config.Config, error) { return config.LoadServe(*path) })
+	// SIGHUP reloads from the start: one sent during the warm-up is not
+	// the default action (exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *warmUp {
@@ -83,10 +89,16 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
+	go func() {
+		for range hup {
+			log.Info("SIGHUP: reloading the config", "file", *path)
+			_, _ = srv.ReloadConfig() // logged and counted either way
+		}
+	}()
 	code := 0
 	select {
 	case <-ctx.Done():
-		if d := cfg.ShutdownDelay.D(); d > 0 {
+		if d := srv.Config().ShutdownDelay.D(); d > 0 {
 			// A second signal ends the delay at once (registered before
 			// readyz turns, so that no signal finds the default action).
 			again := make(chan os.Signal, 1)

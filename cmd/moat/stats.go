@@ -53,11 +53,18 @@ type adminClient struct {
 // get fetches path?query and returns the body of a 200 answer; any other
 // status is an error carrying the answer's text.
 func (c *adminClient) get(ctx context.Context, path string, query url.Values) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, path, query)
+}
+
+// do sends method path?query (no body) and returns the body of a 200
+// answer; any other status is an error carrying the answer's text (the
+// "error" of a JSON answer).
+func (c *adminClient) do(ctx context.Context, method, path string, query url.Values) ([]byte, error) {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +79,12 @@ func (c *adminClient) get(ctx context.Context, path string, query url.Values) ([
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s:\n%s", resp.Status, e.Error)
+		}
 		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return body, nil
@@ -334,7 +347,11 @@ func printInspection(w io.Writer, in *gateway.Inspection) {
 	line("request", in.Method+" "+in.URL)
 	line("normalized", in.Normalized)
 	line("route", cmp.Or(in.Route, "(no route)"))
-	line("key", in.Key)
+	// A key is the request's URL, then its namespace (versions and the
+	// route's policy fingerprint), scope and variant, " | " apart.
+	base, rest, _ := strings.Cut(in.Key, " | ")
+	line("key", base)
+	line("key suffix", rest)
 	scope := in.Scope
 	if in.Tier != "" {
 		scope += " (tier " + in.Tier + ")"

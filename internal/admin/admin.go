@@ -39,6 +39,10 @@ type Options struct {
 	Inspect func(*http.Request) any
 	// Routes answers GET /api/routes.
 	Routes func() any
+	// Reload re-reads the configuration for POST /api/reload (moat
+	// reload), as SIGHUP does. Its error is the config's problems (the
+	// old configuration keeps serving): the answer is 422 with them.
+	Reload func(context.Context) (any, error)
 	// Metrics serves GET /metrics (Prometheus).
 	Metrics http.Handler
 	// UI serves the dashboard at / and its assets (no token: the page logs
@@ -131,6 +135,16 @@ func New(o Options) http.Handler {
 	if o.Routes != nil {
 		api.HandleFunc("GET /api/routes", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, o.Routes())
+		})
+	}
+	if o.Reload != nil {
+		api.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
+			res, err := o.Reload(r.Context())
+			if err != nil {
+				writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, res)
 		})
 	}
 	if o.Metrics != nil {

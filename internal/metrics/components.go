@@ -15,10 +15,12 @@ import (
 // Components are the parts whose own counters are exported at scrape time.
 // Nil fields are skipped.
 type Components struct {
-	Gateway *gateway.Handler
+	// Gateway and Fanout return those of the configuration serving (they
+	// change on a reload).
+	Gateway func() *gateway.Handler
+	Fanout  func() *fanout.Fanout
 	Memory  *cache.Memory
 	Tags    *cache.TagIndex
-	Fanout  *fanout.Fanout
 	Hotkeys *hotkeys.Tracker
 	// Redis and Bus are the fleet's Redis client and purge bus
 	// (cache.redis), if configured.
@@ -100,12 +102,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dEvictions, float64(s.Evictions), "l1", "size")
 		counter(dEvictions, float64(s.Expirations), "l1", "expired")
 		tooLarge := s.RejectedTooLarge
-		if g := c.c.Gateway; g != nil {
+		if g := call(c.c.Gateway); g != nil {
 			tooLarge += uint64(g.Stats().TooLarge.Load()) // refused before the tier saw them
 		}
 		counter(dRejected, float64(tooLarge), "l1", "too_large")
 	}
-	if g := c.c.Gateway; g != nil {
+	if g := call(c.c.Gateway); g != nil {
 		s := g.Stats()
 		counter(dStored, float64(s.Stored.Load()))
 		counter(dWaiters, float64(s.Collapsed.Load()))
@@ -173,7 +175,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dTags, float64(tags))
 		gauge(dTagPairs, float64(pairs))
 	}
-	if f := c.c.Fanout; f != nil {
+	if f := call(c.c.Fanout); f != nil {
 		s := f.Stats()
 		counter(dFanout, float64(s.Sent), "sent")
 		counter(dFanout, float64(s.Retried), "retried")
@@ -184,4 +186,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if h := c.c.Hotkeys; h != nil {
 		gauge(dHotTracked, float64(h.Stats().Tracked))
 	}
+}
+
+// call returns f(), or nil for a nil f.
+func call[T any](f func() *T) *T {
+	if f == nil {
+		return nil
+	}
+	return f()
 }

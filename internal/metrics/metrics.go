@@ -14,6 +14,8 @@ package metrics
 import (
 	"net/http"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +32,8 @@ var latencyBuckets = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 
 // Metrics implements gateway.Observer.
 type Metrics struct {
-	routes  map[string]*route // read-only after New: safe for concurrent lookups
-	names   []string
+	state   atomic.Pointer[routeSet] // replaced whole by SetRoutes
+	mu      sync.Mutex               // serializes SetRoutes
 	reqs    *prometheus.CounterVec
 	dur     *prometheus.HistogramVec
 	origin  *prometheus.CounterVec
@@ -39,6 +41,12 @@ type Metrics struct {
 	oErrors *prometheus.CounterVec
 	lookup  prometheus.Observer
 	started time.Time
+}
+
+// routeSet is the routes of one configuration, read without a lock.
+type routeSet struct {
+	routes map[string]*route
+	names  []string
 }
 
 type route struct {
@@ -55,7 +63,6 @@ var _ gateway.Observer = (*Metrics)(nil)
 // patterns on reg.
 func New(reg prometheus.Registerer, patterns []string) *Metrics {
 	m := &Metrics{
-		routes: map[string]*route{},
 		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_requests_total", Help: "Client requests by route and cache result (hit, miss, stale, revalidated, bypass).",
 		}, []string{"route", "result"}),
@@ -79,28 +86,63 @@ func New(reg prometheus.Registerer, patterns []string) *Metrics {
 	}, []string{"tier"})
 	m.lookup = lookups.WithLabelValues("l1")
 	reg.MustRegister(m.reqs, m.dur, m.origin, m.oDur, m.oErrors, lookups)
-	for _, p := range append([]string{NoRoute}, patterns...) {
-		rt := &route{dur: m.dur.WithLabelValues(p).(prometheus.Histogram), oDur: m.oDur.WithLabelValues(p), oErrors: m.oErrors.WithLabelValues(p)}
-		for i := range rt.results {
-			rt.results[i] = m.reqs.WithLabelValues(p, gateway.ResultNames[i])
-		}
-		for c := 1; c <= 5; c++ {
-			rt.oClass[c] = m.origin.WithLabelValues(p, string(rune('0'+c))+"xx")
-		}
-		m.routes[p] = rt
-		m.names = append(m.names, p)
-	}
+	m.SetRoutes(patterns)
 	return m
+}
+
+// SetRoutes makes patterns the routes requests are counted by (a reload):
+// the series of routes it keeps go on, those of routes it drops are
+// deleted.
+func (m *Metrics) SetRoutes(patterns []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.state.Load()
+	next := &routeSet{routes: map[string]*route{}}
+	for _, p := range append([]string{NoRoute}, patterns...) {
+		if _, dup := next.routes[p]; dup {
+			continue
+		}
+		rt := (*route)(nil)
+		if prev != nil {
+			rt = prev.routes[p]
+		}
+		if rt == nil {
+			rt = &route{dur: m.dur.WithLabelValues(p).(prometheus.Histogram), oDur: m.oDur.WithLabelValues(p), oErrors: m.oErrors.WithLabelValues(p)}
+			for i := range rt.results {
+				rt.results[i] = m.reqs.WithLabelValues(p, gateway.ResultNames[i])
+			}
+			for c := 1; c <= 5; c++ {
+				rt.oClass[c] = m.origin.WithLabelValues(p, string(rune('0'+c))+"xx")
+			}
+		}
+		next.routes[p] = rt
+		next.names = append(next.names, p)
+	}
+	m.state.Store(next)
+	if prev == nil {
+		return
+	}
+	for _, p := range prev.names {
+		if _, kept := next.routes[p]; kept {
+			continue
+		}
+		m.dur.DeleteLabelValues(p)
+		m.oDur.DeleteLabelValues(p)
+		m.oErrors.DeleteLabelValues(p)
+		m.reqs.DeletePartialMatch(prometheus.Labels{"route": p})
+		m.origin.DeletePartialMatch(prometheus.Labels{"route": p})
+	}
 }
 
 func (m *Metrics) route(name string) *route {
 	if name == "" {
 		name = NoRoute
 	}
-	if rt, ok := m.routes[name]; ok {
+	rs := m.state.Load()
+	if rt, ok := rs.routes[name]; ok {
 		return rt
 	}
-	return m.routes[NoRoute]
+	return rs.routes[NoRoute]
 }
 
 // Request implements gateway.Observer.
@@ -147,8 +189,9 @@ type RouteStats struct {
 func (m *Metrics) Snapshot() (total RouteStats, routes []RouteStats) {
 	total.Route = "total"
 	var all dto.Histogram
-	for _, name := range m.names {
-		rt := m.routes[name]
+	rs := m.state.Load()
+	for _, name := range rs.names {
+		rt := rs.routes[name]
 		s := RouteStats{Route: name}
 		vals := [gateway.NumResults]uint64{}
 		for i, c := range rt.results {

@@ -1,10 +1,6 @@
 package server
 
 import (
-	"log/slog"
-
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/graphql"
 	"github.com/moatproxy/moat/internal/config"
@@ -14,9 +10,9 @@ import (
 
 // graphqlExtensions makes the GraphQL endpoints of cfg's routes, with the
 // schema and safelist config.Validate loaded.
-func graphqlExtensions(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (map[string]gateway.NewExtension, error) {
+func (s *Server) graphqlExtensions(cfg *config.Config) (map[string]gateway.NewExtension, error) {
 	var exts map[string]gateway.NewExtension
-	var obs *metrics.GraphQL
+	log := s.log
 	for _, r := range cfg.Routes {
 		g := r.GraphQL
 		if g == nil {
@@ -24,7 +20,9 @@ func graphqlExtensions(cfg *config.Config, reg prometheus.Registerer, log *slog.
 		}
 		if exts == nil {
 			exts = map[string]gateway.NewExtension{}
-			obs = metrics.NewGraphQL(reg)
+		}
+		if s.gqlObs == nil {
+			s.gqlObs = metrics.NewGraphQL(s.reg) // registered once, kept across reloads
 		}
 		o := graphql.Options{
 			Schema:            g.LoadedSchema(),
@@ -34,7 +32,7 @@ func graphqlExtensions(cfg *config.Config, reg prometheus.Registerer, log *slog.
 			PersistedQueryTTL: g.PersistedQueryTTL.D(),
 			Safelist:          g.LoadedSafelist(),
 			MaxBody:           int64(g.MaxBody),
-			Observer:          obs,
+			Observer:          s.gqlObs,
 			Logger:            log,
 		}
 		if g.PrivateScope == "tier" {

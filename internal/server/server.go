@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,22 +37,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Server is a configured moat. Start binds its listeners; Shutdown drains
-// and stops them.
+// Server is a configured moat. Start binds its listeners; Reload applies
+// a new configuration without dropping a request or the cache; Shutdown
+// drains and stops them.
 type Server struct {
 	accessFile *accesslog.File // nil: the access log has no file of its own
-	cfg        *config.Config
 	log        *slog.Logger
 	memory     *cache.Memory
-	gateway    *gateway.Handler
-	fanout     *fanout.Fanout
 	metrics    *metrics.Metrics
+	reg        *prometheus.Registry
 	tracker    *hotkeys.Tracker
 	tags       *cache.TagIndex
 	tracing    *tracing.Tracing
 	fleet      *fleet
+	gqlObs     *metrics.GraphQL // made with the first GraphQL route
+	reloads    *prometheus.CounterVec
+	reloadedAt prometheus.Gauge
 	stopHot    context.CancelFunc
 	hotDone    chan struct{}
+
+	// cur is the configuration serving requests; older ones finish the
+	// requests they had, then close (see retire).
+	cur      atomic.Pointer[generation]
+	reloadMu sync.Mutex // one Reload at a time
+	source   func() (*config.Config, error)
+	retiring sync.WaitGroup
+	stopping chan struct{} // closed by Shutdown: retiring configurations close now
+	cert     atomic.Pointer[tls.Certificate]
 
 	stopFleetHot context.CancelFunc
 	fleetHotDone chan struct{}
@@ -73,6 +86,88 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	tags := cache.NewTagIndex(cfg.Tags.MaxIndex)
+	mem, err := cache.NewMemory(cache.MemoryOptions{
+		MaxBytes:      int64(cfg.Cache.Memory),
+		MaxObjectSize: int64(cfg.Cache.MaxObjectSize) + objectHeadroom,
+		OnRemove:      func(k string, e *cache.Entry) { tags.Remove(k, e) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tracker := hotkeys.New(hotkeys.Options{Capacity: cfg.Hotkeys.Capacity, HalfLife: cfg.Hotkeys.HalfLife.D()})
+	tr, err := tracing.New(context.Background(), cfg.Tracing, os.Stdout, tracing.WithLogger(log))
+	if err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("server: tracing: %w", err)
+	}
+	var accessFile *accesslog.File
+	if cfg.Log.AccessFile != "" {
+		if accessFile, err = accesslog.Open(cfg.Log.AccessFile); err != nil {
+			mem.Close()
+			return nil, fmt.Errorf("server: log.access_file: %w", err)
+		}
+	}
+	var observeRedis func(string, time.Duration, error)
+	if cfg.Cache.Redis != nil {
+		observeRedis = metrics.RedisCalls(reg)
+	}
+	fl, err := newFleet(cfg, log, observeRedis)
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
+	s := &Server{
+		accessFile: accessFile, log: log, memory: mem, reg: reg, tracker: tracker, tags: tags,
+		tracing: tr, fleet: fl, metrics: metrics.New(reg, patternsOf(cfg)),
+		stopping: make(chan struct{}), errs: make(chan error, 2),
+	}
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moat_config_reloads_total", Help: "Configuration reloads (SIGHUP, moat reload), by result (ok; error: the config was refused and the previous one kept serving).",
+	}, []string{"result"})
+	s.reloadedAt = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "moat_config_last_reload_success_timestamp_seconds", Help: "When the configuration serving requests was loaded (Unix time).",
+	})
+	reg.MustRegister(s.reloads, s.reloadedAt)
+	g, err := s.build(cfg, nil)
+	if err != nil {
+		mem.Close()
+		fl.close()
+		return nil, err
+	}
+	s.cur.Store(g)
+	s.reloadedAt.SetToCurrentTime()
+	metrics.RegisterComponents(reg, metrics.Components{
+		Gateway: func() *gateway.Handler { return s.cur.Load().gw },
+		Fanout:  func() *fanout.Fanout { return s.cur.Load().fanout },
+		Memory:  mem, Tags: tags, Hotkeys: tracker, Redis: fl.client, Bus: fl.busStats,
+	})
+	s.proxy = &http.Server{
+		Handler:           tr.Middleware(http.HandlerFunc(s.serveProxy)),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    int(cfg.Security.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.Admin.Listen != "" {
+		s.admin = &http.Server{
+			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.cur.Load().admin.ServeHTTP(w, r) }),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
+	return s, nil
+}
+
+// build makes what cfg decides on the process's cache: the gateway (from
+// prev's with gateway.Handler.Reload, keeping the cache), its purge
+// fan-out (prev's when the targets did not change), the auth resolver
+// (re-reading JWKS and API-key files), the GraphQL endpoints and the
+// admin API (its token).
+func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error) {
+	log := s.log
 	origin, err := url.Parse(cfg.Origin.URL)
 	if err != nil || origin.Host == "" {
 		return nil, fmt.Errorf("server: origin.url %q: not an absolute URL", cfg.Origin.URL)
@@ -128,74 +223,52 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	tags := cache.NewTagIndex(cfg.Tags.MaxIndex)
-	mem, err := cache.NewMemory(cache.MemoryOptions{
-		MaxBytes:      int64(cfg.Cache.Memory),
-		MaxObjectSize: int64(cfg.Cache.MaxObjectSize) + objectHeadroom,
-		OnRemove:      func(k string, e *cache.Entry) { tags.Remove(k, e) },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	g := &generation{cfg: cfg, drained: make(chan struct{})}
+	if prev != nil && slices.EqualFunc(prev.cfg.PurgeTargets, cfg.PurgeTargets, samePurgeTarget) {
+		g.fanout = prev.fanout
+	} else {
+		var targets []fanout.Target
+		for _, t := range cfg.PurgeTargets {
+			targets = append(targets, fanout.Target{URL: t.URL, Headers: t.Headers, Timeout: t.Timeout.D()})
+		}
+		if g.fanout, err = fanout.New(fanout.Options{Targets: targets, Logger: log}); err != nil {
+			return nil, fmt.Errorf("server: purge_targets: %w", err)
+		}
+		if prev != nil {
+			g.fanout.Start()
+		}
 	}
-	var targets []fanout.Target
-	for _, t := range cfg.PurgeTargets {
-		targets = append(targets, fanout.Target{URL: t.URL, Headers: t.Headers, Timeout: t.Timeout.D()})
+	closeFanout := func() {
+		if prev == nil || g.fanout != prev.fanout {
+			_ = g.fanout.Close(context.Background())
+		}
 	}
-	fan, err := fanout.New(fanout.Options{Targets: targets, Logger: log})
-	if err != nil {
-		mem.Close()
-		return nil, fmt.Errorf("server: purge_targets: %w", err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	patterns := make([]string, len(cfg.Routes))
-	for i, r := range cfg.Routes {
-		patterns[i] = r.Match
-	}
-	met := metrics.New(reg, patterns)
-	tracker := hotkeys.New(hotkeys.Options{Capacity: cfg.Hotkeys.Capacity, HalfLife: cfg.Hotkeys.HalfLife.D()})
-	tr, err := tracing.New(context.Background(), cfg.Tracing, os.Stdout, tracing.WithLogger(log))
-	if err != nil {
-		return nil, fmt.Errorf("server: tracing: %w", err)
-	}
-	accessLog, accessFile, err := openAccessLog(cfg, log)
-	if err != nil {
-		return nil, err
-	}
+	accessLog := s.accessLogger(cfg)
 	maxIdle := cfg.Origin.MaxIdleConns
 	if maxIdle == 0 {
 		maxIdle = -1
 	}
-	var observeRedis func(string, time.Duration, error)
-	if cfg.Cache.Redis != nil {
-		observeRedis = metrics.RedisCalls(reg)
-	}
-	fl, err := newFleet(cfg, log, observeRedis)
+	exts, err := s.graphqlExtensions(cfg)
 	if err != nil {
-		mem.Close()
+		closeFanout()
 		return nil, err
 	}
-	exts, err := graphqlExtensions(cfg, reg, log)
-	if err != nil {
-		mem.Close()
-		fl.close()
-		return nil, err
-	}
-	gw, err := gateway.New(gateway.Options{
+	fan := g.fanout
+	opts := gateway.Options{
 		Extensions:               exts,
-		L2:                       fl.l2,
-		L2Timeout:                fl.timeout,
-		L2Queue:                  fl.queue,
-		Bus:                      fl.bus,
-		Versions:                 fl.versions,
-		Lease:                    fl.lease,
+		L2:                       s.fleet.l2,
+		L2Timeout:                s.fleet.timeout,
+		L2Queue:                  s.fleet.queue,
+		Bus:                      s.fleet.bus,
+		Versions:                 s.fleet.versions,
+		Lease:                    s.fleet.lease,
 		Origin:                   origin,
 		OriginTimeout:            cfg.Origin.Timeout.D(),
 		DialTimeout:              cfg.Origin.DialTimeout.D(),
 		MaxIdleConns:             maxIdle,
 		MaxConns:                 cfg.Origin.MaxConns,
 		PreserveHost:             cfg.Origin.HostHeader == config.HostHeaderClient,
-		Tier:                     mem,
+		Tier:                     s.memory,
 		Policies:                 table,
 		MaxObjectSize:            storableObjectSize(cfg),
 		MaxFillBytes:             max(int64(cfg.Cache.Memory)/8, storableObjectSize(cfg)),
@@ -217,83 +290,96 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		KeyHost:                  keyHost(cfg, origin),
 		HostAliases:              hostAliases(cfg),
 		ClientBodyTimeout:        cfg.Security.ClientBodyTimeout.D(),
-		TagIndex:                 tags,
+		TagIndex:                 s.tags,
 		TagHeaders:               cfg.Tags.Headers,
 		TagsDownstream:           cfg.Tags.Downstream,
 		OnPurge: func(p gateway.Purge) {
 			fan.Enqueue(fanout.Purge{Tags: p.Tags, URLs: p.URLs, Prefixes: p.Prefixes, Routes: p.Routes, All: p.All, Soft: p.Soft})
 		},
-		Tracker:         tracker,
-		Observer:        tracing.Join(met, tr.Observer()),
+		Tracker:         s.tracker,
+		Observer:        tracing.Join(s.metrics, s.tracing.Observer()),
 		AccessLog:       accessLog,
 		AccessLogSample: float64(cfg.Log.AccessSample),
 		Logger:          log,
-	})
+	}
+	if prev == nil {
+		g.gw, err = gateway.New(opts)
+	} else {
+		g.gw, err = prev.gw.Reload(opts)
+	}
 	if err != nil {
-		mem.Close()
-		fl.close()
+		closeFanout()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{accessFile: accessFile, cfg: cfg, log: log, memory: mem, gateway: gw, fanout: fan, metrics: met, tracker: tracker, tags: tags, tracing: tr, fleet: fl, errs: make(chan error, 2)}
-	metrics.RegisterComponents(reg, metrics.Components{Gateway: gw, Memory: mem, Tags: tags, Fanout: fan, Hotkeys: tracker, Redis: fl.client, Bus: fl.busStats})
-	s.proxy = &http.Server{
-		Handler:           tr.Middleware(gw),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    int(cfg.Security.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	g.admin = http.NotFoundHandler()
 	if cfg.Admin.Listen != "" {
-		s.admin = &http.Server{
-			Handler: admin.New(admin.Options{
-				Token:   cfg.Admin.Token,
-				Ready:   s.ready.Load,
-				Stats:   s.Stats,
-				Purge:   gw.Purge,
-				Keys:    s.keys,
-				Inspect: func(r *http.Request) any { return gw.Inspect(r) },
-				Routes:  s.routes,
-				Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-				UI:      ui.Handler(),
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
+		gw := g.gw
+		g.admin = admin.New(admin.Options{
+			Token: cfg.Admin.Token,
+			Ready: s.ready.Load,
+			Stats: s.Stats,
+			Purge: func(ctx context.Context, p gateway.Purge) (gateway.PurgeResult, error) {
+				return s.cur.Load().gw.Purge(ctx, p)
+			},
+			Keys:    s.keys,
+			Inspect: func(r *http.Request) any { return gw.Inspect(r) },
+			Routes:  s.routes,
+			Reload:  func(ctx context.Context) (any, error) { return s.ReloadConfig() },
+			Metrics: promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
+			UI:      ui.Handler(),
+		})
 	}
-	return s, nil
+	return g, nil
 }
 
-// Gateway returns the caching handler.
-func (s *Server) Gateway() *gateway.Handler { return s.gateway }
+func samePurgeTarget(a, b config.PurgeTarget) bool {
+	return a.URL == b.URL && a.Timeout == b.Timeout && maps.Equal(a.Headers, b.Headers)
+}
+
+func patternsOf(cfg *config.Config) []string {
+	patterns := make([]string, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		patterns[i] = r.Match
+	}
+	return patterns
+}
+
+// Gateway returns the caching handler of the configuration serving
+// requests.
+func (s *Server) Gateway() *gateway.Handler { return s.cur.Load().gw }
 
 // Start binds the gateway (and admin) listeners and serves in the
 // background. It returns the bound addresses (useful with port 0).
 func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	cfg := s.cur.Load().cfg
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return "", "", fmt.Errorf("server: listen %s: %w", s.cfg.Listen, err)
+		return "", "", fmt.Errorf("server: listen %s: %w", cfg.Listen, err)
 	}
-	if s.cfg.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
-		if err != nil {
+	if cfg.TLS.CertFile != "" {
+		if err := s.loadCert(cfg); err != nil {
 			ln.Close()
-			return "", "", fmt.Errorf("server: tls: %w", err)
+			return "", "", err
 		}
-		// HTTP/2 is negotiated by ALPN; net/http serves h2 over TLS.
-		s.proxy.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+		// HTTP/2 is negotiated by ALPN; net/http serves h2 over TLS. The
+		// certificate is read again on every reload.
+		s.proxy.TLSConfig = &tls.Config{
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
+			NextProtos:     []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12,
+		}
 		ln = tls.NewListener(ln, s.proxy.TLSConfig)
 	}
 	// The process's memory follows cache.memory (DESIGN invariant 4):
 	// entries are accounted honestly, and the collector runs before the
 	// heap doubles (see applyMemoryLimit).
-	_, s.restoreMemLimit = applyMemoryLimit(int64(s.cfg.Cache.Memory), s.log)
-	s.fanout.Start()
-	if s.cfg.Hotkeys.File != "" {
+	_, s.restoreMemLimit = applyMemoryLimit(int64(cfg.Cache.Memory), s.log)
+	s.cur.Load().fanout.Start()
+	if cfg.Hotkeys.File != "" {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopHot, s.hotDone = cancel, make(chan struct{})
 		go func() {
 			defer close(s.hotDone)
-			s.tracker.Run(ctx, s.cfg.Hotkeys.File, s.cfg.Hotkeys.Top, s.cfg.Hotkeys.Interval.D(), s.log)
+			s.tracker.Run(ctx, cfg.Hotkeys.File, cfg.Hotkeys.Top, cfg.Hotkeys.Interval.D(), s.log)
 		}()
 	}
 	if s.fleet.client != nil {
@@ -301,16 +387,16 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 		s.stopFleetHot, s.fleetHotDone = cancel, make(chan struct{})
 		go func() {
 			defer close(s.fleetHotDone)
-			s.fleet.publishHot(ctx, s.tracker, s.cfg.Hotkeys.Top, s.cfg.Hotkeys.Interval.D(), s.log)
+			s.fleet.publishHot(ctx, s.tracker, cfg.Hotkeys.Top, cfg.Hotkeys.Interval.D(), s.log)
 		}()
 	}
 	s.serve(s.proxy, ln)
 	proxyAddr = ln.Addr().String()
 	if s.admin != nil {
-		aln, err := net.Listen("tcp", s.cfg.Admin.Listen)
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
 			_ = s.Shutdown(context.Background())
-			return "", "", fmt.Errorf("server: admin listen %s: %w", s.cfg.Admin.Listen, err)
+			return "", "", fmt.Errorf("server: admin listen %s: %w", cfg.Admin.Listen, err)
 		}
 		s.serve(s.admin, aln)
 		adminAddr = aln.Addr().String()
@@ -369,6 +455,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.served.Wait()
+	// Configurations still finishing requests (a hijacked or endless one)
+	// close now; the one serving closes last, closing the cache.
+	close(s.stopping)
+	s.retiring.Wait()
 	if s.accessFile != nil {
 		defer s.accessFile.Close() // after the last request's line
 	}
@@ -384,17 +474,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.fleetHotDone
 	}
 	// Purges accepted before shutdown still reach the other layers.
-	if err := s.fanout.Close(ctx); err != nil {
+	g := s.cur.Load()
+	gwErr := g.gw.Close()
+	if err := g.fanout.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("purge fan-out: %w", err))
 	}
-	errs = append(errs, s.tracing.Shutdown(ctx), s.gateway.Close(), s.memory.Close())
+	errs = append(errs, s.tracing.Shutdown(ctx), gwErr, s.memory.Close())
 	s.fleet.close() // after the gateway sent its queued L2 writes
 	return errors.Join(errs...)
 }
 
 // Stats is the value served at the admin /api/stats endpoint.
 func (s *Server) Stats() any {
-	g := s.gateway.Stats()
+	gw := s.cur.Load().gw
+	g := gw.Stats()
 	m := s.memory.Stats()
 	total, routes := s.metrics.Snapshot()
 	refreshes := map[string]int64{}
@@ -420,7 +513,7 @@ func (s *Server) Stats() any {
 		"shed":          g.Shed.Load(),
 		"origin_errors": g.OriginErrors.Load(),
 	}
-	if f := s.fleet.stats(s.gateway); f != nil {
+	if f := s.fleet.stats(gw); f != nil {
 		out["fleet"] = f
 	}
 	return out
@@ -433,7 +526,7 @@ func (s *Server) keys(r *http.Request, route string, limit int) any {
 	for i, t := range top {
 		hot[i] = gateway.HotKey{Key: t.Key, URL: t.URL, Rate: t.Rate}
 	}
-	return map[string]any{"keys": s.gateway.Describe(r, hot, route, limit)}
+	return map[string]any{"keys": s.cur.Load().gw.Describe(r, hot, route, limit)}
 }
 
 // routes answers /api/routes: every route with its effective settings.
@@ -457,9 +550,10 @@ func (s *Server) routes() any {
 		Downstream           string   `json:"downstream,omitempty"`
 	}
 	out := []routeInfo{}
-	for i := range s.cfg.Routes {
-		r := &s.cfg.Routes[i]
-		v := s.cfg.Effective(r)
+	cfg := s.cur.Load().cfg
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		v := cfg.Effective(r)
 		out = append(out, routeInfo{
 			Pattern: r.Match, Line: r.Line, Bypass: !r.Cached(), Volatility: r.Volatility,
 			TTLSeconds: v.TTL.D().Seconds(), OverrideOrigin: r.OverrideOrigin,
@@ -546,24 +640,20 @@ func hostAliases(cfg *config.Config) map[string]string {
 	return out
 }
 
-// openAccessLog returns the access logger cfg asks for (nil: none) and the
-// file it writes, if it has one of its own.
-func openAccessLog(cfg *config.Config, log *slog.Logger) (*slog.Logger, *accesslog.File, error) {
+// accessLogger returns the access logger cfg asks for (nil: none), on the
+// access-log file the server opened at its start, if any.
+func (s *Server) accessLogger(cfg *config.Config) *slog.Logger {
 	l := cfg.Log
-	if l.AccessFile != "" {
-		f, err := accesslog.Open(l.AccessFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("server: log.access_file: %w", err)
-		}
-		return accesslog.New(f, l.AccessFormat), f, nil
+	if s.accessFile != nil {
+		return accesslog.New(s.accessFile, l.AccessFormat)
 	}
-	if !l.Access && !log.Enabled(context.Background(), slog.LevelDebug) {
-		return nil, nil, nil
+	if !l.Access && !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return nil
 	}
 	if l.AccessFormat == accesslog.Combined {
-		return accesslog.New(os.Stderr, accesslog.Combined), nil, nil
+		return accesslog.New(os.Stderr, accesslog.Combined)
 	}
-	return log, nil, nil // in the application log, in its format
+	return s.log // in the application log, in its format
 }
 
 // ReopenLogs reopens the access log file (SIGUSR1, after logrotate moved

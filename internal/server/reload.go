@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moatproxy/moat/gateway"
+	"github.com/moatproxy/moat/internal/config"
+	"github.com/moatproxy/moat/internal/fanout"
+)
+
+// generation is what one configuration built (see Server.build) and the
+// requests it is answering.
+type generation struct {
+	cfg    *config.Config
+	gw     *gateway.Handler
+	fanout *fanout.Fanout
+	admin  http.Handler
+
+	inflight  atomic.Int64
+	retired   atomic.Bool
+	drained   chan struct{} // closed once retired with no request left
+	drainOnce sync.Once
+}
+
+func (g *generation) leave() {
+	if g.inflight.Add(-1) == 0 && g.retired.Load() {
+		g.drainOnce.Do(func() { close(g.drained) })
+	}
+}
+
+// serveProxy hands a request to the configuration serving, which answers
+// it to the end even if a reload replaces it meanwhile.
+func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
+	for {
+		g := s.cur.Load()
+		g.inflight.Add(1)
+		// Counted before the check: a configuration retired after this
+		// load waits for the request; one retired before, it never serves.
+		if s.cur.Load() == g {
+			defer g.leave()
+			g.gw.ServeHTTP(w, r)
+			return
+		}
+		g.leave()
+	}
+}
+
+// Config returns the configuration serving requests.
+func (s *Server) Config() *config.Config { return s.cur.Load().cfg }
+
+// SetConfigSource sets how ReloadConfig reads the configuration again
+// (moat serve: the config file it was started with).
+func (s *Server) SetConfigSource(load func() (*config.Config, error)) { s.source = load }
+
+// ReloadResult says what a reload did.
+type ReloadResult struct {
+	Routes int `json:"routes"`
+	// RestartNeeded names the settings that changed but take effect only
+	// when the process restarts (listeners, the cache's size, Redis...).
+	RestartNeeded []string `json:"restart_needed,omitempty"`
+	Warnings      []string `json:"warnings,omitempty"`
+}
+
+// ReloadConfig reads the configuration from its source and applies it (see
+// Reload). A configuration that does not load is refused with its problems
+// (file:line: key: message), and the one serving goes on.
+func (s *Server) ReloadConfig() (ReloadResult, error) {
+	if s.source == nil {
+		return ReloadResult{}, errors.New("server: no configuration file to reload from")
+	}
+	cfg, err := s.source()
+	if err != nil {
+		s.reloads.WithLabelValues("error").Inc()
+		s.log.Error("config reload refused; the previous configuration goes on serving", "err", err)
+		return ReloadResult{}, err
+	}
+	return s.Reload(cfg)
+}
+
+// Reload applies cfg, which must have passed validation, without dropping
+// a request or the cache: requests that arrive from now on get the new
+// configuration, those in flight finish on the old one, which then closes.
+// Entries of routes whose policy did not change stay; a purge made during
+// the changeover reaches both. JWKS, API-key and TLS certificate files are
+// read again. Settings bound to the process (listeners, the cache's
+// size, Redis, tracing, hot-key recording) are reported in RestartNeeded
+// and keep their old values.
+func (s *Server) Reload(cfg *config.Config) (ReloadResult, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ReloadResult{}, errors.New("server: reload after shutdown")
+	}
+	old := s.cur.Load()
+	res := ReloadResult{Routes: len(cfg.Routes), RestartNeeded: restartNeeded(old.cfg, cfg)}
+	for _, w := range cfg.Warnings() {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: %s: %s", w.Source, w.Line, w.Key, w.Msg))
+	}
+	if cfg.TLS.CertFile != "" && s.proxy.TLSConfig != nil {
+		if err := s.loadCert(cfg); err != nil {
+			s.reloads.WithLabelValues("error").Inc()
+			s.log.Error("config reload refused; the previous configuration goes on serving", "err", err)
+			return ReloadResult{}, err
+		}
+	}
+	g, err := s.build(cfg, old)
+	if err != nil {
+		s.reloads.WithLabelValues("error").Inc()
+		s.log.Error("config reload refused; the previous configuration goes on serving", "err", err)
+		return ReloadResult{}, err
+	}
+	s.metrics.SetRoutes(patternsOf(cfg))
+	s.cur.Store(g)
+	s.retiring.Add(1)
+	go s.retire(old, g)
+	s.reloads.WithLabelValues("ok").Inc()
+	s.reloadedAt.SetToCurrentTime()
+	s.log.Info("config reloaded", "routes", res.Routes, "origin", cfg.Origin.URL, "restart_needed", res.RestartNeeded)
+	for _, w := range cfg.Warnings() {
+		s.log.Warn("config: "+w.Msg, "file", w.Source, "line", w.Line, "key", w.Key)
+	}
+	return res, nil
+}
+
+// retire closes old, replaced by next, once its last request is answered
+// (or the server shuts down).
+func (s *Server) retire(old, next *generation) {
+	defer s.retiring.Done()
+	old.retired.Store(true)
+	if old.inflight.Load() == 0 {
+		old.drainOnce.Do(func() { close(old.drained) })
+	}
+	slow := time.NewTimer(30 * time.Second)
+	defer slow.Stop()
+	for done := false; !done; {
+		select {
+		case <-old.drained:
+			done = true
+		case <-s.stopping:
+			done = true
+		case <-slow.C:
+			s.log.Warn("the previous configuration is still answering requests", "requests", old.inflight.Load())
+		}
+	}
+	if err := old.gw.Close(); err != nil {
+		s.log.Warn("closing the previous configuration", "err", err)
+	}
+	if old.fanout != next.fanout {
+		// Its purges, accepted before, still reach the other layers.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := old.fanout.Close(ctx); err != nil {
+			s.log.Warn("purge fan-out of the previous configuration", "err", err)
+		}
+		cancel()
+	}
+}
+
+// loadCert reads cfg's TLS certificate and key into the listener.
+func (s *Server) loadCert(cfg *config.Config) error {
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return fmt.Errorf("server: tls: %w", err)
+	}
+	s.cert.Store(&cert)
+	return nil
+}
+
+// restartNeeded names the settings of next that differ from prev's and
+// that a reload cannot apply.
+func restartNeeded(prev, next *config.Config) []string {
+	var out []string
+	check := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			out = append(out, name)
+		}
+	}
+	check("listen", prev.Listen, next.Listen)
+	check("admin.listen", prev.Admin.Listen, next.Admin.Listen)
+	check("tls", prev.TLS.CertFile == "", next.TLS.CertFile == "")
+	check("cache.memory", prev.Cache.Memory, next.Cache.Memory)
+	check("cache.max_object_size", prev.Cache.MaxObjectSize, next.Cache.MaxObjectSize)
+	check("cache.redis", prev.Cache.Redis, next.Cache.Redis)
+	check("tags.max_index", prev.Tags.MaxIndex, next.Tags.MaxIndex)
+	check("hotkeys", prev.Hotkeys, next.Hotkeys)
+	check("tracing", prev.Tracing, next.Tracing)
+	check("log.level", prev.Log.Level, next.Log.Level)
+	check("log.format", prev.Log.Format, next.Log.Format)
+	check("log.access_file", prev.Log.AccessFile, next.Log.AccessFile)
+	check("security.max_header_bytes", prev.Security.MaxHeaderBytes, next.Security.MaxHeaderBytes)
+	return out
+}
