@@ -21,6 +21,7 @@ import (
 	"github.com/moatproxy/moat/internal/compress"
 	"github.com/moatproxy/moat/internal/httpcache"
 	"github.com/moatproxy/moat/policy"
+	"github.com/moatproxy/moat/upstream"
 )
 
 // Options configure a Handler. Only Origin is required.
@@ -47,6 +48,13 @@ type Options struct {
 	// PreserveHost sends the client's Host to the origin instead of the
 	// origin URL's host.
 	PreserveHost bool
+	// Upstreams are named origins: the requests of a route whose
+	// Policy.Upstream names one go through its RoundTripper (typically an
+	// upstream.Pool, which picks a server) to UpstreamURL(name) + path,
+	// instead of to Origin. When it answers an error wrapping
+	// upstream.ErrNoHealthy or upstream.ErrBusy, the client gets a stale
+	// entry under stale-if-error, else 503 with Retry-After.
+	Upstreams map[string]http.RoundTripper
 
 	// Tier stores responses. If nil, a 64 MiB cache.Memory is used.
 	Tier cache.Tier
@@ -258,6 +266,7 @@ type Handler struct {
 	ownsTransport  *http.Transport
 	ignoreClientCC bool // for requests of no route
 	proxies        trustedProxies
+	upstreams      map[string]*url.URL // Policy.Upstream → the URL its requests are sent to
 	keyHost        string
 	hostAliases    map[string]string
 	exts           map[*policy.Policy]Extension // routes served by extensions
@@ -362,6 +371,11 @@ func withDefaults(o *Options) error {
 	}
 	if o.KeyHost != "" && o.PreserveHost {
 		return errors.New("gateway: KeyHost with PreserveHost would serve one host's answers for another's")
+	}
+	for _, p := range o.Policies.Policies() {
+		if p.Upstream != "" && o.Upstreams[p.Upstream] == nil {
+			return fmt.Errorf("gateway: route %q: no upstream %q in Options.Upstreams", p.Pattern, p.Upstream)
+		}
 	}
 	if o.OriginTimeout == 0 {
 		o.OriginTimeout = 10 * time.Second
@@ -491,6 +505,16 @@ func (c *core) build(o Options) (*Handler, error) {
 		}
 		transport, h.ownsTransport = t, t
 	}
+	if len(o.Upstreams) > 0 {
+		r := upstreamRouter{origin: transport, pools: map[string]http.RoundTripper{}}
+		h.upstreams = map[string]*url.URL{}
+		for name, rt := range o.Upstreams {
+			u := UpstreamURL(name)
+			h.upstreams[name] = u
+			r.pools[u.Host] = rt
+		}
+		transport = r
+	}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
 		Transport:      countingTransport{transport, h},
@@ -587,7 +611,18 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	// a query that url.ParseQuery rejects (";", bad escapes, too many
 	// parameters) and drops what it cannot parse.
 	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
-	pr.SetURL(h.origin)
+	f := fillFrom(pr.Out.Context())
+	var pol *policy.Policy
+	if f != nil {
+		pol = f.pol
+	} else if p, ok := pr.Out.Context().Value(passKey{}).(*pass); ok {
+		pol = p.pol
+	}
+	target := h.origin
+	if pol != nil && pol.Upstream != "" {
+		target = h.upstreams[pol.Upstream]
+	}
+	pr.SetURL(target)
 	if h.proxies.trusts(pr.In.RemoteAddr) {
 		// A trusted proxy's chain is kept; SetXForwarded appends the peer.
 		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
@@ -597,13 +632,6 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	if h.preserveHost {
 		pr.Out.Host = pr.In.Host
-	}
-	f := fillFrom(pr.Out.Context())
-	var pol *policy.Policy
-	if f != nil {
-		pol = f.pol
-	} else if p, ok := pr.Out.Context().Value(passKey{}).(*pass); ok {
-		pol = p.pol
 	}
 	// Fields origins honour but keys do not carry stop here, on the way to
 	// the origin (a hit forwards nothing, so they cost it nothing).
@@ -643,7 +671,12 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	f := fillFrom(r.Context())
 	status, msg := http.StatusBadGateway, "moat: origin unreachable\n"
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	switch {
+	case errors.Is(err, upstream.ErrNoHealthy):
+		status, msg = http.StatusServiceUnavailable, "moat: no healthy origin server\n"
+	case errors.Is(err, upstream.ErrBusy):
+		status, msg = http.StatusServiceUnavailable, "moat: every origin server is at its connection limit\n"
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		status, msg = http.StatusGatewayTimeout, "moat: origin timed out\n"
 	}
 	clientGone := errors.Is(err, context.Canceled) && r.Context().Err() != nil
@@ -651,7 +684,11 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		if !clientGone {
 			// The requests coalesced on this fill get the same answer
 			// instead of each trying the failing origin again.
-			f.fail(&cache.Entry{Status: status, Header: originErrorHeader(), Body: []byte(msg), NotStoredReason: "moat"})
+			hdr := originErrorHeader()
+			if status == http.StatusServiceUnavailable {
+				hdr.Set("Retry-After", "1")
+			}
+			f.fail(&cache.Entry{Status: status, Header: hdr, Body: []byte(msg), NotStoredReason: "moat"})
 		}
 		f.release()
 		if f.background {
@@ -685,6 +722,9 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	for k, v := range originErrorHeader() {
 		hdr[k] = v
 	}
+	if status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", "1")
+	}
 	fwd := "miss"
 	if f == nil {
 		fwd = "bypass"
@@ -716,3 +756,25 @@ var _ http.Handler = (*Handler)(nil)
 
 // tlsMarker marks synthesized requests as https for key building.
 var tlsMarker = &tls.ConnectionState{}
+
+// UpstreamURL is the URL the requests of routes of the upstream name are
+// sent to (Options.Upstreams): a host of the reserved .invalid domain
+// (RFC 6761) that only the upstream's RoundTripper resolves, to one of its
+// servers.
+func UpstreamURL(name string) *url.URL {
+	return &url.URL{Scheme: "http", Host: name + ".upstream.invalid"}
+}
+
+// upstreamRouter sends a request for an upstream's URL to its
+// RoundTripper, and any other to the origin's.
+type upstreamRouter struct {
+	origin http.RoundTripper
+	pools  map[string]http.RoundTripper // by UpstreamURL host
+}
+
+func (r upstreamRouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if rt := r.pools[req.URL.Host]; rt != nil {
+		return rt.RoundTrip(req)
+	}
+	return r.origin.RoundTrip(req)
+}

@@ -43,6 +43,10 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Origin is the API being cached.
 	Origin Origin `yaml:"origin"`
+	// Upstreams are named pools of origin servers, balanced and health
+	// checked, for routes (routes[].upstream) or every request
+	// (origin.upstream). See Upstream.
+	Upstreams map[string]Upstream `yaml:"upstreams,omitempty"`
 	// Cache sizes the cache and bounds heuristic freshness and request coalescing.
 	Cache Cache `yaml:"cache"`
 	// Log selects the log level and format.
@@ -121,6 +125,9 @@ type Origin struct {
 	// fragment or user info. A path prefix is allowed and is prepended to every request path.
 	// Validate accepts "" (the demo builds its origin in code); ValidateServe requires it.
 	URL string `yaml:"url"`
+	// Upstream, instead of URL, names the upstream (see Upstreams) that
+	// every request without a route upstream of its own goes to.
+	Upstream string `yaml:"upstream"`
 	// Timeout bounds the wait for the origin's response headers, dialing included.
 	// Default 10s; must be positive.
 	Timeout Duration `yaml:"timeout"`
@@ -381,6 +388,9 @@ type Route struct {
 	ClientCacheControl string `yaml:"client_cache_control"`
 	// GraphQL makes the route a GraphQL endpoint (see GraphQL).
 	GraphQL *GraphQL `yaml:"graphql"`
+	// Upstream names the upstream (see Config.Upstreams) the route's
+	// requests go to instead of the origin.
+	Upstream string `yaml:"upstream"`
 
 	// Line is the line of this route in the config's Source (0 for routes built in code), for
 	// runtime messages such as "route at moat.yaml:12".

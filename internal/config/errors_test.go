@@ -148,7 +148,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "top_level_not_mapping",
 			in:   "- listen\n",
-			want: []string{`moat.yaml:1: want a mapping with keys listen, tls, admin, origin, cache, log, routes`},
+			want: []string{`moat.yaml:1: want a mapping with keys listen, tls, admin, origin, upstreams, cache, log, routes`},
 		},
 		{
 			name: "yaml_syntax",

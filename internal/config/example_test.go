@@ -52,7 +52,7 @@ func ExampleConfig_ValidateServe() {
 	c.Origin.URL = "http://127.0.0.1:9000"
 	fmt.Println(c.ValidateServe())
 	// Output:
-	// config: origin.url: required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000
+	// config: origin.url: required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000 (or origin.upstream: the name of an upstream)
 	// <nil>
 }
 

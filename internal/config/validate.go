@@ -41,8 +41,8 @@ func (c *Config) ValidateServe() error {
 
 // requireOrigin records the absence of origin.url, which serving needs.
 func (c *Config) requireOrigin(errs *problems) {
-	if c.Origin.URL == "" {
-		errs.addf(c.lineOf("origin"), "origin.url", "required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000")
+	if c.Origin.URL == "" && c.Origin.Upstream == "" {
+		errs.addf(c.lineOf("origin"), "origin.url", "required to serve: the base URL of the API to cache, e.g. http://127.0.0.1:9000 (or origin.upstream: the name of an upstream)")
 	}
 }
 
@@ -110,6 +110,7 @@ func (c *Config) validate() []*FieldError {
 	k.tls()
 	k.admin()
 	k.origin()
+	k.upstreams()
 	k.cache()
 	k.trustedProxies()
 	if k.c.ShutdownDelay < 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/moatproxy/moat/internal/fanout"
 	"github.com/moatproxy/moat/internal/hotkeys"
 	"github.com/moatproxy/moat/redisl2"
+	"github.com/moatproxy/moat/upstream"
 )
 
 // Components are the parts whose own counters are exported at scrape time.
@@ -19,6 +20,8 @@ type Components struct {
 	// change on a reload).
 	Gateway func() *gateway.Handler
 	Fanout  func() *fanout.Fanout
+	// Upstreams returns the upstream pools of the configuration serving.
+	Upstreams func() []*upstream.Pool
 	Memory  *cache.Memory
 	Tags    *cache.TagIndex
 	Hotkeys *hotkeys.Tracker
@@ -77,12 +80,17 @@ var (
 	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed, dropped).", "result")
 	dFanPending  = desc("moat_purge_fanout_pending", "Purge deliveries waiting in the queues.")
 	dHotTracked  = desc("moat_hotkeys_tracked", "Keys whose request rate is tracked.")
+	dUpUp        = desc("moat_upstream_member_up", "1 while an upstream member takes requests (its health checks pass and it is not ejected), else 0.", "upstream", "member")
+	dUpReq       = desc("moat_upstream_requests_total", "Requests sent to an upstream member.", "upstream", "member")
+	dUpFail      = desc("moat_upstream_failures_total", "Requests to an upstream member that failed (errors and the passive failure statuses).", "upstream", "member")
+	dUpEject     = desc("moat_upstream_ejections_total", "Times an upstream member was ejected after failed requests.", "upstream", "member")
+	dUpInFlight  = desc("moat_upstream_in_flight", "Requests an upstream member is answering.", "upstream", "member")
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dEntries, dBytes, dMaxBytes, dEvictions, dRejected, dStored, dWaiters,
 		dLockAcq, dLockWait, dLockContend, dRefreshes, dRefreshErr, dRefreshSkip, dInval, dInvalEnt, dPurgedFills, dShed,
-		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dDistrust, dL2Requests, dL2Errors, dL2Writes, dL2Open, dL2PurgeErr, dRedisState, dRedisConn, dLease, dBus, dBusAge, dFanout, dFanPending, dHotTracked} {
+		dTagPairs, dTags, dIndexFull, dClientErr, dTierErr, dDistrust, dL2Requests, dL2Errors, dL2Writes, dL2Open, dL2PurgeErr, dRedisState, dRedisConn, dLease, dBus, dBusAge, dFanout, dFanPending, dHotTracked, dUpUp, dUpReq, dUpFail, dUpEject, dUpInFlight} {
 		ch <- d
 	}
 }
@@ -106,6 +114,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			tooLarge += uint64(g.Stats().TooLarge.Load()) // refused before the tier saw them
 		}
 		counter(dRejected, float64(tooLarge), "l1", "too_large")
+	}
+	if c.c.Upstreams != nil {
+		for _, p := range c.c.Upstreams() {
+			for _, m := range p.Stats() {
+				up := 0.0
+				if m.State == upstream.StateUp {
+					up = 1
+				}
+				gauge(dUpUp, up, p.Name(), m.URL)
+				counter(dUpReq, float64(m.Requests), p.Name(), m.URL)
+				counter(dUpFail, float64(m.Failures), p.Name(), m.URL)
+				counter(dUpEject, float64(m.Ejections), p.Name(), m.URL)
+				gauge(dUpInFlight, float64(m.InFlight), p.Name(), m.URL)
+			}
+		}
 	}
 	if g := call(c.c.Gateway); g != nil {
 		s := g.Stats()

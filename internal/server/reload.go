@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/fanout"
+	"github.com/moatproxy/moat/upstream"
 )
 
 // generation is what one configuration built (see Server.build) and the
@@ -22,6 +24,7 @@ type generation struct {
 	cfg    *config.Config
 	gw     *gateway.Handler
 	fanout *fanout.Fanout
+	pools  map[string]*pool // upstreams by name
 	admin  http.Handler
 
 	inflight  atomic.Int64
@@ -121,9 +124,12 @@ func (s *Server) Reload(cfg *config.Config) (ReloadResult, error) {
 		return ReloadResult{}, err
 	}
 	s.metrics.SetRoutes(patternsOf(cfg))
+	s.mu.Lock()
+	s.gens = append(s.gens, g)
+	s.mu.Unlock()
 	s.cur.Store(g)
 	s.retiring.Add(1)
-	go s.retire(old, g)
+	go s.retire(old)
 	s.reloads.WithLabelValues("ok").Inc()
 	s.reloadedAt.SetToCurrentTime()
 	s.log.Info("config reloaded", "routes", res.Routes, "origin", cfg.Origin.URL, "restart_needed", res.RestartNeeded)
@@ -133,9 +139,10 @@ func (s *Server) Reload(cfg *config.Config) (ReloadResult, error) {
 	return res, nil
 }
 
-// retire closes old, replaced by next, once its last request is answered
-// (or the server shuts down).
-func (s *Server) retire(old, next *generation) {
+// retire closes old, replaced by a newer configuration, once its last
+// request is answered (or the server shuts down): its gateway, and the
+// upstream pools and purge fan-out no live configuration shares.
+func (s *Server) retire(old *generation) {
 	defer s.retiring.Done()
 	old.retired.Store(true)
 	if old.inflight.Load() == 0 {
@@ -156,14 +163,36 @@ func (s *Server) retire(old, next *generation) {
 	if err := old.gw.Close(); err != nil {
 		s.log.Warn("closing the previous configuration", "err", err)
 	}
-	if old.fanout != next.fanout {
+	pools, fan := s.release(old)
+	for _, p := range pools {
+		p.Close()
+	}
+	if fan != nil {
 		// Its purges, accepted before, still reach the other layers.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := old.fanout.Close(ctx); err != nil {
+		if err := fan.Close(ctx); err != nil {
 			s.log.Warn("purge fan-out of the previous configuration", "err", err)
 		}
 		cancel()
 	}
+}
+
+// release removes old from the live configurations and returns its pools
+// and fan-out that none of the others uses.
+func (s *Server) release(old *generation) (pools []*upstream.Pool, fan *fanout.Fanout) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gens = slices.DeleteFunc(s.gens, func(g *generation) bool { return g == old })
+	used := func(match func(*generation) bool) bool { return slices.ContainsFunc(s.gens, match) }
+	for name, p := range old.pools {
+		if !used(func(g *generation) bool { return g.pools[name] == p }) {
+			pools = append(pools, p.p)
+		}
+	}
+	if !used(func(g *generation) bool { return g.fanout == old.fanout }) {
+		fan = old.fanout
+	}
+	return pools, fan
 }
 
 // loadCert reads cfg's TLS certificate and key into the listener.

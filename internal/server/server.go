@@ -59,7 +59,8 @@ type Server struct {
 	// cur is the configuration serving requests; older ones finish the
 	// requests they had, then close (see retire).
 	cur      atomic.Pointer[generation]
-	reloadMu sync.Mutex // one Reload at a time
+	gens     []*generation // live configurations, the current one last (under mu)
+	reloadMu sync.Mutex    // one Reload at a time
 	source   func() (*config.Config, error)
 	retiring sync.WaitGroup
 	stopping chan struct{} // closed by Shutdown: retiring configurations close now
@@ -138,11 +139,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.cur.Store(g)
+	s.gens = []*generation{g}
 	s.reloadedAt.SetToCurrentTime()
 	metrics.RegisterComponents(reg, metrics.Components{
-		Gateway: func() *gateway.Handler { return s.cur.Load().gw },
-		Fanout:  func() *fanout.Fanout { return s.cur.Load().fanout },
-		Memory:  mem, Tags: tags, Hotkeys: tracker, Redis: fl.client, Bus: fl.busStats,
+		Gateway:   func() *gateway.Handler { return s.cur.Load().gw },
+		Fanout:    func() *fanout.Fanout { return s.cur.Load().fanout },
+		Upstreams: s.upstreamPools,
+		Memory:    mem, Tags: tags, Hotkeys: tracker, Redis: fl.client, Bus: fl.busStats,
 	})
 	s.proxy = &http.Server{
 		Handler:           tr.Middleware(http.HandlerFunc(s.serveProxy)),
@@ -168,9 +171,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 // admin API (its token).
 func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error) {
 	log := s.log
-	origin, err := url.Parse(cfg.Origin.URL)
-	if err != nil || origin.Host == "" {
-		return nil, fmt.Errorf("server: origin.url %q: not an absolute URL", cfg.Origin.URL)
+	origin := gateway.UpstreamURL(cfg.Origin.Upstream)
+	if cfg.Origin.Upstream == "" {
+		var err error
+		if origin, err = url.Parse(cfg.Origin.URL); err != nil || origin.Host == "" {
+			return nil, fmt.Errorf("server: origin.url %q: not an absolute URL", cfg.Origin.URL)
+		}
 	}
 	norm, err := cachekey.NewNormalizer(cfg.Keys)
 	if err != nil {
@@ -201,6 +207,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 			Languages:                r.Languages,
 			MediaTypes:               r.MediaTypes,
 			AllowCredentials:         r.AllowCredentials,
+			Upstream:                 r.Upstream,
 		}
 		for _, h := range r.Vary {
 			p.Vary = append(p.Vary, http.CanonicalHeaderKey(h))
@@ -224,6 +231,14 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	g := &generation{cfg: cfg, drained: make(chan struct{})}
+	pools, made, err := s.buildPools(cfg, prev)
+	if err != nil {
+		for _, p := range made {
+			p.Close()
+		}
+		return nil, err
+	}
+	g.pools = pools
 	if prev != nil && slices.EqualFunc(prev.cfg.PurgeTargets, cfg.PurgeTargets, samePurgeTarget) {
 		g.fanout = prev.fanout
 	} else {
@@ -238,9 +253,17 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 			g.fanout.Start()
 		}
 	}
-	closeFanout := func() {
+	if prev != nil {
+		for _, p := range made {
+			p.Start() // the first configuration's start with the server
+		}
+	}
+	closeFanout := func() { // and the pools made here
 		if prev == nil || g.fanout != prev.fanout {
 			_ = g.fanout.Close(context.Background())
+		}
+		for _, p := range made {
+			p.Close()
 		}
 	}
 	accessLog := s.accessLogger(cfg)
@@ -263,6 +286,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		Versions:                 s.fleet.versions,
 		Lease:                    s.fleet.lease,
 		Origin:                   origin,
+		Upstreams:                transports(pools),
 		OriginTimeout:            cfg.Origin.Timeout.D(),
 		DialTimeout:              cfg.Origin.DialTimeout.D(),
 		MaxIdleConns:             maxIdle,
@@ -374,6 +398,9 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 	// heap doubles (see applyMemoryLimit).
 	_, s.restoreMemLimit = applyMemoryLimit(int64(cfg.Cache.Memory), s.log)
 	s.cur.Load().fanout.Start()
+	for _, p := range s.upstreamPools() {
+		p.Start()
+	}
 	if cfg.Hotkeys.File != "" {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopHot, s.hotDone = cancel, make(chan struct{})
@@ -476,6 +503,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Purges accepted before shutdown still reach the other layers.
 	g := s.cur.Load()
 	gwErr := g.gw.Close()
+	for _, p := range g.pools {
+		p.p.Close()
+	}
 	if err := g.fanout.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("purge fan-out: %w", err))
 	}
@@ -512,6 +542,9 @@ func (s *Server) Stats() any {
 		"stored":        g.Stored.Load(),
 		"shed":          g.Shed.Load(),
 		"origin_errors": g.OriginErrors.Load(),
+	}
+	if u := s.upstreamStats(); u != nil {
+		out["upstreams"] = u
 	}
 	if f := s.fleet.stats(gw); f != nil {
 		out["fleet"] = f
