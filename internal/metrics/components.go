@@ -22,9 +22,9 @@ type Components struct {
 	Fanout  func() *fanout.Fanout
 	// Upstreams returns the upstream pools of the configuration serving.
 	Upstreams func() []*upstream.Pool
-	Memory  *cache.Memory
-	Tags    *cache.TagIndex
-	Hotkeys *hotkeys.Tracker
+	Memory    *cache.Memory
+	Tags      *cache.TagIndex
+	Hotkeys   *hotkeys.Tracker
 	// Redis and Bus are the fleet's Redis client and purge bus
 	// (cache.redis), if configured.
 	Redis *redisl2.Client
