@@ -125,7 +125,18 @@ type Resolver struct {
 type Option func(*options)
 
 type options struct {
-	now func() time.Time
+	now  func() time.Time
+	peer func(*http.Request) string
+}
+
+// WithPeer sets how the address that trusted_header.from is matched against is read from a
+// request: the server's client address, taken from X-Forwarded-For only through its trusted
+// proxies (gateway.Handler.ClientAddr). Default: the TCP peer, RemoteAddr.
+//
+// WARNING: peer must never believe a header from a peer that is not a trusted proxy, or any
+// client could choose the address it is matched as.
+func WithPeer(peer func(*http.Request) string) Option {
+	return func(o *options) { o.peer = peer }
 }
 
 // WithClock sets the clock that token lifetimes are checked against. Default time.Now.
@@ -153,6 +164,7 @@ func New(c Config, opts ...Option) (*Resolver, error) {
 	}
 	if c.TrustedHeader != nil {
 		r.trusted = newTrustedSource(&p, *c.TrustedHeader, r.tierIndex, used)
+		r.trusted.peer = o.peer
 	}
 	_, authorizationRead := used["Authorization"]
 	r.foreignAuthorization = !authorizationRead

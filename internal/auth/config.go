@@ -107,7 +107,8 @@ type APIKey struct {
 //
 // WARNING: the header is believed only from From; from any other peer it is a forgery and the
 // request is rejected. From is matched against the TCP peer (http.Request.RemoteAddr), never
-// against X-Forwarded-For or any other header a client can write.
+// against X-Forwarded-For or any other header a client can write; behind trusted proxies
+// (WithPeer), against the address they say they received the request from.
 type TrustedHeaderConfig struct {
 	// Header names the header holding the tier, e.g. X-User-Tier. Its value must be one of
 	// Config.Tiers. Required.

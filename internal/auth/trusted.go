@@ -14,6 +14,7 @@ type trustedSource struct {
 	subjectHeader string // "" when not configured
 	from          []netip.Prefix
 	tiers         map[string]int
+	peer          func(*http.Request) string // nil: RemoteAddr (see WithPeer)
 }
 
 func newTrustedSource(p *problems, c TrustedHeaderConfig, tiers map[string]int, used headers) *trustedSource {
@@ -64,13 +65,18 @@ func parsePeer(s string) (netip.Prefix, error) {
 	return pf.Masked(), nil
 }
 
-// trustedPeer reports whether the TCP peer of r is one of s.from. RemoteAddr is set by
-// net/http from the connection; it is the one address a client cannot choose freely.
+// trustedPeer reports whether the peer of r is one of s.from: the TCP peer, which net/http sets
+// from the connection and a client cannot choose freely, or the client address that s.peer
+// derives from it through trusted proxies.
 func (s *trustedSource) trustedPeer(r *http.Request) bool {
 	var addr netip.Addr
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+	peer := r.RemoteAddr
+	if s.peer != nil {
+		peer = s.peer(r)
+	}
+	if ap, err := netip.ParseAddrPort(peer); err == nil {
 		addr = ap.Addr()
-	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+	} else if a, err := netip.ParseAddr(peer); err == nil {
 		addr = a
 	} else {
 		return false // a Unix socket peer, or no peer at all

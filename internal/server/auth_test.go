@@ -126,3 +126,68 @@ routes:
 }
 
 func timeNowPlusHour() time.Time { return time.Now().Add(time.Hour) }
+
+// TestTrustedHeaderBehindTrustedProxy: with trusted_proxies, the auth
+// proxy's address is read from the X-Forwarded-For the trusted load
+// balancer appended; a client's own X-Forwarded-For entries, and
+// X-Forwarded-For from an untrusted peer, are never believed.
+func TestTrustedHeaderBehindTrustedProxy(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "deals")
+	}))
+	defer origin.Close()
+	start := func(trusted string) string {
+		cfg, err := config.Parse([]byte(fmt.Sprintf(`listen: 127.0.0.1:0
+origin: {url: %s}
+%s
+auth:
+  tiers: [anonymous, gold]
+  trusted_header: {header: X-User-Tier, from: [192.0.2.10]}
+routes:
+  - match: GET /deals
+    scope: tier
+`, origin.URL, trusted)), "auth.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, _, err := srv.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Shutdown(context.Background()) })
+		return addr
+	}
+	// A verified tier uses the cache (MISS, then HIT); a forged tier
+	// header is refused the cache (BYPASS).
+	status := func(addr, xff string) string {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/deals", nil)
+		req.Header.Set("X-User-Tier", "gold")
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Cache")
+	}
+	behind := start("trusted_proxies: [127.0.0.1]")
+	if got := status(behind, "192.0.2.10"); got != "MISS" {
+		t.Errorf("auth proxy behind a trusted load balancer: %s, want MISS", got)
+	}
+	if got := status(behind, "203.0.113.5"); got != "BYPASS" {
+		t.Errorf("a client behind the load balancer set the tier header itself: %s", got)
+	}
+	if got := status(behind, "192.0.2.10, 203.0.113.5"); got != "BYPASS" {
+		t.Errorf("a client that wrote the auth proxy's address into X-Forwarded-For: %s", got)
+	}
+	direct := start("")
+	if got := status(direct, "192.0.2.10"); got != "BYPASS" {
+		t.Errorf("X-Forwarded-For believed from a peer that is not a trusted proxy: %s", got)
+	}
+}

@@ -222,7 +222,15 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		}
 		pols = append(pols, p)
 	}
-	resolver, err := auth.New(cfg.Auth)
+	// Behind trusted proxies, trusted_header.from is matched against the
+	// client address they report (the gateway's ClientAddr), not against
+	// the proxy itself.
+	var built *gateway.Handler
+	var authOpts []auth.Option
+	if len(cfg.TrustedProxies) > 0 {
+		authOpts = append(authOpts, auth.WithPeer(func(r *http.Request) string { return built.ClientAddr(r) }))
+	}
+	resolver, err := auth.New(cfg.Auth, authOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -335,6 +343,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		closeFanout()
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	built = g.gw
 	g.admin = http.NotFoundHandler()
 	if cfg.Admin.Listen != "" {
 		gw := g.gw
