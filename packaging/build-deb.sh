@@ -5,8 +5,8 @@
 #   VERSION  a semver tag or git describe output: v1.2.3, v1.2.3-rc.1, v1.2.3-4-gabc1234-dirty
 #   ARCH     amd64 or arm64 (Debian and Go spell them alike)
 #
-# The package holds /usr/bin/moat, /lib/systemd/system/moat.service, /etc/moat/moat.yaml (a
-# conffile) and the copyright file; its maintainer scripts create the moat user and the admin
+# The package holds /usr/bin/moat, /lib/systemd/system/moat.service, /etc/moat/moat.yaml and
+# /etc/logrotate.d/moat (conffiles) and the copyright file; its maintainer scripts create the moat user and the admin
 # token (packaging/deb). File times are SOURCE_DATE_EPOCH (default: the last commit's time) and
 # owners root:root, so the same inputs give the same .deb.
 set -euo pipefail
@@ -47,6 +47,7 @@ umask 022
 install -D -m 0755 "$binary" "$root/usr/bin/moat"
 install -D -m 0644 "$here/deb/moat.service" "$root/lib/systemd/system/moat.service"
 install -D -m 0644 "$here/deb/moat.yaml" "$root/etc/moat/moat.yaml"
+install -D -m 0644 "$here/deb/logrotate" "$root/etc/logrotate.d/moat"
 install -d -m 0755 "$root/usr/share/doc/moat"
 cat >"$root/usr/share/doc/moat/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

@@ -5,7 +5,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testVersion is the version the tests build under; its Debian spelling is testDebVersion.
@@ -138,8 +143,8 @@ func TestDeb(t *testing.T) {
 				t.Errorf("%s: got %q, want %q", field, got, want)
 			}
 		}
-		if got := strings.TrimSpace(run(t, nil, "", "dpkg-deb", "--info", deb, "conffiles")); got != "/etc/moat/moat.yaml" {
-			t.Errorf("conffiles: got %q, want /etc/moat/moat.yaml", got)
+		if got := strings.TrimSpace(run(t, nil, "", "dpkg-deb", "--info", deb, "conffiles")); got != "/etc/moat/moat.yaml\n/etc/logrotate.d/moat" {
+			t.Errorf("conffiles: got %q, want /etc/moat/moat.yaml and /etc/logrotate.d/moat", got)
 		}
 		for _, script := range []string{"postinst", "prerm", "postrm"} {
 			run(t, nil, "", "dpkg-deb", "--info", deb, script)
@@ -160,6 +165,7 @@ func TestDeb(t *testing.T) {
 			"./usr/bin/moat":                    "-rwxr-xr-x root/root",
 			"./lib/systemd/system/moat.service": "-rw-r--r-- root/root",
 			"./etc/moat/moat.yaml":              "-rw-r--r-- root/root",
+			"./etc/logrotate.d/moat":            "-rw-r--r-- root/root",
 			"./usr/share/doc/moat/copyright":    "-rw-r--r-- root/root",
 		} {
 			if got[path] != want {
@@ -216,7 +222,7 @@ func TestDeb(t *testing.T) {
 		}
 
 		dpkg("--purge", "moat")
-		for _, path := range []string{"usr/bin/moat", "lib/systemd/system/moat.service", "etc/moat/moat.yaml", "etc/moat/moat.env"} {
+		for _, path := range []string{"usr/bin/moat", "lib/systemd/system/moat.service", "etc/moat/moat.yaml", "etc/moat/moat.env", "etc/logrotate.d/moat"} {
 			if _, err := os.Lstat(filepath.Join(root, path)); !os.IsNotExist(err) {
 				t.Errorf("%s is still there after purge (%v)", path, err)
 			}
@@ -466,5 +472,83 @@ func TestDockerfile(t *testing.T) {
 	}
 	if got := sha256File(t, filepath.Join(context, "dist/ca-certificates.crt")); got != sha256File(t, "/etc/ssl/certs/ca-certificates.crt") {
 		t.Errorf("dist/ca-certificates.crt is not the machine's CA bundle")
+	}
+}
+
+// TestLogrotate runs logrotate on the .deb's logrotate file (its paths moved to a temporary
+// directory, its signal sent to a moat started here rather than through systemd): the access log
+// is rotated, moat reopens it on USR1, and the next request's line is in the new file.
+func TestLogrotate(t *testing.T) {
+	logrotate := need(t, "logrotate")
+	conf := readFile(t, "deb/logrotate")
+	for _, want := range []string{"/var/log/moat/*.log", "create 0640 moat moat", "systemctl kill --signal=USR1 --kill-whom=main moat.service"} {
+		if !strings.Contains(conf, want) {
+			t.Fatalf("deb/logrotate lacks %q", want)
+		}
+	}
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "moat")
+	run(t, nil, repoRoot(t), "go", "build", "-o", binary, "./cmd/moat")
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer origin.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	logs := filepath.Join(dir, "log")
+	os.Mkdir(logs, 0o755)
+	config := filepath.Join(dir, "moat.yaml")
+	os.WriteFile(config, []byte(fmt.Sprintf("listen: %s\norigin: {url: %s}\nlog: {access_file: %s/access.log}\n", listen, origin.URL, logs)), 0o644)
+	cmd := exec.Command(binary, "serve", "--config", config)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	get := func(path string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get("http://" + listen + path)
+			if err == nil {
+				resp.Body.Close()
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor := func(path, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if b, _ := os.ReadFile(path); strings.Contains(string(b), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(path)
+				t.Fatalf("%s never held %q:\n%s", path, want, b)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	get("/before-rotation")
+	waitFor(filepath.Join(logs, "access.log"), "/before-rotation")
+
+	conf = strings.ReplaceAll(conf, "/var/log/moat", logs)
+	conf = strings.ReplaceAll(conf, "create 0640 moat moat", "create 0640")
+	conf = strings.ReplaceAll(conf, "systemctl kill --signal=USR1 --kill-whom=main moat.service", fmt.Sprintf("kill -USR1 %d", cmd.Process.Pid))
+	confPath := filepath.Join(dir, "logrotate.conf")
+	os.WriteFile(confPath, []byte(conf), 0o644)
+	run(t, nil, dir, logrotate, "--force", "--state", filepath.Join(dir, "state"), confPath)
+
+	waitFor(filepath.Join(logs, "access.log.1"), "/before-rotation")
+	get("/after-rotation")
+	waitFor(filepath.Join(logs, "access.log"), "/after-rotation")
+	if b, _ := os.ReadFile(filepath.Join(logs, "access.log.1")); strings.Contains(string(b), "/after-rotation") {
+		t.Error("the rotated file got the line written after the rotation: moat did not reopen its log")
 	}
 }

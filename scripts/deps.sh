@@ -12,6 +12,7 @@ needs=(
   "redis-cli:redis-tools"      # Redis Cluster creation in tests
   "tmux:tmux"                  # moat top rendered in a terminal (cmd/moat)
   "dpkg-deb:dpkg"              # the .deb built and unpacked (packaging)
+  "logrotate:logrotate"        # the .deb's logrotate file run for real (packaging)
 )
 
 missing=()
