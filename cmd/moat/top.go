@@ -220,9 +220,9 @@ func (t *top) frame(prev, cur *topSample, pollErr error) string {
 	fmt.Fprintf(tw, "%-28s\t%s / %s\t%d / %d\t\n", "hits / misses", perSec(d.Hits, secs), perSec(d.Misses, secs), tot.Hits, tot.Misses)
 	fmt.Fprintf(tw, "%-28s\t%s / %s / %s\t%d / %d / %d\t\n", "stale / revalidated / bypass", perSec(d.Stale, secs),
 		perSec(d.Revalidated, secs), perSec(d.Bypass, secs), tot.Stale, tot.Revalidated, tot.Bypass)
-	fmt.Fprintf(tw, "%-28s\tn/a\t%.2f / %.2f ms\t\n", "latency p50 / p99", tot.P50ms, tot.P99ms)
+	fmt.Fprintf(tw, "%-28s\t%s\t%.2f / %.2f ms\t\n", "latency p50 / p99", latencyOver(tot, ptot, secs), tot.P50ms, tot.P99ms)
 	tw.Flush()
-	b.WriteString("(latency percentiles are since start: /api/stats keeps none per interval)\n\n")
+	b.WriteString("\n")
 
 	s := &cur.stats
 	var ps *adminStats
@@ -258,7 +258,7 @@ func (t *top) frame(prev, cur *topSample, pollErr error) string {
 	for _, r := range s.Routes {
 		w0 = max(w0, len(r.Route))
 	}
-	fmt.Fprintf(tw, "%-*s\treq/s\thit%%\toffload%%\thit%% all\toffload%% all\tp50 ms\tp99 ms\trequests\t\n", w0, "ROUTE")
+	fmt.Fprintf(tw, "%-*s\treq/s\thit%%\toffload%%\thit%% all\toffload%% all\tp50/p99 ms\tp50/p99 all\trequests\t\n", w0, "ROUTE")
 	shown := 0
 	for _, r := range s.Routes {
 		if r.Requests == 0 || shown >= t.routes {
@@ -266,9 +266,9 @@ func (t *top) frame(prev, cur *topSample, pollErr error) string {
 		}
 		shown++
 		rd := delta(r, prevRoutes[r.Route])
-		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d\t\n", w0, r.Route, perSec(rd.Requests, secs),
+		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f / %.2f\t%d\t\n", w0, r.Route, perSec(rd.Requests, secs),
 			ratioOver(rd.Hits+rd.Stale+rd.Revalidated, rd.Requests, secs), offloadOver(rd, secs),
-			pct(r.HitRatio), pct(r.OriginOffload), r.P50ms, r.P99ms, r.Requests)
+			pct(r.HitRatio), pct(r.OriginOffload), latencyOver(r, prevRoutes[r.Route], secs), r.P50ms, r.P99ms, r.Requests)
 	}
 	tw.Flush()
 	if shown == 0 {
@@ -310,6 +310,26 @@ func delta(cur, prev metrics.RouteStats) metrics.RouteStats {
 		Stale: sub(cur.Stale, prev.Stale), Revalidated: sub(cur.Revalidated, prev.Revalidated), Bypass: sub(cur.Bypass, prev.Bypass),
 		OriginRequests: sub(cur.OriginRequests, prev.OriginRequests),
 	}
+}
+
+// latencyOver is "p50 / p99 ms" of the requests answered between prev
+// and cur (their latency buckets' difference), "-" without an interval or
+// without requests in it.
+func latencyOver(cur, prev metrics.RouteStats, secs float64) string {
+	if secs <= 0 || len(cur.Latency) == 0 || len(prev.Latency) != len(cur.Latency) {
+		return "-"
+	}
+	d := make([]uint64, len(cur.Latency))
+	for i := range d {
+		if cur.Latency[i] < prev.Latency[i] {
+			return "-" // a restart in between
+		}
+		d[i] = cur.Latency[i] - prev.Latency[i]
+	}
+	if d[len(d)-1] == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f / %.2f ms", metrics.LatencyQuantile(d, 0.5)*1000, metrics.LatencyQuantile(d, 0.99)*1000)
 }
 
 // perSec is n over secs as a rate, "-" without an interval.

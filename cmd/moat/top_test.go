@@ -22,7 +22,7 @@ var topFigures = []string{
 	`(?m)^\s*origin offload\s+\S+\s+40\.0%\s*$`,
 	`(?m)^\s*origin requests\s+\S+\s+3\s*$`,
 	`(?m)^\s*hits / misses\s+.*\s2 / 2\s*$`,
-	`(?m)^\s*GET /api/products/\{id\}\s+.*\s50\.0%\s+50\.0%\s+\d+\.\d\d\s+\d+\.\d\d\s+4\s*$`,
+	`(?m)^\s*GET /api/products/\{id\}\s+.*\s50\.0%\s+50\.0%\s+(-|\d+\.\d\d / \d+\.\d\d ms)\s+\d+\.\d\d / \d+\.\d\d\s+4\s*$`,
 	`(?m)^\s*GET /api/cart\s+.*\s1\s*$`,
 	`(?m)^/api/products/1\s+\d+\.\d\s+yes\s+\d+s\s+\d+s\s`,
 	`(?m)^fleet\s+none`,
@@ -87,6 +87,9 @@ func TestTopRates(t *testing.T) {
 		`(?m)^\s*origin requests\s+1\.0/s\s+3\s*$`,
 		`(?m)^\s*GET /api/products/\{id\}\s+2\.0/s\s+75\.0%\s+75\.0%\s+60\.0%\s+60\.0%\s`,
 		`(?m)^\s*GET /api/cart\s+0\.5/s\s+0\.0%\s+0\.0%\s`,
+		// Percentiles of the interval's 5 requests, and of all 6.
+		`(?m)^\s*latency p50 / p99\s+\d+\.\d\d / \d+\.\d\d ms\s+\d+\.\d\d / \d+\.\d\d ms\s*$`,
+		`(?m)^\s*GET /api/products/\{id\}\s.*\s\d+\.\d\d / \d+\.\d\d ms\s+\d+\.\d\d / \d+\.\d\d\s+5\s*$`,
 	}
 	if missing := matchAll(frame, want); len(missing) > 0 {
 		t.Errorf("frame lacks %q:\n%s", missing, frame)

@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -182,6 +183,47 @@ type RouteStats struct {
 	OriginOffload  float64 `json:"origin_offload"` // share of requests the origin did not see
 	P50ms          float64 `json:"p50_ms"`
 	P99ms          float64 `json:"p99_ms"`
+	// Latency are the cumulative counts of request durations at most each
+	// of LatencyBounds, then the total: a reader that keeps two snapshots
+	// has the percentiles of the interval between them (LatencyQuantile
+	// of their difference).
+	Latency []uint64 `json:"latency_buckets,omitempty"`
+}
+
+// LatencyBounds are the upper bounds, in seconds, of RouteStats.Latency's
+// buckets (the last count, past them, is the total).
+func LatencyBounds() []float64 { return slices.Clone(latencyBuckets) }
+
+// LatencyQuantile estimates the q-quantile, in seconds, of cumulative
+// bucket counts as RouteStats.Latency holds them (or the difference of
+// two), as Snapshot does for P50ms and P99ms. 0 when there are none.
+func LatencyQuantile(cum []uint64, q float64) float64 {
+	if len(cum) != len(latencyBuckets)+1 {
+		return 0
+	}
+	h := &dto.Histogram{}
+	total := cum[len(cum)-1]
+	h.SampleCount = &total
+	for i, up := range latencyBuckets {
+		up, n := up, cum[i]
+		h.Bucket = append(h.Bucket, &dto.Bucket{UpperBound: &up, CumulativeCount: &n})
+	}
+	return quantile(h, q)
+}
+
+// cumulative is h's counts as RouteStats.Latency holds them.
+func cumulative(h *dto.Histogram) []uint64 {
+	out := make([]uint64, len(latencyBuckets)+1)
+	if h == nil {
+		return out
+	}
+	for i, b := range h.Bucket {
+		if i < len(latencyBuckets) {
+			out[i] = b.GetCumulativeCount()
+		}
+	}
+	out[len(latencyBuckets)] = h.GetSampleCount()
+	return out
 }
 
 // Snapshot returns the totals and the per-route figures (routes with
@@ -208,6 +250,7 @@ func (m *Metrics) Snapshot() (total RouteStats, routes []RouteStats) {
 		_ = rt.dur.Write(&h)
 		s.P50ms = quantile(h.GetHistogram(), 0.5) * 1000
 		s.P99ms = quantile(h.GetHistogram(), 0.99) * 1000
+		s.Latency = cumulative(h.GetHistogram())
 		s.ratios()
 		merge(&all, h.GetHistogram())
 		routes = append(routes, s)
@@ -222,6 +265,7 @@ func (m *Metrics) Snapshot() (total RouteStats, routes []RouteStats) {
 	}
 	total.P50ms = quantile(&all, 0.5) * 1000
 	total.P99ms = quantile(&all, 0.99) * 1000
+	total.Latency = cumulative(&all)
 	total.ratios()
 	sort.SliceStable(routes, func(i, j int) bool { return routes[i].Requests > routes[j].Requests })
 	return total, routes
