@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/config"
@@ -27,16 +27,33 @@ type generation struct {
 	pools  map[string]*pool // upstreams by name
 	admin  http.Handler
 
-	inflight  atomic.Int64
-	retired   atomic.Bool
-	drained   chan struct{} // closed once retired with no request left
-	drainOnce sync.Once
+	inflight inflight
 }
 
-func (g *generation) leave() {
-	if g.inflight.Add(-1) == 0 && g.retired.Load() {
-		g.drainOnce.Do(func() { close(g.drained) })
+// inflight counts the requests a configuration is answering, in shards
+// of their own cache lines: one shared counter, written twice by every
+// request from every core, costs the hit path more than the rest of the
+// front does.
+type inflight struct {
+	shards [16]struct {
+		n atomic.Int64
+		_ [56]byte
 	}
+}
+
+// shard picks r's counter: requests made on different cores come from
+// different allocation spans.
+func (c *inflight) shard(r *http.Request) *atomic.Int64 {
+	return &c.shards[(uintptr(unsafe.Pointer(r))>>10)%uintptr(len(c.shards))].n
+}
+
+// load is the count (exact once no request starts: see retire).
+func (c *inflight) load() int64 {
+	var n int64
+	for i := range c.shards {
+		n += c.shards[i].n.Load()
+	}
+	return n
 }
 
 // serveProxy hands a request to the configuration serving, which answers
@@ -44,16 +61,21 @@ func (g *generation) leave() {
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	for {
 		g := s.cur.Load()
-		g.inflight.Add(1)
-		// Counted before the check: a configuration retired after this
-		// load waits for the request; one retired before, it never serves.
+		n := g.inflight.shard(r)
+		n.Add(1)
+		// Counted before the check: a configuration replaced after this
+		// load waits for the request; one replaced before, it never serves.
 		if s.cur.Load() == g {
-			defer g.leave()
-			g.gw.ServeHTTP(w, r)
+			g.serve(w, r, n)
 			return
 		}
-		g.leave()
+		n.Add(-1)
 	}
+}
+
+func (g *generation) serve(w http.ResponseWriter, r *http.Request, n *atomic.Int64) {
+	defer n.Add(-1)
+	g.gw.ServeHTTP(w, r)
 }
 
 // Config returns the configuration serving requests.
@@ -144,22 +166,23 @@ func (s *Server) Reload(cfg *config.Config) (ReloadResult, error) {
 // upstream pools and purge fan-out no live configuration shares.
 func (s *Server) retire(old *generation) {
 	defer s.retiring.Done()
-	old.retired.Store(true)
-	if old.inflight.Load() == 0 {
-		old.drainOnce.Do(func() { close(old.drained) })
-	}
+	// Every request old serves was counted before old stopped being
+	// current; one counted since then only passes through (it finds old
+	// replaced and goes to the newer). So a count of 0 means done.
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
 	slow := time.NewTimer(30 * time.Second)
 	defer slow.Stop()
-	for done := false; !done; {
+	for old.inflight.load() > 0 {
 		select {
-		case <-old.drained:
-			done = true
+		case <-poll.C:
 		case <-s.stopping:
-			done = true
+			goto closed
 		case <-slow.C:
-			s.log.Warn("the previous configuration is still answering requests", "requests", old.inflight.Load())
+			s.log.Warn("the previous configuration is still answering requests", "requests", old.inflight.load())
 		}
 	}
+closed:
 	if err := old.gw.Close(); err != nil {
 		s.log.Warn("closing the previous configuration", "err", err)
 	}

@@ -51,6 +51,7 @@ type Server struct {
 	tracing    *tracing.Tracing
 	fleet      *fleet
 	gqlObs     *metrics.GraphQL // made with the first GraphQL route
+	sessions   *admin.Sessions  // dashboard logins, kept across reloads (a new admin token ends them)
 	reloads    *prometheus.CounterVec
 	reloadedAt prometheus.Gauge
 	stopHot    context.CancelFunc
@@ -124,6 +125,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		accessFile: accessFile, log: log, memory: mem, reg: reg, tracker: tracker, tags: tags,
 		tracing: tr, fleet: fl, metrics: metrics.New(reg, patternsOf(cfg)),
 		stopping: make(chan struct{}), errs: make(chan error, 2),
+		sessions: admin.NewSessions(admin.SessionsOptions{}),
 	}
 	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "moat_config_reloads_total", Help: "Configuration reloads (SIGHUP, moat reload), by result (ok; error: the config was refused and the previous one kept serving).",
@@ -238,7 +240,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	g := &generation{cfg: cfg, drained: make(chan struct{})}
+	g := &generation{cfg: cfg}
 	pools, made, err := s.buildPools(cfg, prev)
 	if err != nil {
 		for _, p := range made {
@@ -354,12 +356,13 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 			Purge: func(ctx context.Context, p gateway.Purge) (gateway.PurgeResult, error) {
 				return s.cur.Load().gw.Purge(ctx, p)
 			},
-			Keys:    s.keys,
-			Inspect: func(r *http.Request) any { return gw.Inspect(r) },
-			Routes:  s.routes,
-			Reload:  func(ctx context.Context) (any, error) { return s.ReloadConfig() },
-			Metrics: promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
-			UI:      ui.Handler(),
+			Keys:     s.keys,
+			Inspect:  func(r *http.Request) any { return gw.Inspect(r) },
+			Routes:   s.routes,
+			Reload:   func(ctx context.Context) (any, error) { return s.ReloadConfig() },
+			Metrics:  promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
+			UI:       ui.Handler(),
+			Sessions: s.sessions,
 		})
 	}
 	return g, nil
