@@ -10,7 +10,7 @@ import (
 )
 
 // commands are moat's subcommands, for completion.
-var commands = []string{"serve", "demo", "validate", "purge", "reload", "warm", "stats", "inspect", "top", "version", "completion"}
+var commands = []string{"serve", "demo", "validate", "purge", "reload", "warm", "stats", "inspect", "top", "dashboard", "version", "completion"}
 
 // flagLine matches a flag in flag.PrintDefaults' output.
 var flagLine = regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`)

@@ -75,6 +75,14 @@ var helps = map[string]help{
 		signals:  "q then Enter, or SIGINT: quit.",
 		env:      "MOAT_ADMIN_TOKEN: the admin token when --token is not given.",
 	},
+	"dashboard": {
+		synopsis: "moat dashboard [--admin URL] [--token T] [--no-open]",
+		about: "Open a running moat's admin dashboard in the browser, already signed in. moat asks the admin API for a one-time login link " +
+			"(a code valid 60 s, in the URL fragment), prints it and opens it with xdg-open (Linux) or open (macOS); the page trades the code " +
+			"for a session token (12 h, ended by Sign out or a change of admin.token) and removes it from the address bar. The admin token is never in a URL.",
+		examples: []string{"moat dashboard --token $T", "moat dashboard --admin http://10.0.0.5:9090 --no-open"},
+		env:      "MOAT_ADMIN_TOKEN: the admin token when --token is not given.",
+	},
 }
 
 // describe sets fs's usage to the command's help and its flags.

@@ -9,6 +9,7 @@
 //	moat stats --token T              print a running moat's /api/stats
 //	moat inspect --token T URL        what the cache holds and does for URL
 //	moat top --token T                live view of a running moat
+//	moat dashboard --token T          open the admin dashboard, signed in
 //	moat version                      print the version
 package main
 
@@ -37,6 +38,7 @@ Usage:
   moat stats --token T          a running moat's figures from its admin API (--json: raw)
   moat inspect --token T URL    what a running moat stores and would do for URL (--json: raw)
   moat top --token T            live view: req/s, hit ratio, offload, latency, routes, hottest keys (--once: one frame)
+  moat dashboard --token T      open the admin dashboard in the browser, signed in by a one-time link (--no-open: print it)
   moat version                  print the version and what built it
   moat completion bash|zsh      print a shell completion script (source <(moat completion bash))
 
@@ -71,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInspect(args[1:], stdout, stderr)
 	case "top":
 		return cmdTop(args[1:], stdout, stderr)
+	case "dashboard":
+		return cmdDashboard(args[1:], stdout, stderr)
 	case "completion":
 		return cmdCompletion(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -1,12 +1,13 @@
 // Package admin serves moat's admin listener: health and readiness probes
-// (open) and the operator API (bearer token on every endpoint).
+// (open), the operator API (bearer token on every endpoint: the admin token
+// or a dashboard session's token) and the login-link exchange that opens
+// such a session (see login.go).
 package admin
 
 import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -46,16 +47,33 @@ type Options struct {
 	// Metrics serves GET /metrics (Prometheus).
 	Metrics http.Handler
 	// UI serves the dashboard at / and its assets (no token: the page logs
-	// in with the token and sends it on every API call).
+	// in with the token, or a login link, and sends the token on every API
+	// call).
 	UI http.Handler
+	// Sessions keeps the login codes and dashboard sessions. Pass the same
+	// one to every handler that replaces another (config reloads) so that
+	// sessions survive them; New ends them all when Token differs from the
+	// token of the previous handler. If nil, New makes its own.
+	Sessions *Sessions
 }
 
 // New returns the admin http.Handler. It panics if o.Token is empty: an
 // admin API without authentication is never served.
+//
+// Every endpoint but the probes, the UI and POST /api/session accepts the
+// admin token or a live session token. The login flow adds POST
+// /api/login-link (admin token only), POST /api/session (no token: a code
+// for a session token) and POST /api/logout.
 func New(o Options) http.Handler {
 	if o.Token == "" {
 		panic("admin: empty token")
 	}
+	sessions := o.Sessions
+	if sessions == nil {
+		sessions = NewSessions(SessionsOptions{})
+	}
+	auth := authenticator{token: sha256.Sum256([]byte(o.Token)), sessions: sessions}
+	sessions.bind(auth.token)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -70,7 +88,10 @@ func New(o Options) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("POST /api/session", exchangeCode(sessions))
 	api := http.NewServeMux()
+	api.HandleFunc("POST /api/login-link", loginLink(sessions, auth.token))
+	api.HandleFunc("POST /api/logout", logout(sessions))
 	if o.Stats != nil {
 		api.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, o.Stats())
@@ -150,7 +171,7 @@ func New(o Options) http.Handler {
 	if o.Metrics != nil {
 		api.Handle("GET /metrics", o.Metrics)
 	}
-	protected := RequireToken(o.Token, api)
+	protected := auth.wrap(api)
 	if o.UI != nil {
 		mux.Handle("GET /{$}", o.UI)
 		mux.Handle("GET /assets/", o.UI)
@@ -162,18 +183,10 @@ func New(o Options) http.Handler {
 // RequireToken wraps h so that requests without "Authorization: Bearer
 // <token>" get 401. The comparison takes the same time whatever the
 // candidate (hashes of equal length are compared in constant time).
+// It admits the admin token only; the handler New returns also admits
+// dashboard sessions.
 func RequireToken(token string, h http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="moat admin"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or invalid bearer token"})
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	return authenticator{token: sha256.Sum256([]byte(token))}.wrap(h)
 }
 
 // inspectRequest builds the request /api/inspect explains: GET (or

@@ -2,11 +2,13 @@
 // sheet and an icon, embedded in the binary so that the dashboard works
 // with no internet and no build step.
 //
-// The page is static. It asks the operator for the admin token, keeps it in
-// the tab's sessionStorage, and from then on talks only to the admin JSON
-// API on the same origin (GET /api/stats every second, /api/keys,
-// /api/routes, /api/inspect and POST /purge), sending the token as a bearer
-// token. So Handler serves no secrets and needs no token itself; the admin
+// The page is static. It asks the operator for the admin token, or trades
+// the one-time code of a login link (/#login=CODE, made by `moat dashboard`)
+// for a session token with POST /api/session, keeps the token in the tab's
+// sessionStorage, and from then on talks only to the admin JSON API on the
+// same origin (GET /api/stats every second, /api/keys, /api/routes,
+// /api/inspect, POST /purge and, on sign-out, POST /api/logout), sending
+// the token as a bearer token. So Handler serves no secrets and needs no token itself; the admin
 // listener must mount it beside the API, outside the token check:
 //
 //	mux.Handle("GET /{$}", ui.Handler())

@@ -1,11 +1,12 @@
 // moat admin dashboard. A plain script with no dependencies: it signs in
-// with the admin token, polls api/stats every second, computes rates from
-// successive polls and draws the last five minutes as inline SVG. All data
-// is put in the page as text (never as HTML): keys, URLs and tags come from
-// client requests.
+// with the admin token or a login link of `moat dashboard` (a one-time code
+// in the URL fragment, traded for a session token), polls api/stats every
+// second, computes rates from successive polls and draws the last five
+// minutes as inline SVG. All data is put in the page as text (never as
+// HTML): keys, URLs and tags come from client requests.
 'use strict';
 (() => {
-  const TOKEN_KEY = 'moat.adminToken';
+  const TOKEN_KEY = 'moat.adminToken'; // the admin token, or a session token from a login link
   const POLL_MS = 1000;
   const KEYS_EVERY = 3; // polls between refreshes of the hottest keys
   const WINDOW_S = 300; // seconds of history the charts show
@@ -30,7 +31,7 @@
     const res = await fetch(path, Object.assign({}, init, {
       headers, cache: 'no-store', signal: AbortSignal.timeout(5000),
     }));
-    if (res.status === 401) throw new AuthError('the admin token was rejected');
+    if (res.status === 401) throw new AuthError('the token was rejected');
     let body = null;
     try { body = await res.json(); } catch (_) { /* not JSON: use the status line */ }
     if (!res.ok) throw new Error((body && body.error) || `${res.status} ${res.statusText}`);
@@ -287,7 +288,7 @@
   function failed(gen, err) {
     if (gen !== generation) return;
     if (err instanceof AuthError) {
-      showLogin('Signed out: the admin token was rejected. Sign in again.');
+      showLogin('Signed out: the token was rejected (the session ended or the admin token changed). Sign in again.');
       return;
     }
     setStatus(false, 'disconnected: ' + err.message);
@@ -366,7 +367,19 @@
     run();
   });
 
-  $('logout').addEventListener('click', () => showLogin(''));
+  // Sign out ends the session on the server (a no-op for the admin token),
+  // then forgets the token.
+  $('logout').addEventListener('click', async () => {
+    $('logout').disabled = true;
+    try {
+      await fetch('api/logout', {
+        method: 'POST', headers: { Authorization: 'Bearer ' + token },
+        cache: 'no-store', signal: AbortSignal.timeout(3000),
+      });
+    } catch (_) { /* unreachable: forget the token anyway; the session expires */ }
+    $('logout').disabled = false;
+    showLogin('');
+  });
   $('keys-route').addEventListener('change', pollNow);
   window.addEventListener('resize', () => { if (!$('dashboard').hidden) drawCharts(); });
 
@@ -431,6 +444,41 @@
     }
   });
 
-  if (token) run();
-  else showLogin('');
+  // loginFromLink signs in with the one-time code of a login link
+  // (#login=CODE, from `moat dashboard`). The fragment is never sent to a
+  // server; it leaves the address bar and this history entry at once, and
+  // the code is spent by the exchange.
+  async function loginFromLink() {
+    const code = new URLSearchParams(location.hash.slice(1)).get('login');
+    if (code == null) return false;
+    window.history.replaceState(null, '', location.pathname + location.search); // history is the charts' data here
+    generation++; // stop a running poll loop: it would use the old token
+    set('status', 'signing in with the login link…');
+    try {
+      const res = await fetch('api/session', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ code }), cache: 'no-store', signal: AbortSignal.timeout(5000),
+      });
+      const body = res.ok ? await res.json() : null;
+      if (!body || !body.token) {
+        showLogin('This login link is invalid or was already used; run moat dashboard again or enter the admin token.');
+        return true;
+      }
+      token = body.token;
+    } catch (err) {
+      showLogin('Could not reach the admin API: ' + err.message);
+      return true;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    set('login-error', '');
+    run();
+    return true;
+  }
+  window.addEventListener('hashchange', loginFromLink);
+
+  loginFromLink().then((handled) => {
+    if (handled) return;
+    if (token) run();
+    else showLogin('');
+  });
 })();
