@@ -197,6 +197,9 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 				}
 			}
 		}
+		if p.ranged != nil {
+			h.rangeFill(p, resp)
+		}
 		h.downstreamHeaders(resp.Header, p.pol)
 		setStatus(resp.Header, h.name, httpcache.Status{Fwd: p.fwd, FwdStatus: resp.StatusCode, Detail: p.detail}, xCacheFor(p.fwd))
 		return nil

@@ -196,6 +196,15 @@ type Options struct {
 	// for requests that match no route.
 	IgnoreClientCacheControl bool
 
+	// PassRanges sends every range request to the origin and stores
+	// nothing of it. By default a range request is answered from a stored
+	// complete response (206, multipart/byteranges, If-Range, 416), and
+	// one that misses goes to the origin as it is while the whole
+	// response, if the origin's answer says it fits MaxObjectSize, is
+	// fetched in the background for the next ones. Partial responses are
+	// never stored.
+	PassRanges bool
+
 	// StripHeaders are request header fields removed before a request
 	// reaches the origin (unless a route varies on one): fields origins
 	// honour but keys do not carry. If nil, cachekey.UnkeyedHeaders; an
@@ -265,6 +274,7 @@ type Handler struct {
 	originIdle     time.Duration // longest wait for the next bytes of a body being filled
 	ownsTransport  *http.Transport
 	ignoreClientCC bool // for requests of no route
+	passRanges     bool
 	proxies        trustedProxies
 	upstreams      map[string]*url.URL // Policy.Upstream → the URL its requests are sent to
 	keyHost        string
@@ -461,6 +471,7 @@ func (c *core) build(o Options) (*Handler, error) {
 		bodyTimeout:    max(o.ClientBodyTimeout, 0),
 		originIdle:     o.OriginTimeout,
 		ignoreClientCC: o.IgnoreClientCacheControl,
+		passRanges:     o.PassRanges,
 		proxies:        o.TrustedProxies,
 		keyHost:        o.KeyHost,
 		hostAliases:    o.HostAliases,

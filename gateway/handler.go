@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moatproxy/moat/cache"
@@ -51,7 +53,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		return
 	}
 	h.guard(w, r)
-	if fwd, detail := bypassReason(r, pol); fwd != "" {
+	if fwd, detail := h.bypassReason(r, pol); fwd != "" {
 		h.forwardUncached(w, r, pol, fwd, detail)
 		return
 	}
@@ -68,6 +70,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 		hdr := w.Header()
 		setStatus(hdr, h.name, httpcache.Status{Fwd: "miss", Detail: "only-if-cached"}, xCacheMiss)
 		w.WriteHeader(http.StatusGatewayTimeout)
+		return
+	}
+	if _, ranged := q.r.Header["Range"]; ranged {
+		// The origin answers the range (see forwardRange); the whole
+		// response is fetched in the background for the next ones.
+		h.forwardRange(w, &q)
 		return
 	}
 	h.track(q.r, q.key, pol, false)
@@ -104,7 +112,7 @@ type cacheable struct {
 
 // bypassReason names why r goes to the origin without the cache (the
 // Cache-Status fwd reason and detail), or "" if it may use it.
-func bypassReason(r *http.Request, pol *policy.Policy) (fwd, detail string) {
+func (h *Handler) bypassReason(r *http.Request, pol *policy.Policy) (fwd, detail string) {
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		return "method", ""
@@ -115,9 +123,8 @@ func bypassReason(r *http.Request, pol *policy.Policy) (fwd, detail string) {
 		return "bypass", "request-body"
 	case pol != nil && pol.Bypass:
 		return "bypass", "route"
-	case r.Header.Get("Range") != "":
-		// Partial content is not stored (RFC 9111 §3.3 is not
-		// implemented); ranges pass through to the origin.
+	case h.passRanges && r.Header.Get("Range") != "":
+		// Options.PassRanges: ranges pass through to the origin.
 		return "partial", ""
 	}
 	return "", ""
@@ -370,6 +377,39 @@ type pass struct {
 	fwd, detail string
 	in          *http.Request
 	pol         *policy.Policy
+	ranged      *cacheable // a range request that missed (see forwardRange)
+}
+
+// forwardRange sends a range request that found nothing to serve it to
+// the origin as it is (a partial response is not stored: RFC 9111 §3.3
+// allows a cache not to), and, when the origin's answer says the whole
+// response fits the cache, fetches the whole response in the background
+// (see rangeFill), so that the next ranges of it are hits.
+func (h *Handler) forwardRange(w http.ResponseWriter, q *cacheable) {
+	p := &pass{fwd: cmp.Or(q.fwd, "miss"), detail: "partial", in: q.r, pol: q.pol, ranged: q}
+	h.proxy.ServeHTTP(w, q.r.WithContext(context.WithValue(q.r.Context(), passKey{}, p)))
+}
+
+// rangeFill starts the background fetch of the whole response a range
+// request missed, if the origin's answer to the range tells its size (206
+// with Content-Range, or a whole 200) and it is small enough to store.
+func (h *Handler) rangeFill(p *pass, resp *http.Response) {
+	var size int64 = -1
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if _, total, ok := strings.Cut(resp.Header.Get("Content-Range"), "/"); ok {
+			if n, err := strconv.ParseInt(total, 10, 64); err == nil {
+				size = n
+			}
+		}
+	case http.StatusOK:
+		size = resp.ContentLength
+	}
+	if size < 0 || size > h.maxObject {
+		return
+	}
+	q := p.ranged
+	h.refresher.trigger(q.r, q.key, q.stale, q.pol, causeRange)
 }
 
 type passKey struct{}

@@ -93,8 +93,8 @@ func (h *Handler) Inspect(r *http.Request) Inspection {
 		in.BypassReason = "invalid credentials (" + authID.Reason + "): forwarded uncached, never answered from the cache"
 	case pol != nil && pol.Bypass:
 		in.BypassReason = "route: the route says cache: false"
-	case r.Header.Get("Range") != "":
-		in.BypassReason = "range: partial content passes through"
+	case h.passRanges && r.Header.Get("Range") != "":
+		in.BypassReason = "range: partial content passes through (PassRanges)"
 	case bypass == "credentials":
 		in.BypassReason = "credentials: the request carries credentials (Authorization, an API key or an identity header) and the public route does not set allow_credentials"
 	case bypass == "invalid-credentials":

@@ -18,11 +18,12 @@ const (
 	causeSWR        = iota // stale-while-revalidate
 	causeEarly             // XFetch probabilistic early refresh
 	causePredictive        // refresh-ahead of hot keys
+	causeRange             // the whole of a response a range request missed
 	numCauses
 )
 
 // CauseNames names the refresh causes, in Stats.Refreshes order.
-var CauseNames = [numCauses]string{"swr", "early", "predictive"}
+var CauseNames = [numCauses]string{"swr", "early", "predictive", "range"}
 
 // trackerSample: one hit in trackerSample is reported to the RateTracker,
 // as trackerSample requests.
@@ -101,6 +102,8 @@ func (rf *refresher) trigger(r *http.Request, key string, e *cache.Entry, pol *p
 	out := r.Clone(ctx)
 	out.Method = http.MethodGet
 	out.Body, out.ContentLength = http.NoBody, 0
+	out.Header.Del("Range") // a refresh stores the whole response
+	out.Header.Del("If-Range")
 	// The same base (URL tag, purge checks) and the same credentials rule
 	// as the request's own fill would have: a refresh must not store for
 	// everyone what the origin answered one caller.

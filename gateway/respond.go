@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +40,10 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, pol *policy
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if _, ranged := r.Header["Range"]; ranged && e.Status == http.StatusOK && !h.passRanges {
+		serveRange(w, r, e)
+		return
+	}
 	if !acceptsStored(r, e) {
 		writeDecoded(w, r, e)
 		return
@@ -46,6 +52,49 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, pol *policy
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
 	}
+}
+
+// serveRange answers a range request (RFC 9110 §14) from a stored complete
+// response, with http.ServeContent: single and multiple ranges (as
+// multipart/byteranges), suffix ranges, If-Range (a strong ETag, or the
+// exact Last-Modified date), 416 with the length for an unsatisfiable
+// range; ranges that overlap into more bytes than the body, or a Range it
+// cannot parse, get the whole 200, which RFC 9110 §14.2 allows. Ranges are
+// of the identity representation: a body stored in moat's coding is
+// decoded first (Content-Encoding is dropped). A body the origin encoded
+// itself is the representation and is ranged as it is.
+func serveRange(w http.ResponseWriter, r *http.Request, e *cache.Entry) {
+	hdr := w.Header()
+	body := e.Body
+	if e.Coding != "" {
+		var ok bool
+		if body, ok = decodedBody(e); !ok || len(body) != e.IdentitySize {
+			panic(http.ErrAbortHandler) // a stored body that does not decode: never send a wrong one
+		}
+		delete(hdr, "Content-Encoding")
+	}
+	delete(hdr, "Content-Length") // ServeContent sets the range's
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil // no sniffing: the stored response had none
+	}
+	var modified time.Time
+	if t, err := http.ParseTime(e.LastModified); err == nil && e.LastModified != "" {
+		modified = t
+	}
+	// Range units are case-insensitive, and a Range of another unit is
+	// ignored (RFC 9110 §14.1, §14.2); ServeContent knows "bytes=" only and
+	// answers anything else 416.
+	if v := r.Header.Get("Range"); !strings.HasPrefix(v, "bytes=") {
+		r2 := *r
+		r2.Header = r.Header.Clone()
+		if len(v) >= 6 && strings.EqualFold(v[:6], "bytes=") {
+			r2.Header.Set("Range", "bytes="+v[6:])
+		} else {
+			r2.Header.Del("Range")
+		}
+		r = &r2
+	}
+	http.ServeContent(w, r, "", modified, bytes.NewReader(body))
 }
 
 // notModifiedFields are the fields a 304 carries (RFC 9110 §15.4.5), plus

@@ -184,6 +184,11 @@ type Cache struct {
 	// the origin at will. only-if-cached is always honoured. Routes may
 	// choose for themselves.
 	ClientCacheControl string `yaml:"client_cache_control"`
+	// RangeRequests is how range requests are answered: "serve" (the
+	// default: from a stored complete response, the whole response
+	// fetched in the background after a miss) or "pass" (every range goes
+	// to the origin, nothing of it is stored).
+	RangeRequests string `yaml:"range_requests"`
 	// Compression stores compressible responses once, compressed (br, zstd
 	// or gzip, whichever most recent clients accept), and decodes on the
 	// fly for clients that accept none, so Accept-Encoding never splits

@@ -273,6 +273,9 @@ func (k *checker) positive(key string, d, def Duration) {
 func (k *checker) cache() {
 	c := k.c.Cache
 	k.clientCacheControl("cache.client_cache_control", c.ClientCacheControl)
+	if v := c.RangeRequests; v != "" && v != "serve" && v != "pass" {
+		k.errorf("cache.range_requests", nil, "%s", oneOf(v, []string{"serve", "pass"}))
+	}
 	for i, r := range k.c.Routes {
 		k.clientCacheControl(fmt.Sprintf("routes[%d].client_cache_control", i), r.ClientCacheControl)
 	}

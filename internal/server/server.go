@@ -320,6 +320,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		StripHeaders:             stripHeaders(cfg.Security.StripHeaders),
 		AllowUnderscoreHeaders:   cfg.Security.AllowUnderscoreHeaders,
 		IgnoreClientCacheControl: cfg.IgnoresClientCacheControl(nil),
+		PassRanges:               cfg.Cache.RangeRequests == "pass",
 		TrustedProxies:           cfg.TrustedProxyPrefixes(),
 		KeyHost:                  keyHost(cfg, origin),
 		HostAliases:              hostAliases(cfg),
