@@ -514,7 +514,8 @@ func (c *core) build(o Options) (*Handler, error) {
 			ExpectContinueTimeout: time.Second,
 			ForceAttemptHTTP2:     true,
 		}
-		transport, h.ownsTransport = t, t
+		h.ownsTransport = t
+		transport = codingTolerant{rt: t, dialTimeout: o.DialTimeout, headerWait: o.OriginTimeout}
 	}
 	if len(o.Upstreams) > 0 {
 		r := upstreamRouter{origin: transport, pools: map[string]http.RoundTripper{}}
