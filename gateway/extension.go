@@ -108,6 +108,9 @@ func (h *Handler) registerVariant(v, base *policy.Policy) {
 	if d := h.downstream[base]; d != nil {
 		h.downstream[v] = d
 	}
+	if f := h.downstreamFields[base]; f != nil {
+		h.downstreamFields[v] = f
+	}
 }
 
 type outcomeKey struct{}

@@ -138,8 +138,9 @@ const maxSharedError = 64 << 10
 // marked private or no-cache) and, when the body is in a content-coding
 // the waiters may not accept, with moat's own plain body instead.
 func (h *Handler) sharedFailure(status int, hdr http.Header, body []byte) *cache.Entry {
-	shared := h.storedHeader(hdr, httpcache.ParseResponseDirectives(hdr)) // what any stored answer keeps
-	delete(shared, "Content-Length")                                      // the waiter's answer sets its own
+	view, _ := httpcache.TargetedView(hdr, h.targeted)
+	shared := h.storedHeader(hdr, httpcache.ParseResponseDirectives(view)) // what any stored answer keeps
+	delete(shared, "Content-Length")                                       // the waiter's answer sets its own
 	if _, coded := shared["Content-Encoding"]; coded {
 		shared = originErrorHeader()
 		body = []byte("moat: origin error\n")
@@ -345,14 +346,17 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if resp.StatusCode >= 500 {
 		return nil, "status"
 	}
-	d := httpcache.ParseResponseDirectives(resp.Header)
+	// The directives aimed at moat (RFC 9213), else Cache-Control, decide;
+	// the stored and forwarded header is the origin's.
+	view, _ := httpcache.TargetedView(resp.Header, h.targeted)
+	d := httpcache.ParseResponseDirectives(view)
 	ttl, _ := policyTTL(f.pol)
 	ok, reason := httpcache.Storable(httpcache.StoreInput{
 		Method:               http.MethodGet,
 		Status:               resp.StatusCode,
 		ReqDirectives:        f.reqCC,
 		RespDirectives:       d,
-		RespHeader:           resp.Header,
+		RespHeader:           view,
 		ReqHasAuthorization:  f.auth,
 		HasFreshnessOverride: ttl > 0,
 		HeuristicMax:         h.heuristicMax,
@@ -368,7 +372,7 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 		h.stats.TooLarge.Add(1)
 		return nil, "too-large"
 	}
-	fr := h.freshness(f.pol, resp.StatusCode, resp.Header, d, now)
+	fr := h.freshness(f.pol, resp.StatusCode, view, d, now)
 	e := &cache.Entry{
 		ID:           cache.NewEntryID(),
 		Key:          f.key,
@@ -389,6 +393,10 @@ func (h *Handler) entryFor(resp *http.Response, f *fill, now time.Time) (*cache.
 	if h.tagsDown && len(e.Tags) > 0 {
 		e.Header["Surrogate-Key"] = []string{strings.Join(e.Tags, " ")}
 	}
+	// The route's tag fields, for the CDN in front: on this answer and
+	// on every hit of it.
+	setTagFields(e.Header, f.pol, e.Tags)
+	setTagFields(resp.Header, f.pol, e.Tags)
 	vary := varyNames(resp.Header)
 	if h.mix != nil {
 		// Accept-Encoding is handled by the cache, never a key dimension.
@@ -542,11 +550,12 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 		weakenETag(e.Header) // the 304 may restate the origin's strong ETag
 		e.Header["Content-Encoding"] = []string{e.Coding}
 	}
-	d := httpcache.ParseResponseDirectives(e.Header)
+	view, _ := httpcache.TargetedView(e.Header, h.targeted)
+	d := httpcache.ParseResponseDirectives(view)
 	e.RequestTime, e.ResponseTime = f.reqTime, now
 	e.InitialAge = httpcache.InitialAge(resp.Header, f.reqTime, now)
 	e.FetchTime = time.Since(f.started)
-	h.freshness(f.pol, e.Status, e.Header, d, now).apply(e)
+	h.freshness(f.pol, e.Status, view, d, now).apply(e)
 	if et := resp.Header.Get("Etag"); et != "" {
 		e.ETag = et
 	}
@@ -644,7 +653,7 @@ func (h *Handler) storedHeader(src http.Header, d httpcache.ResponseDirectives) 
 		case "Set-Cookie", "Age", "Cache-Status", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
 			continue
 		}
-		if h.isTagHeader(k) {
+		if h.isTagHeader(k) || slices.Contains(h.targetedOwn, k) {
 			continue
 		}
 		dst[k] = append([]string(nil), v...)[:len(v):len(v)]

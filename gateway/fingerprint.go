@@ -9,10 +9,10 @@ import (
 )
 
 // fingerprintOf is what every entry of o's handler depends on besides its
-// key: the origin it came from, the stored coding and the heuristic
-// freshness of responses without a route.
+// key: the origin it came from, the stored coding, the heuristic
+// freshness of responses without a route and the targeted fields obeyed.
 func fingerprintOf(o Options) string {
-	return fingerprint(fmt.Sprintf("%s|%t|%d", o.Origin, o.Compress, o.HeuristicMax))
+	return fingerprint(fmt.Sprintf("%s|%t|%d|%q", o.Origin, o.Compress, o.HeuristicMax, o.TargetedCacheControl))
 }
 
 // routeFingerprint is what a route's stored entries depend on besides
@@ -23,10 +23,10 @@ func fingerprintOf(o Options) string {
 // invalidation rules, downstream headers) keeps them. Query rules are not
 // here: they change the key itself where they change anything.
 func routeFingerprint(global string, p *policy.Policy) string {
-	return fingerprint(fmt.Sprintf("%s|%d|%t|%t|%t|%d|%d|%g|%q|%d|%q|%q|%q|%t|%q",
+	return fingerprint(fmt.Sprintf("%s|%d|%t|%t|%t|%d|%d|%g|%q|%d|%q|%q|%q|%t|%q|%q",
 		global, p.TTL, p.OverrideOrigin, p.Bypass, p.AllowSetCookie,
 		p.StaleWhileRevalidate, p.StaleIfError, p.TTLJitter, p.Tags, p.Scope,
-		p.Vary, p.Languages, p.MediaTypes, p.AllowCredentials, p.Upstream))
+		p.Vary, p.Languages, p.MediaTypes, p.AllowCredentials, p.Upstream, p.TagFields))
 }
 
 func fingerprint(s string) string {

@@ -196,6 +196,15 @@ type Options struct {
 	// for requests that match no route.
 	IgnoreClientCacheControl bool
 
+	// TargetedCacheControl are the targeted cache-control fields (RFC
+	// 9213) moat obeys, in priority order: the first a response holds, if
+	// valid, decides its caching instead of Cache-Control and Expires. If
+	// nil: Moat-Cache-Control, then CDN-Cache-Control; an empty non-nil
+	// slice obeys Cache-Control alone. The fields other than
+	// CDN-Cache-Control (aimed at moat alone) are removed from responses
+	// to clients; CDN-Cache-Control goes on to the CDN in front.
+	TargetedCacheControl []string
+
 	// PassRanges sends every range request to the origin and stores
 	// nothing of it. By default a range request is answered from a stored
 	// complete response (206, multipart/byteranges, If-Range, 416), and
@@ -242,46 +251,49 @@ type Options struct {
 type Handler struct {
 	*core // what the handlers of one cache share across reloads
 
-	origin         *url.URL
-	policies       *policy.Table
-	maxObject      int64
-	heuristicMax   time.Duration
-	coalesceWait   time.Duration
-	hitForMiss     time.Duration
-	preserveHost   bool
-	name           string
-	log            *slog.Logger
-	now            func() time.Time
-	proxy          *httputil.ReverseProxy
-	tracker        RateTracker
-	hitMemo        sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
-	norm           *cachekey.Normalizer
-	ident          Identifier
-	mix            *compress.Mix
-	obs            Observer
-	lookupObs      LookupObserver
-	accessLog      *slog.Logger
-	accessSample   float64
-	tagHeaders     []string
-	tagsDown       bool
-	onPurge        func(Purge)
-	ns             *namespaces
-	downstream     map[*policy.Policy][]string
-	refresher      *refresher
-	limits         *limits
-	headers        *headerFilter
-	bodyTimeout    time.Duration
-	originIdle     time.Duration // longest wait for the next bytes of a body being filled
-	ownsTransport  *http.Transport
-	ignoreClientCC bool // for requests of no route
-	passRanges     bool
-	proxies        trustedProxies
-	upstreams      map[string]*url.URL // Policy.Upstream → the URL its requests are sent to
-	keyHost        string
-	hostAliases    map[string]string
-	exts           map[*policy.Policy]Extension // routes served by extensions
-	extVariants    map[*policy.Policy]Extension // the policies of their subrequests
-	retireOnce     sync.Once
+	origin           *url.URL
+	policies         *policy.Table
+	maxObject        int64
+	heuristicMax     time.Duration
+	coalesceWait     time.Duration
+	hitForMiss       time.Duration
+	preserveHost     bool
+	name             string
+	log              *slog.Logger
+	now              func() time.Time
+	proxy            *httputil.ReverseProxy
+	tracker          RateTracker
+	hitMemo          sync.Map // int64 TTL second → []string Cache-Status of a fresh hit
+	norm             *cachekey.Normalizer
+	ident            Identifier
+	mix              *compress.Mix
+	obs              Observer
+	lookupObs        LookupObserver
+	accessLog        *slog.Logger
+	accessSample     float64
+	tagHeaders       []string
+	tagsDown         bool
+	onPurge          func(Purge)
+	ns               *namespaces
+	downstream       map[*policy.Policy][]string
+	downstreamFields map[*policy.Policy]http.Header // the routes DownstreamFields (nil: none has any)
+	refresher        *refresher
+	limits           *limits
+	headers          *headerFilter
+	bodyTimeout      time.Duration
+	originIdle       time.Duration // longest wait for the next bytes of a body being filled
+	ownsTransport    *http.Transport
+	ignoreClientCC   bool // for requests of no route
+	passRanges       bool
+	targeted         []string // canonical targeted cache-control fields, by priority
+	targetedOwn      []string // those removed downstream
+	proxies          trustedProxies
+	upstreams        map[string]*url.URL // Policy.Upstream → the URL its requests are sent to
+	keyHost          string
+	hostAliases      map[string]string
+	exts             map[*policy.Policy]Extension // routes served by extensions
+	extVariants      map[*policy.Policy]Extension // the policies of their subrequests
+	retireOnce       sync.Once
 }
 
 // Stats counts what the handler did beyond the per-request results (those
@@ -479,6 +491,27 @@ func (c *core) build(o Options) (*Handler, error) {
 	for _, p := range o.Policies.Policies() {
 		if p.Downstream != "" {
 			h.downstream[p] = []string{p.Downstream}
+		}
+		if len(p.DownstreamFields) > 0 {
+			if h.downstreamFields == nil {
+				h.downstreamFields = map[*policy.Policy]http.Header{}
+			}
+			f := http.Header{}
+			for k, v := range p.DownstreamFields {
+				f[http.CanonicalHeaderKey(k)] = []string{v}
+			}
+			h.downstreamFields[p] = f
+		}
+	}
+	targeted := o.TargetedCacheControl
+	if targeted == nil {
+		targeted = []string{"Moat-Cache-Control", "CDN-Cache-Control"}
+	}
+	for _, name := range targeted {
+		name = http.CanonicalHeaderKey(name)
+		h.targeted = append(h.targeted, name)
+		if name != "Cdn-Cache-Control" {
+			h.targetedOwn = append(h.targetedOwn, name)
 		}
 	}
 	tagHeaders := o.TagHeaders

@@ -91,8 +91,13 @@ func (h *Handler) originInvalidation(ctx context.Context, resp *http.Response) {
 func (h *Handler) downstreamHeaders(hdr http.Header, pol *policy.Policy) {
 	if !h.tagsDown {
 		for _, name := range h.tagHeaders {
-			delete(hdr, name)
+			if pol == nil || !slices.Contains(pol.TagFields, name) {
+				delete(hdr, name)
+			}
 		}
+	}
+	for _, name := range h.targetedOwn {
+		delete(hdr, name) // aimed at moat: it stops here
 	}
 	h.downstreamCacheControl(hdr, pol)
 }
@@ -103,6 +108,30 @@ func (h *Handler) downstreamHeaders(hdr http.Header, pol *policy.Policy) {
 func (h *Handler) downstreamCacheControl(hdr http.Header, pol *policy.Policy) {
 	if pol != nil && pol.Downstream != "" {
 		hdr["Cache-Control"] = h.downstream[pol]
+	}
+	if h.downstreamFields != nil {
+		for k, v := range h.downstreamFields[pol] {
+			hdr[k] = v
+		}
+	}
+}
+
+// setTagFields writes tags into the route's tag fields of hdr (see
+// policy.Policy.TagFields).
+func setTagFields(hdr http.Header, pol *policy.Policy, tags []string) {
+	if pol == nil || len(pol.TagFields) == 0 {
+		return
+	}
+	tags = visibleTags(tags)
+	if len(tags) == 0 {
+		return
+	}
+	for _, name := range pol.TagFields {
+		sep := ","
+		if name == "Surrogate-Key" || name == "Xkey" {
+			sep = " "
+		}
+		hdr[name] = []string{strings.Join(tags, sep)}
 	}
 }
 

@@ -79,6 +79,14 @@ type Policy struct {
 	// clients (browsers, CDNs) on every response of the route, independent
 	// of moat's own freshness.
 	Downstream string
+	// DownstreamFields are header fields set on every response of the
+	// route to clients, by canonical name: what a CDN in front reads
+	// (CDN-Cache-Control, Surrogate-Control, ...), beside Downstream.
+	DownstreamFields map[string]string
+	// TagFields are header fields (canonical names) that carry a stored
+	// response's tags to the CDN in front: comma-separated, except
+	// Surrogate-Key and Xkey, space-separated.
+	TagFields []string
 	// Upstream names the origin pool the route's requests go to (see
 	// gateway.Options.Upstreams); empty: the handler's Origin.
 	Upstream string

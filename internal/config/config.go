@@ -72,8 +72,9 @@ type Config struct {
 	// Tracing turns on OpenTelemetry tracing of client requests (off by
 	// default). See docs/observability.md.
 	Tracing tracing.Config `yaml:"tracing"`
-	// PurgeTargets are URLs every purge is POSTed to (a CDN's purge API,
-	// another cache), with retries and a bounded queue.
+	// PurgeTargets are the other cache layers every purge is forwarded to
+	// (another moat, Cloudflare, Fastly, Akamai, Varnish), each in its own
+	// API, with retries and a bounded queue. See [PurgeTarget].
 	PurgeTargets []PurgeTarget `yaml:"purge_targets,omitempty"`
 	// Security hardens the handling of client requests: header fields
 	// removed before the origin, underscore header names, slow uploads.
@@ -189,6 +190,11 @@ type Cache struct {
 	// fetched in the background after a miss) or "pass" (every range goes
 	// to the origin, nothing of it is stored).
 	RangeRequests string `yaml:"range_requests"`
+	// TargetedCacheControl are the targeted cache-control fields (RFC
+	// 9213) moat obeys over Cache-Control, in priority order. Default
+	// [Moat-Cache-Control, CDN-Cache-Control]; [] obeys Cache-Control
+	// alone.
+	TargetedCacheControl *[]string `yaml:"targeted_cache_control"`
 	// Compression stores compressible responses once, compressed (br, zstd
 	// or gzip, whichever most recent clients accept), and decodes on the
 	// fly for clients that accept none, so Accept-Encoding never splits
@@ -222,15 +228,37 @@ type Tags struct {
 	MaxIndex int `yaml:"max_index"`
 }
 
-// PurgeTarget is one URL purges are fanned out to.
-type PurgeTarget struct {
-	// URL is the absolute http(s) URL each purge is POSTed to as JSON.
-	URL string `yaml:"url"`
-	// Headers are sent with every purge (e.g. the CDN's API token; a value
-	// "${NAME}" is read from the environment).
-	Headers map[string]string `yaml:"headers,omitempty" config:"env"`
-	// Timeout bounds one attempt. Default 5s.
-	Timeout Duration `yaml:"timeout"`
+// Edge is what a route tells the CDN or cache in front of moat (RFC 9213
+// targeted fields, surrogate controls and tag fields), so that it caches
+// with its own lifetime and tags while browsers get Cache-Control.
+type Edge struct {
+	// CDNCacheControl is sent as CDN-Cache-Control (every CDN that
+	// implements RFC 9213).
+	CDNCacheControl *Downstream `yaml:"cdn_cache_control"`
+	// CloudflareCDNCacheControl is sent as Cloudflare-CDN-Cache-Control
+	// (Cloudflare alone).
+	CloudflareCDNCacheControl *Downstream `yaml:"cloudflare_cdn_cache_control"`
+	// SurrogateControl is sent as Surrogate-Control (Fastly, Akamai,
+	// Varnish setups).
+	SurrogateControl *Downstream `yaml:"surrogate_control"`
+	// TagHeaders carry each stored response's tags to the CDN: Cache-Tag
+	// (Cloudflare) and Edge-Cache-Tag (Akamai) comma-separated,
+	// Surrogate-Key (Fastly) and xkey (Varnish) space-separated.
+	TagHeaders []string `yaml:"tag_headers,omitempty"`
+}
+
+// Fields returns the header fields e sets, by canonical name.
+func (e *Edge) Fields() map[string]string {
+	out := map[string]string{}
+	if e == nil {
+		return out
+	}
+	for name, d := range map[string]*Downstream{"Cdn-Cache-Control": e.CDNCacheControl, "Cloudflare-Cdn-Cache-Control": e.CloudflareCDNCacheControl, "Surrogate-Control": e.SurrogateControl} {
+		if v := d.CacheControl(); v != "" {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // Downstream is the Cache-Control a route sends to clients and CDNs,
@@ -396,6 +424,9 @@ type Route struct {
 	// Upstream names the upstream (see Config.Upstreams) the route's
 	// requests go to instead of the origin.
 	Upstream string `yaml:"upstream"`
+	// Edge sets what the CDN in front of moat reads on the route's
+	// responses (see Edge).
+	Edge *Edge `yaml:"edge"`
 
 	// Line is the line of this route in the config's Source (0 for routes built in code), for
 	// runtime messages such as "route at moat.yaml:12".

@@ -273,6 +273,13 @@ func (k *checker) positive(key string, d, def Duration) {
 func (k *checker) cache() {
 	c := k.c.Cache
 	k.clientCacheControl("cache.client_cache_control", c.ClientCacheControl)
+	if t := c.TargetedCacheControl; t != nil {
+		for i, h := range *t {
+			if !isToken(h) || strings.EqualFold(h, "Cache-Control") {
+				k.errorf(fmt.Sprintf("cache.targeted_cache_control[%d]", i), nil, "%q is not a targeted field name (e.g. CDN-Cache-Control)", h)
+			}
+		}
+	}
 	if v := c.RangeRequests; v != "" && v != "serve" && v != "pass" {
 		k.errorf("cache.range_requests", nil, "%s", oneOf(v, []string{"serve", "pass"}))
 	}
@@ -413,6 +420,26 @@ func (k *checker) beta(key string, b *float64) {
 	}
 }
 
+// downstream checks a Cache-Control a route sends on (nil: none).
+func (k *checker) downstream(key string, d *Downstream) {
+	if d == nil {
+		return
+	}
+	switch {
+	case d.Public && d.Private:
+		k.errorf(key, nil, "public and private exclude each other")
+	case d.NoStore && (d.MaxAge != nil || d.SMaxAge != nil || d.Public):
+		k.errorf(key, nil, "no_store with max_age, s_maxage or public says two things")
+	case d.CacheControl() == "":
+		k.errorf(key, nil, "sets nothing: give max_age, s_maxage, public, private, no_store ...")
+	}
+	for name, v := range map[string]*Duration{"max_age": d.MaxAge, "s_maxage": d.SMaxAge, "stale_while_revalidate": d.StaleWhileRevalidate, "stale_if_error": d.StaleIfError} {
+		if v != nil && *v < 0 {
+			k.errorf(key+"."+name, nil, "must not be negative, got %s", *v)
+		}
+	}
+}
+
 // invalidation checks tags, purge targets and the routes' invalidation keys.
 func (k *checker) invalidation() {
 	c := k.c
@@ -424,15 +451,8 @@ func (k *checker) invalidation() {
 			k.errorf(fmt.Sprintf("tags.headers[%d]", i), nil, "%q is not a header field name", h)
 		}
 	}
-	for i, t := range c.PurgeTargets {
-		key := fmt.Sprintf("purge_targets[%d].url", i)
-		u, err := url.Parse(t.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			k.errorf(key, nil, "want an absolute http or https URL, got %q", t.URL)
-		}
-		if t.Timeout < 0 {
-			k.errorf(fmt.Sprintf("purge_targets[%d].timeout", i), nil, "must not be negative, got %s", t.Timeout)
-		}
+	for i := range c.PurgeTargets {
+		k.purgeTarget(i, &c.PurgeTargets[i])
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
@@ -444,19 +464,14 @@ func (k *checker) invalidation() {
 		for j, t := range r.Invalidate {
 			k.template(fmt.Sprintf("%s.invalidate[%d]", base, j), t, r.Match, wild)
 		}
-		if d := r.Downstream; d != nil {
-			key := base + ".downstream"
-			switch {
-			case d.Public && d.Private:
-				k.errorf(key, nil, "public and private exclude each other")
-			case d.NoStore && (d.MaxAge != nil || d.SMaxAge != nil || d.Public):
-				k.errorf(key, nil, "no_store with max_age, s_maxage or public says two things")
-			case d.CacheControl() == "":
-				k.errorf(key, nil, "sets nothing: give max_age, s_maxage, public, private, no_store ...")
-			}
-			for name, v := range map[string]*Duration{"max_age": d.MaxAge, "s_maxage": d.SMaxAge, "stale_while_revalidate": d.StaleWhileRevalidate, "stale_if_error": d.StaleIfError} {
-				if v != nil && *v < 0 {
-					k.errorf(key+"."+name, nil, "must not be negative, got %s", *v)
+		k.downstream(base+".downstream", r.Downstream)
+		if e := r.Edge; e != nil {
+			k.downstream(base+".edge.cdn_cache_control", e.CDNCacheControl)
+			k.downstream(base+".edge.cloudflare_cdn_cache_control", e.CloudflareCDNCacheControl)
+			k.downstream(base+".edge.surrogate_control", e.SurrogateControl)
+			for j, h := range e.TagHeaders {
+				if !isToken(h) {
+					k.errorf(fmt.Sprintf("%s.edge.tag_headers[%d]", base, j), nil, "%q is not a header field name", h)
 				}
 			}
 		}

@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,6 +208,12 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 			MediaTypes:               r.MediaTypes,
 			AllowCredentials:         r.AllowCredentials,
 			Upstream:                 r.Upstream,
+			DownstreamFields:         r.Edge.Fields(),
+		}
+		if r.Edge != nil {
+			for _, name := range r.Edge.TagHeaders {
+				p.TagFields = append(p.TagFields, http.CanonicalHeaderKey(name))
+			}
 		}
 		for _, h := range r.Vary {
 			p.Vary = append(p.Vary, http.CanonicalHeaderKey(h))
@@ -249,14 +253,10 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		return nil, err
 	}
 	g.pools = pools
-	if prev != nil && slices.EqualFunc(prev.cfg.PurgeTargets, cfg.PurgeTargets, samePurgeTarget) {
+	if prev != nil && samePurgeTargets(prev.cfg, cfg) {
 		g.fanout = prev.fanout
 	} else {
-		var targets []fanout.Target
-		for _, t := range cfg.PurgeTargets {
-			targets = append(targets, fanout.Target{URL: t.URL, Headers: t.Headers, Timeout: t.Timeout.D()})
-		}
-		if g.fanout, err = fanout.New(fanout.Options{Targets: targets, Logger: log}); err != nil {
+		if g.fanout, err = fanout.New(fanout.Options{Targets: fanoutTargets(cfg), Logger: log}); err != nil {
 			return nil, fmt.Errorf("server: purge_targets: %w", err)
 		}
 		if prev != nil {
@@ -321,6 +321,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		AllowUnderscoreHeaders:   cfg.Security.AllowUnderscoreHeaders,
 		IgnoreClientCacheControl: cfg.IgnoresClientCacheControl(nil),
 		PassRanges:               cfg.Cache.RangeRequests == "pass",
+		TargetedCacheControl:     targetedFields(cfg),
 		TrustedProxies:           cfg.TrustedProxyPrefixes(),
 		KeyHost:                  keyHost(cfg, origin),
 		HostAliases:              hostAliases(cfg),
@@ -367,10 +368,6 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		})
 	}
 	return g, nil
-}
-
-func samePurgeTarget(a, b config.PurgeTarget) bool {
-	return a.URL == b.URL && a.Timeout == b.Timeout && maps.Equal(a.Headers, b.Headers)
 }
 
 func patternsOf(cfg *config.Config) []string {
@@ -709,4 +706,13 @@ func (s *Server) ReopenLogs() error {
 		return nil
 	}
 	return s.accessFile.Reopen()
+}
+
+// targetedFields is gateway.Options.TargetedCacheControl for cfg: nil (the
+// gateway's default) unless the config names its own list.
+func targetedFields(cfg *config.Config) []string {
+	if cfg.Cache.TargetedCacheControl == nil {
+		return nil
+	}
+	return append([]string{}, *cfg.Cache.TargetedCacheControl...)
 }
