@@ -46,6 +46,7 @@ type core struct {
 
 	stats      Stats
 	leaseStats leaseCounters
+	seen       purgeIDs // the IDs of the last purges, applied once
 }
 
 // newCore makes the shared part of o's handler (see New).

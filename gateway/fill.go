@@ -650,7 +650,7 @@ func (h *Handler) storedHeader(src http.Header, d httpcache.ResponseDirectives) 
 	dst := make(http.Header, len(src))
 	for k, v := range src {
 		switch k {
-		case "Set-Cookie", "Age", "Cache-Status", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
+		case "Set-Cookie", "Age", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
 			continue
 		}
 		if h.isTagHeader(k) || slices.Contains(h.targetedOwn, k) {

@@ -2,12 +2,15 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moatproxy/moat/cache"
@@ -34,8 +37,14 @@ type Purge struct {
 	Routes   []string `json:"routes,omitempty"`   // route patterns, e.g. "GET /api/products/{id}"
 	All      bool     `json:"all,omitempty"`
 	Soft     bool     `json:"soft,omitempty"`
-	// ID and Origin are set by the purge fan-out of another moat. A purge
-	// whose Origin is "moat" is applied here and not fanned out again, so
+	// ID identifies the purge across layers: a purge whose ID this cache
+	// has seen lately (a retried delivery, or one that came back around a
+	// loop of moats listing each other as purge targets) is not applied
+	// or fanned out again; one without is given one. Origin is "moat" on
+	// the purges another moat fans out.
+	//
+	// (Before IDs were remembered, a purge whose Origin was "moat" was not
+	// fanned out again, so
 	// nodes that list each other as purge targets do not loop.
 	ID     string `json:"id,omitempty"`
 	Origin string `json:"origin,omitempty"`
@@ -55,6 +64,8 @@ type PurgeResult struct {
 	// Affected counts the stored entries removed or marked stale (for
 	// routes and all: the entries made unreachable that the L1 tier held).
 	Affected int `json:"affected"`
+	// Duplicate says the purge's ID was seen lately: nothing was done.
+	Duplicate bool `json:"duplicate,omitempty"`
 	// Versions are the new namespace versions of the purged routes
 	// (random: see Versions).
 	Versions map[string]uint64 `json:"versions,omitempty"`
@@ -98,6 +109,15 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		if slices.Contains(list, "") {
 			return PurgeResult{}, fmt.Errorf("%w: an empty tag, url, prefix or route", ErrBadPurge)
 		}
+	}
+	switch {
+	case p.ID == "":
+		p.ID = newPurgeID()
+		h.seen.add(p.ID)
+	case !h.seen.add(p.ID) && kind != PurgeRemote:
+		// A purge from the Bus is always applied: it carries the versions
+		// the fleet converges on.
+		return PurgeResult{Duplicate: true}, nil
 	}
 	var keys []string
 	for _, raw := range p.URLs {
@@ -205,7 +225,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	h.stats.PurgesByKind[kind].Add(1)
 	h.stats.PurgedByKind[kind].Add(int64(res.Affected))
 	h.stats.Invalidations.Add(int64(res.Affected))
-	if h.onPurge != nil && p.Origin != "moat" && kind != PurgeRemote { // the node it was made on fans it out
+	if h.onPurge != nil && kind != PurgeRemote { // the node it was made on fans it out, with its ID
 		h.onPurge(p)
 	}
 	if kind != PurgeRemote && !queued && h.publish != nil { // (a remote purge may arrive while New joins the Bus)
@@ -366,4 +386,39 @@ func scopeTags(tags []string, route string) []string {
 		out = append(out, routeStamp(route))
 	}
 	return append(out, allStamp)
+}
+
+// newPurgeID returns a random purge ID: 32 hex digits.
+func newPurgeID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// purgeIDs remembers the IDs of the last purges (a ring of fixed size), so
+// that a purge arriving twice is applied once.
+type purgeIDs struct {
+	mu   sync.Mutex
+	set  map[string]struct{}
+	ring [4096]string
+	next int
+}
+
+// add records id and reports whether it was new.
+func (s *purgeIDs) add(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, seen := s.set[id]; seen {
+		return false
+	}
+	if s.set == nil {
+		s.set = make(map[string]struct{}, len(s.ring))
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.set, old)
+	}
+	s.ring[s.next] = id
+	s.set[id] = struct{}{}
+	s.next = (s.next + 1) % len(s.ring)
+	return true
 }

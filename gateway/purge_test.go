@@ -243,24 +243,65 @@ func TestPurgeRacingSlowFill(t *testing.T) {
 	}
 }
 
-func TestPurgeFromAnotherMoatIsNotFannedOut(t *testing.T) {
+// A purge is applied and fanned out once per ID: a purge another moat
+// forwarded goes on down the tree with its ID, the same ID again (a retried
+// delivery, or the purge coming back around a loop of moats) does nothing.
+func TestPurgeIDsAppliedOnce(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Surrogate-Key", "x")
 	})
-	var fanned atomic.Int64
-	s := newGateway(t, o, nil, func(o *Options) { o.OnPurge = func(Purge) { fanned.Add(1) } })
+	var fanned []Purge
+	s := newGateway(t, o, nil, func(o *Options) { o.OnPurge = func(p Purge) { fanned = append(fanned, p) } })
 	s.do(t, "GET", "/x")
 	res, err := s.gw.Purge(context.Background(), Purge{Tags: []string{"x"}, ID: "abc", Origin: "moat"})
 	if err != nil || res.Affected != 1 {
 		t.Fatalf("purge: %+v %v", res, err)
 	}
-	if fanned.Load() != 0 {
-		t.Error("a purge received from another moat was fanned out again")
+	if len(fanned) != 1 || fanned[0].ID != "abc" {
+		t.Fatalf("fanned out %+v, want the purge once with its ID (down the tree)", fanned)
+	}
+	s.do(t, "GET", "/x")
+	res, err = s.gw.Purge(context.Background(), Purge{Tags: []string{"x"}, ID: "abc", Origin: "moat"})
+	if err != nil || !res.Duplicate || res.Affected != 0 || len(fanned) != 1 {
+		t.Errorf("the same ID again: %+v %v, fanned %d times; want a duplicate, nothing done", res, err, len(fanned))
+	}
+	if r := s.do(t, "GET", "/x"); r.xcache() != "HIT" {
+		t.Errorf("a duplicate purge removed the entry: %s", r.xcache())
 	}
 	s.gw.Purge(context.Background(), Purge{Tags: []string{"x"}})
-	if fanned.Load() != 1 {
-		t.Error("a local purge was not fanned out")
+	if len(fanned) != 2 || fanned[1].ID == "" || fanned[1].ID == "abc" {
+		t.Errorf("a local purge: fanned %+v, want it once with an ID of its own", fanned)
+	}
+}
+
+// Two moats that list each other as purge targets: a purge made on one is
+// applied once on each, and stops.
+func TestPurgeLoopStops(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Surrogate-Key", "x")
+	})
+	var a, b *setup
+	var deliveries atomic.Int64
+	forward := func(to **setup) func(Purge) {
+		return func(p Purge) {
+			deliveries.Add(1)
+			if deliveries.Load() > 10 {
+				t.Fatal("the purge loops")
+			}
+			p.Origin = "moat"
+			(*to).gw.Purge(context.Background(), p)
+		}
+	}
+	a = newGateway(t, o, nil, func(o *Options) { o.OnPurge = forward(&b) })
+	b = newGateway(t, o, nil, func(o *Options) { o.OnPurge = forward(&a) })
+	a.gw.Purge(context.Background(), Purge{Tags: []string{"x"}})
+	if n := deliveries.Load(); n != 2 {
+		t.Errorf("deliveries = %d, want 2 (a to b, b back to a, which stops it)", n)
+	}
+	if a.gw.Stats().Purges.Load() != 1 || b.gw.Stats().Purges.Load() != 1 {
+		t.Errorf("applied %d on a, %d on b; want once each", a.gw.Stats().Purges.Load(), b.gw.Stats().Purges.Load())
 	}
 }
 

@@ -26,7 +26,7 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, pol *policy
 	hdr["Age"] = ageValue(e.Age(now))
 	h.downstreamCacheControl(hdr, pol)
 	st.TTL, st.HasTTL = int64(e.TTL(now)/time.Second), true
-	if st == (httpcache.Status{Hit: true, TTL: st.TTL, HasTTL: true}) {
+	if st == (httpcache.Status{Hit: true, TTL: st.TTL, HasTTL: true}) && len(e.Header["Cache-Status"]) == 0 {
 		// The common case: a plain fresh hit, whose field value depends
 		// only on the TTL second; formatted once per value, not per hit.
 		hdr["Cache-Status"] = h.hitStatus(st.TTL)
@@ -229,11 +229,20 @@ func xCacheFor(fwd string) []string {
 	return xCacheMiss
 }
 
-// setStatus sets Cache-Status and X-Cache. The X-Cache slices are shared and
-// have len == cap.
+// setStatus sets Cache-Status and X-Cache. A Cache-Status hdr already
+// holds is the caches' before this one (a moat or CDN between moat and the
+// origin, as the response came or was stored): this cache's member goes
+// after theirs, as RFC 9211 §2 says, closest to the client last. The
+// X-Cache slices are shared and have len == cap.
 func setStatus(hdr http.Header, name string, st httpcache.Status, xcache []string) {
 	var buf [128]byte
-	b := httpcache.AppendCacheStatus(buf[:0], name, st)
+	b := buf[:0]
+	for _, up := range hdr["Cache-Status"] {
+		if up = strings.TrimSpace(up); up != "" {
+			b = append(append(b, up...), ", "...)
+		}
+	}
+	b = httpcache.AppendCacheStatus(b, name, st)
 	hdr["Cache-Status"] = []string{string(b)}
 	hdr["X-Cache"] = xcache[:len(xcache):len(xcache)]
 }

@@ -209,7 +209,7 @@ func TestDocsExamplesParse(t *testing.T) {
 	if len(blocks) == 0 {
 		t.Fatal("no yaml blocks in docs/config.md")
 	}
-	env := mapEnv(map[string]string{"MOAT_ADMIN_TOKEN": "from-env", "MOAT_REDIS_PASSWORD": "from-env"})
+	env := mapEnv(map[string]string{"MOAT_ADMIN_TOKEN": "from-env", "MOAT_REDIS_PASSWORD": "from-env", "MOAT_EU_PURGE_AUTH": "Bearer x", "CLOUDFLARE_API_TOKEN": "x", "FASTLY_API_TOKEN": "x", "AKAMAI_CLIENT_TOKEN": "x", "AKAMAI_CLIENT_SECRET": "x", "AKAMAI_ACCESS_TOKEN": "x"})
 	for i, b := range blocks {
 		if _, err := parse(b[1], "config.md block", parseOptions{lookupEnv: env}); err != nil {
 			t.Errorf("block %d:\n%s\n%v", i, b[1], err)

@@ -42,33 +42,59 @@ type outcome struct {
 	detail     string // the start of a failed response's body
 }
 
-// deliver sends j to w's target, retrying as Options.MaxRetries says, and counts the result.
+// deliver sends j to w's target: the adapter's requests, in order, each with retries as
+// Options.MaxRetries says, and counts the results. A request that fails for good does not stop
+// the next ones: each batch purges something of its own.
 func (f *Fanout) deliver(w *worker, j job) {
+	reqs, unsupported, err := w.adapter.requests(j.p)
+	if err != nil { // not expected: bodies hold only strings and booleans
+		w.failed.Add(1)
+		f.log.Error("purge not delivered: cannot encode it", "target", w.name, "id", j.id, "err", err)
+		return
+	}
+	for _, kind := range unsupported {
+		w.unsupported.Add(1)
+		if !w.warned[kind] { // only this worker's goroutine reads or writes warned
+			w.warned[kind] = true
+			f.log.Warn("purge target cannot express this kind of purge: skipped (counted in stats; logged once)",
+				"target", w.name, "type", w.typ, "kind", kind, "id", j.id)
+		}
+	}
+	for i := range reqs {
+		if !f.send(w, j, &reqs[i]) {
+			f.abandon(w, j)
+			return
+		}
+	}
+}
+
+// send makes r's attempts and counts the result. It returns false if Close gave up on the
+// delivery (f.ctx ended), true when r was sent or failed for good.
+func (f *Fanout) send(w *worker, j job, r *request) bool {
 	for attempt := 1; ; attempt++ {
-		o := f.attempt(w, j)
+		o := f.attempt(w, j, r)
 		switch {
 		case o.ok:
 			w.sent.Add(1)
-			f.log.Debug("purge delivered", "target", w.name, "id", j.id, "attempts", attempt)
-			return
+			f.log.Debug("purge delivered", "target", w.name, "id", j.id, "kind", r.kind, "items", r.items, "attempts", attempt)
+			return true
 		case f.ctx.Err() != nil:
-			f.abandon(w, j)
-			return
+			return false
 		case !o.retry || attempt > f.maxRetries:
 			w.failed.Add(1)
 			f.log.Warn("purge not delivered; the target may serve purged responses until their TTLs end",
-				"target", w.name, "id", j.id, "attempts", attempt, "status", o.status, "err", o.err, "response", o.detail)
-			return
+				"target", w.name, "id", j.id, "kind", r.kind, "items", r.items, "attempts", attempt,
+				"status", o.status, "err", o.err, "response", o.detail)
+			return true
 		}
 		wait := f.backoff(attempt)
 		if o.hasAfter {
 			wait = o.retryAfter // RFC 9110 §10.2.3: the target said when to come back
 		}
 		f.log.Debug("purge delivery failed; retrying",
-			"target", w.name, "id", j.id, "attempt", attempt, "status", o.status, "err", o.err, "wait", wait)
+			"target", w.name, "id", j.id, "kind", r.kind, "attempt", attempt, "status", o.status, "err", o.err, "wait", wait)
 		if f.sleep(f.ctx, wait) != nil {
-			f.abandon(w, j)
-			return
+			return false
 		}
 		w.retried.Add(1)
 	}
@@ -81,21 +107,36 @@ func (f *Fanout) abandon(w *worker, j job) {
 	f.log.Debug("purge abandoned: fan-out closed", "target", w.name, "id", j.id)
 }
 
-// attempt makes one POST of j to w's target, bounded by w.timeout.
-func (f *Fanout) attempt(w *worker, j job) outcome {
+// errBuild is the error of a request that cannot be built (not expected: URLs are validated).
+// http.NewRequest's own error would quote the URL, which may hold a credential.
+var errBuild = errors.New("cannot build the request")
+
+// attempt makes one attempt of r, bounded by w.timeout.
+func (f *Fanout) attempt(w *worker, j job, r *request) outcome {
 	ctx, cancel := context.WithTimeout(f.ctx, w.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(j.body))
-	if err != nil { // not expected: the URL was validated
-		return outcome{err: err}
+	var body io.Reader = http.NoBody
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		return outcome{err: errBuild}
 	}
 	for k, v := range w.header {
 		req.Header[k] = slices.Clone(v) // a caller's RoundTripper may edit its request
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", j.id)
+	for k, v := range r.header {
+		req.Header[k] = slices.Clone(v)
+	}
+	if r.host != "" {
+		req.Host = r.host
+	}
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", userAgent)
+	}
+	if err := w.adapter.authorize(req, r.body); err != nil {
+		return outcome{err: err}
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -117,13 +158,14 @@ func (f *Fanout) attempt(w *worker, j job) outcome {
 			o.retryAfter, o.hasAfter = parseRetryAfter(resp.Header.Get("Retry-After"), f.now())
 		}
 	}
+	// Read a little, for the adapter and so that the connection can be reused; a large body
+	// is not worth it.
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxJudgedBody))
+	o = w.adapter.judge(o, resp, b)
 	if o.ok {
-		// Read a little so that the connection can be reused; a large body is not worth it.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return o
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	o.detail = strings.ToValidUTF8(string(b), "?")
+	o.detail = strings.ToValidUTF8(string(b[:min(len(b), maxErrorBody)]), "?")
 	if o.err == nil && !o.retry {
 		o.err = fmt.Errorf("status %d is not retried", resp.StatusCode)
 	}

@@ -4,26 +4,31 @@
 //
 // The data flow:
 //
-//	purge API / write-path rule ─▶ Enqueue ─▶ JSON body, built once
-//	                                  ├─▶ queue[0] (bounded) ─▶ worker 0 ─▶ POST targets[0].url (retries)
-//	                                  └─▶ queue[1] (bounded) ─▶ worker 1 ─▶ POST targets[1].url (retries)
+//	purge API / write-path rule ─▶ Enqueue ─▶ copy of the Purge, shared
+//	                                  ├─▶ queue[0] (bounded) ─▶ worker 0 ─▶ adapter 0 ─▶ batches, each with retries
+//	                                  └─▶ queue[1] (bounded) ─▶ worker 1 ─▶ adapter 1 ─▶ batches, each with retries
 //
 // Enqueue never blocks and never waits for the network: the purge API answers as soon as
 // moat's own cache is purged. Each target has its own queue and its own worker goroutine, so
 // a slow or failing CDN delays only its own deliveries. A full queue drops its oldest purge
 // (see Options.QueueSize for why), and every drop is counted in Stats.
 //
-// Delivery is at least once: a delivery whose answer was lost is retried, and every attempt
-// carries the same Idempotency-Key (the purge's ID) so that a target can tell a retry from a
-// new purge. Purging twice is harmless anyway; the key lets a target skip the work.
+// Delivery is at least once: a request whose answer was lost is retried. To a moat target
+// every attempt carries the same Idempotency-Key (the purge's ID) so that it can tell a retry
+// from a new purge. Purging twice is harmless anyway; the key lets a target skip the work.
 //
-// The body is moat's own purge format, not a CDN's native API:
+// Each target has a Type, and its adapter turns a purge into that API's requests: moat's own
+// JSON for another moat (TypeMoat, the default), Cloudflare's purge_cache, Fastly's purge
+// API, Akamai Fast Purge (EdgeGrid-signed), or PURGE/BAN requests for Varnish with xkey. A
+// moat target gets one POST per purge:
 //
 //	{"tags":["product:42"],"urls":[...],"prefixes":[...],"routes":[...],"all":true,"soft":true,
 //	 "id":"<32 hex digits>","origin":"moat"}
 //
-// with empty fields omitted. The selector fields are those of moat's admin purge API; a CDN
-// whose API wants another shape needs a small adapter (or a future per-target body template).
+// with empty fields omitted. A CDN gets one request per batch (at most its API's limit), in
+// order; a batch that fails for good does not stop the next. Parts of a purge a type cannot
+// express are skipped and counted (TargetStats.Unsupported), never widened into a purge of
+// everything.
 //
 // WARNING: purge targets can form a cycle (moat A fans out to moat B, which fans out to A),
 // and then one purge circulates forever. A moat that fans out a purge it received from

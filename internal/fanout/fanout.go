@@ -39,9 +39,11 @@ type Options struct {
 	// may serve a purged response until its TTL ends: alert on Dropped.
 	QueueSize int
 
-	// MaxRetries is how many times one delivery is retried after its first attempt, on a
+	// MaxRetries is how many times one request is retried after its first attempt, on a
 	// network error, a timeout, 408, 429 or 5xx (never on another status: a 4xx will not get
-	// better). Default: 5 (DefaultMaxRetries); negative: no retries.
+	// better; an adapter may refine this, e.g. Cloudflare's 200 with "success": false is
+	// retried only when rate limited). Each batch of a purge has its own retries. Default: 5
+	// (DefaultMaxRetries); negative: no retries.
 	MaxRetries int
 
 	// Client sends the requests. If nil, a client is used that has connect and TLS timeouts,
@@ -58,7 +60,8 @@ type Options struct {
 	// header values, nor a target URL's query or user info. If nil, nothing is logged.
 	Logger *slog.Logger
 
-	// Now is the clock, used to read a Retry-After date. If nil, time.Now.
+	// Now is the clock, used to read a Retry-After date and to sign EdgeGrid requests. If
+	// nil, time.Now.
 	Now func() time.Time
 
 	// Backoff returns the wait before retry number retry (1 for the first retry) when the
@@ -147,7 +150,7 @@ func New(o Options) (*Fanout, error) {
 		size = DefaultQueueSize
 	}
 	for _, t := range o.Targets {
-		f.workers = append(f.workers, newWorker(t, size))
+		f.workers = append(f.workers, newWorker(t, size, f.now))
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	return f, nil
@@ -199,7 +202,8 @@ func (f *Fanout) finish() { f.doneOnce.Do(func() { close(f.done) }) }
 // for a full queue (see Options.QueueSize). If p.ID is empty it gets NewID(). A purge that
 // selects nothing is not sent. After Close, purges are dropped and counted.
 //
-// p is encoded before Enqueue returns, so the caller may reuse its slices.
+// p is copied before Enqueue returns, so the caller may reuse its slices. Each target's
+// adapter turns the copy into its own requests when the worker delivers it.
 func (f *Fanout) Enqueue(p Purge) {
 	if f == nil || len(f.workers) == 0 {
 		return
@@ -211,13 +215,9 @@ func (f *Fanout) Enqueue(p Purge) {
 	if p.ID == "" {
 		p.ID = NewID()
 	}
-	body, err := p.body()
-	if err != nil { // not expected: the body holds only strings and booleans
-		f.log.Error("purge not fanned out: cannot encode", "id", p.ID, "err", err)
-		return
-	}
+	j := job{id: p.ID, p: p.clone()}
 	for _, w := range f.workers {
-		w.enqueue(job{id: p.ID, body: body}, f.log)
+		w.enqueue(j, f.log)
 	}
 }
 
@@ -281,23 +281,33 @@ func (f *Fanout) stopped() {
 	}
 }
 
-// Stats are counters since New. They count deliveries: one purge sent to three targets is
-// three. Sent, Retried, Failed and Dropped only grow.
+// Stats are counters since New, summed over the targets: one purge sent to three targets is
+// counted three times. Sent, Retried and Failed count requests: a moat target gets one request
+// per purge, a CDN one per batch (a purge of 75 tags is 3 requests to Cloudflare). Dropped and
+// Pending count purges. Every counter but Pending only grows.
 type Stats struct {
-	Sent    int64 // delivered: the target answered 2xx
+	Sent    int64 // requests delivered: the target answered success (2xx, as its adapter judges)
 	Retried int64 // attempts after the first
-	Failed  int64 // given up: retries exhausted or a status not worth retrying
-	Dropped int64 // never delivered nor failed: queue overflow, Enqueue after Close, or abandoned by Close
-	Pending int   // queued or in flight now
+	Failed  int64 // requests given up: retries exhausted or an answer not worth retrying
+	Dropped int64 // purges never delivered nor failed: queue overflow, Enqueue after Close, or abandoned by Close
+
+	// Unsupported counts the kinds of selector skipped because the target cannot express
+	// them (routes on a CDN, prefixes on Fastly, all on Akamai ...): one per kind per purge.
+	// Each kind is also logged once per target (Warn). Such parts are never widened into a
+	// purge of everything.
+	Unsupported int64
+
+	Pending int // purges queued or in flight now
 
 	PerTarget []TargetStats // in the order of Options.Targets
 }
 
 // TargetStats are the Stats of one target.
 type TargetStats struct {
-	Target                         string // the URL without query or user info
-	Sent, Retried, Failed, Dropped int64
-	Pending                        int
+	Target                                      string // the API endpoint, without query or user info
+	Type                                        string // the target's type, e.g. "cloudflare"
+	Sent, Retried, Failed, Dropped, Unsupported int64
+	Pending                                     int
 }
 
 // Stats returns the current counters.
@@ -313,6 +323,7 @@ func (f *Fanout) Stats() Stats {
 		s.Retried += ts.Retried
 		s.Failed += ts.Failed
 		s.Dropped += ts.Dropped
+		s.Unsupported += ts.Unsupported
 		s.Pending += ts.Pending
 	}
 	return s

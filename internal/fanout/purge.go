@@ -1,10 +1,9 @@
 package fanout
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
+	"slices"
 )
 
 // Purge is one invalidation to forward. Its fields mirror moat's admin purge API.
@@ -16,9 +15,10 @@ type Purge struct {
 	All      bool     // everything
 	Soft     bool     // mark stale instead of deleting
 
-	// ID identifies the purge across retries and layers; it is sent as the Idempotency-Key
-	// header and the "id" field. Enqueue fills it with NewID if it is empty. Set it yourself
-	// to log it, or to keep the ID of a purge that arrived from another layer.
+	// ID identifies the purge across retries and layers; a moat target gets it as the
+	// Idempotency-Key header and the "id" field, other types in logs only. Enqueue fills it
+	// with NewID if it is empty. Set it yourself to log it, or to keep the ID of a purge that
+	// arrived from another layer.
 	ID string
 }
 
@@ -27,7 +27,16 @@ func (p *Purge) empty() bool {
 	return !p.All && len(p.Tags) == 0 && len(p.URLs) == 0 && len(p.Prefixes) == 0 && len(p.Routes) == 0
 }
 
-// wirePurge is the JSON body of a delivery.
+// clone returns a deep copy of p, shared read-only by every target's job, so that the caller
+// may reuse p's slices as soon as Enqueue returns.
+func (p *Purge) clone() *Purge {
+	c := *p
+	c.Tags, c.URLs = slices.Clone(p.Tags), slices.Clone(p.URLs)
+	c.Prefixes, c.Routes = slices.Clone(p.Prefixes), slices.Clone(p.Routes)
+	return &c
+}
+
+// wirePurge is the JSON body of a delivery to a moat target.
 type wirePurge struct {
 	Tags     []string `json:"tags,omitempty"`
 	URLs     []string `json:"urls,omitempty"`
@@ -42,17 +51,12 @@ type wirePurge struct {
 // Origin is the "origin" field of every body moat sends.
 const Origin = "moat"
 
-// body encodes p once for every target and every attempt: the bytes are shared and never
-// written after this returns, so the caller may reuse p's slices as soon as Enqueue returns.
+// body encodes p for a moat target.
 func (p *Purge) body() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // URLs with '&' stay readable in a CDN's logs
-	err := enc.Encode(wirePurge{
+	return jsonBody(wirePurge{
 		Tags: p.Tags, URLs: p.URLs, Prefixes: p.Prefixes, Routes: p.Routes,
 		All: p.All, Soft: p.Soft, ID: p.ID, Origin: Origin,
 	})
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
 // NewID returns a new random purge ID: 32 hex digits from crypto/rand.

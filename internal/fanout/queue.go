@@ -1,10 +1,10 @@
 package fanout
 
-// job is one purge waiting for one target. body is shared by all targets' jobs of a purge
-// and never written.
+// job is one purge waiting for one target. p is a copy of the caller's purge, shared by all
+// targets' jobs of the purge and never written.
 type job struct {
-	id   string
-	body []byte
+	id string
+	p  *Purge
 }
 
 // queue is a bounded FIFO of jobs: a ring buffer allocated once, so a target that is down for
@@ -38,7 +38,7 @@ func (q *queue) pop() (job, bool) {
 		return job{}, false
 	}
 	j := q.buf[q.head]
-	q.buf[q.head] = job{} // let the body be collected
+	q.buf[q.head] = job{} // let the purge be collected
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
 	return j, true

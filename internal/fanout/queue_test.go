@@ -36,7 +36,7 @@ func TestQueue(t *testing.T) {
 		t.Errorf("clear = %d, len %d; want 3, 0", n, q.len())
 	}
 	for i, j := range q.buf {
-		if j.id != "" || j.body != nil {
+		if j.id != "" || j.p != nil {
 			t.Errorf("slot %d still holds %+v after clear", i, j)
 		}
 	}

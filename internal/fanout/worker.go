@@ -10,25 +10,32 @@ import (
 
 // worker is one target's queue and counters. Its goroutine (Fanout.run) is the only consumer.
 type worker struct {
-	url     string
-	name    string      // displayURL(url), for logs and Stats
+	typ     string
+	name    string      // the target's endpoint without credentials, for logs and Stats
+	adapter adapter     // speaks the target's API
 	header  http.Header // the configured headers, canonicalized once
 	timeout time.Duration
 	wake    chan struct{} // capacity 1: "the queue changed", coalesced
+
+	// warned holds the kinds of purge the target cannot express that were logged. Only the
+	// worker goroutine (Fanout.run, via deliver) uses it, so it needs no lock.
+	warned map[string]bool
 
 	mu          sync.Mutex
 	q           queue
 	closed      bool // Close was called: no more pushes, and the worker exits once q is empty
 	overflowing bool // a drop was logged since q was last empty
 
-	inFlight                       atomic.Int64
-	sent, retried, failed, dropped atomic.Int64
+	inFlight                                    atomic.Int64
+	sent, retried, failed, dropped, unsupported atomic.Int64
 }
 
-func newWorker(t Target, size int) *worker {
+func newWorker(t Target, size int, now func() time.Time) *worker {
 	w := &worker{
-		url:     t.URL,
-		name:    displayURL(t.URL),
+		typ:     t.kind(),
+		name:    endpoint(t),
+		adapter: newAdapter(t, now),
+		warned:  map[string]bool{},
 		header:  make(http.Header, len(t.Headers)),
 		timeout: t.Timeout,
 		wake:    make(chan struct{}, 1),
@@ -113,12 +120,14 @@ func (w *worker) stats() TargetStats {
 	pending := w.q.len() + int(w.inFlight.Load())
 	w.mu.Unlock()
 	return TargetStats{
-		Target:  w.name,
-		Sent:    w.sent.Load(),
-		Retried: w.retried.Load(),
-		Failed:  w.failed.Load(),
-		Dropped: w.dropped.Load(),
-		Pending: pending,
+		Target:      w.name,
+		Type:        w.typ,
+		Sent:        w.sent.Load(),
+		Retried:     w.retried.Load(),
+		Failed:      w.failed.Load(),
+		Dropped:     w.dropped.Load(),
+		Unsupported: w.unsupported.Load(),
+		Pending:     pending,
 	}
 }
 

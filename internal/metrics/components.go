@@ -77,7 +77,7 @@ var (
 	dDistrust    = desc("moat_bus_lost_total", "Times the purge bus said purges may have been lost: the node then stopped serving what it held.")
 	dTierErr     = desc("moat_tier_errors_total", "Cache tier calls that failed (a failed lookup is a miss, a failed store stores nothing).")
 	dClientErr   = desc("moat_client_errors_total", "Requests refused or failed by the client's fault: ambiguous paths (400), malformed or stalled request bodies (400, 408).")
-	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed, dropped).", "result")
+	dFanout      = desc("moat_purge_fanout_total", "Purge deliveries to purge targets, by result (sent, retried, failed: requests; dropped: purges; unsupported: parts of purges a target cannot express, e.g. routes on a CDN).", "result")
 	dFanPending  = desc("moat_purge_fanout_pending", "Purge deliveries waiting in the queues.")
 	dHotTracked  = desc("moat_hotkeys_tracked", "Keys whose request rate is tracked.")
 	dUpUp        = desc("moat_upstream_member_up", "1 while an upstream member takes requests (its health checks pass and it is not ejected), else 0.", "upstream", "member")
@@ -204,6 +204,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dFanout, float64(s.Retried), "retried")
 		counter(dFanout, float64(s.Failed), "failed")
 		counter(dFanout, float64(s.Dropped), "dropped")
+		counter(dFanout, float64(s.Unsupported), "unsupported")
 		gauge(dFanPending, float64(s.Pending))
 	}
 	if h := c.c.Hotkeys; h != nil {

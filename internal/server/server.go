@@ -330,7 +330,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		TagHeaders:               cfg.Tags.Headers,
 		TagsDownstream:           cfg.Tags.Downstream,
 		OnPurge: func(p gateway.Purge) {
-			fan.Enqueue(fanout.Purge{Tags: p.Tags, URLs: p.URLs, Prefixes: p.Prefixes, Routes: p.Routes, All: p.All, Soft: p.Soft})
+			fan.Enqueue(fanout.Purge{ID: p.ID, Tags: p.Tags, URLs: p.URLs, Prefixes: p.Prefixes, Routes: p.Routes, All: p.All, Soft: p.Soft})
 		},
 		Tracker:         s.tracker,
 		Observer:        tracing.Join(s.metrics, s.tracing.Observer()),
