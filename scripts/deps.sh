@@ -12,6 +12,8 @@ needs=(
   "redis-cli:redis-tools"      # Redis Cluster creation in tests
   "tmux:tmux"                  # moat top rendered in a terminal (cmd/moat)
   "dpkg-deb:dpkg"              # the .deb built and unpacked (packaging)
+  "varnishd:varnish"            # Varnish in front of moat, purged by it (edgetest)
+  "libvmod_xkey:varnish-modules" # Varnish's xkey (tag purges) (edgetest)
   "logrotate:logrotate"        # the .deb's logrotate file run for real (packaging)
 )
 
@@ -19,6 +21,10 @@ missing=()
 for n in "${needs[@]}"; do
   cmd=${n%%:*} pkg=${n#*:}
   if [ "$cmd" = chromium ] && [ -x "${CHROME_PATH:-/usr/bin/chromium}" ]; then
+    continue
+  fi
+  if [ "$cmd" = libvmod_xkey ]; then
+    ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1 || missing+=("$pkg")
     continue
   fi
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
