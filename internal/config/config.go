@@ -190,6 +190,9 @@ type Cache struct {
 	// fetched in the background after a miss) or "pass" (every range goes
 	// to the origin, nothing of it is stored).
 	RangeRequests string `yaml:"range_requests"`
+	// Name is this cache's name in Cache-Status (RFC 9211). Default
+	// "moat"; give each tier of moats its own ("edge", "shield").
+	Name string `yaml:"name"`
 	// TargetedCacheControl are the targeted cache-control fields (RFC
 	// 9213) moat obeys over Cache-Control, in priority order. Default
 	// [Moat-Cache-Control, CDN-Cache-Control]; [] obeys Cache-Control

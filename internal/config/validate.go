@@ -280,6 +280,9 @@ func (k *checker) cache() {
 			}
 		}
 	}
+	if c.Name != "" && (!isToken(c.Name) || !isAlphaByte(c.Name[0])) {
+		k.errorf("cache.name", nil, "want a name of letters, digits and -._ starting with a letter (a Structured Fields token), got %q", c.Name)
+	}
 	if v := c.RangeRequests; v != "" && v != "serve" && v != "pass" {
 		k.errorf("cache.range_requests", nil, "%s", oneOf(v, []string{"serve", "pass"}))
 	}
@@ -625,3 +628,5 @@ func unjoin(err error) []error {
 	}
 	return []error{err}
 }
+
+func isAlphaByte(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

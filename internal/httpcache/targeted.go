@@ -113,7 +113,7 @@ type sfParser struct {
 	i int
 }
 
-func (p *sfParser) done() bool      { return p.i >= len(p.s) }
+func (p *sfParser) done() bool       { return p.i >= len(p.s) }
 func (p *sfParser) peek(c byte) bool { return p.i < len(p.s) && p.s[p.i] == c }
 func (p *sfParser) ows() {
 	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {

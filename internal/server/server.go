@@ -321,6 +321,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 		AllowUnderscoreHeaders:   cfg.Security.AllowUnderscoreHeaders,
 		IgnoreClientCacheControl: cfg.IgnoresClientCacheControl(nil),
 		PassRanges:               cfg.Cache.RangeRequests == "pass",
+		CacheName:                cfg.Cache.Name,
 		TargetedCacheControl:     targetedFields(cfg),
 		TrustedProxies:           cfg.TrustedProxyPrefixes(),
 		KeyHost:                  keyHost(cfg, origin),
