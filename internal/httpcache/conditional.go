@@ -77,7 +77,9 @@ func etagListMatches(list, etag string) bool {
 			return false
 		}
 		if list[i] == '*' {
-			return true
+			// "*" is the whole field value or nothing (If-None-Match =
+			// "*" / #entity-tag): in a list it is malformed.
+			return i == 0 && trimOWS(list[1:]) == "" || trimOWS(list) == "*"
 		}
 		if strings.HasPrefix(list[i:], "W/") {
 			i += 2
