@@ -27,8 +27,11 @@ const DefaultCloudflareAPI = "https://api.cloudflare.com/client/v4"
 //	Authorization: Bearer {api_token}
 //	Content-Type: application/json
 //
-//	{"tags":[...]} | {"files":[absolute URLs]} | {"prefixes":["host/path", ...]} | {"purge_everything":true}
+//	{"tags":[...]} | {"files":[absolute URLs]} | {"prefixes":["host/path", ...]} |
+//	{"hosts":[...]} | {"purge_everything":true}
 //
+// "All" purges the configured Hosts (by hostname: the zone's other sites keep their cache), or
+// the whole zone without them.
 // One kind per request, at most BatchSize items. Routes cannot be expressed, nor prefixes
 // without Cloudflare.Hosts. Cloudflare has no soft purge for these kinds: a soft purge is sent
 // as a hard one. Success is 2xx with "success": true; a 200 with "success": false failed, and is
@@ -63,6 +66,10 @@ func (a *cloudflareAdapter) requests(p *Purge) (reqs []request, unsupported []st
 		}
 	}
 	if p.All {
+		if len(a.hosts) > 0 {
+			add(kindAll, "hosts", a.hosts)
+			return reqs, nil, err
+		}
 		body := []byte(`{"purge_everything":true}`)
 		return []request{a.request(kindAll, body, 1)}, nil, nil
 	}

@@ -151,13 +151,28 @@ func TestCloudflareContract(t *testing.T) {
 		wantStats(t, f, 0, 0, 0, 1)
 	})
 
-	t.Run("all_is_purge_everything", func(t *testing.T) {
+	t.Run("all_without_hosts_is_purge_everything", func(t *testing.T) {
 		noLeaks(t)
 		api := cloudflareAPI(t, nil)
-		f, _, _ := deliverAll(t, cloudflareTarget(api), Purge{All: true, Tags: []string{"x"}, Routes: []string{"GET /a"}})
+		target := cloudflareTarget(api)
+		target.Cloudflare.Hosts = nil
+		f, _, _ := deliverAll(t, target, Purge{All: true, Tags: []string{"x"}, Routes: []string{"GET /a"}})
 		got := api.requests()
 		if len(got) != 1 || string(got[0].Body) != `{"purge_everything":true}` {
 			t.Errorf("requests %v, want one purge_everything", cfKinds(t, got))
+		}
+		wantStats(t, f, 1, 0, 0, 0)
+	})
+
+	t.Run("all_with_hosts_purges_those_hosts", func(t *testing.T) {
+		noLeaks(t)
+		api := cloudflareAPI(t, nil)
+		target := cloudflareTarget(api)
+		f, _, _ := deliverAll(t, target, Purge{All: true})
+		got := api.requests()
+		want := `{"hosts":["` + strings.Join(target.Cloudflare.Hosts, `","`) + `"]}`
+		if len(got) != 1 || string(got[0].Body) != want {
+			t.Errorf("requests %v, want one %s (the zone's other sites keep their cache)", cfKinds(t, got), want)
 		}
 		wantStats(t, f, 1, 0, 0, 0)
 	})
