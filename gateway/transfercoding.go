@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -86,7 +87,11 @@ func (c codingTolerant) roundTripRaw(r *http.Request) (*http.Response, error) {
 	if err := out.Write(conn); err != nil {
 		return fail(err)
 	}
-	br := bufio.NewReader(conn)
+	// The status line and header are read through a budget (net/http's
+	// client allows 10 MiB; an origin's header is far smaller), the body
+	// past it without one.
+	head := &headBudget{r: conn, left: 1 << 20}
+	br := bufio.NewReader(head)
 	tp := textproto.NewReader(br)
 	line, err := tp.ReadLine()
 	if err != nil {
@@ -102,6 +107,7 @@ func (c codingTolerant) roundTripRaw(r *http.Request) (*http.Response, error) {
 		return fail(err)
 	}
 	conn.SetReadDeadline(time.Time{})
+	head.left = -1 // the body is read as long as it goes
 	hdr := http.Header(mh)
 	var codings []string
 	for _, v := range hdr["Transfer-Encoding"] {
@@ -165,6 +171,26 @@ func zlibless(r io.Reader) io.Reader {
 		br.Discard(2)
 	}
 	return br
+}
+
+// headBudget reads from r at most left bytes (negative: no bound).
+type headBudget struct {
+	r    io.Reader
+	left int64
+}
+
+func (h *headBudget) Read(p []byte) (int, error) {
+	if h.left == 0 {
+		return 0, errors.New("gateway: origin response header too large")
+	}
+	if h.left > 0 && int64(len(p)) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	if h.left > 0 {
+		h.left -= int64(n)
+	}
+	return n, err
 }
 
 // rawBody closes its connection when the body is closed.

@@ -98,3 +98,18 @@ func TestTransferCodingsNetHTTPRefuses(t *testing.T) {
 		}
 	})
 }
+
+// An origin whose header never ends is cut off, not read into memory.
+func TestTransferCodingHeaderBudget(t *testing.T) {
+	huge := append([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n"), bytes.Repeat([]byte("X-Junk: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"), 60000)...)
+	u := rawOrigin(t, func() []byte { return huge })
+	tbl, _ := policy.New(nil)
+	gw, err := New(Options{Origin: u, Policies: tbl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	if rec := serveDirect(gw, "GET", "/h"); rec.Code != http.StatusBadGateway {
+		t.Errorf("a 2.4 MB header: %d, want 502", rec.Code)
+	}
+}
