@@ -40,9 +40,14 @@ type core struct {
 	now             func() time.Time
 
 	mu   sync.Mutex
-	live []*Handler              // in the order they were made; the last is current
-	cur  atomic.Pointer[Handler] // the newest live handler
-	refs int                     // live handlers plus those being built
+	live []*Handler // in the order they were made; the last is current
+	// past are the last handlers closed (a ring): a URL purge removes
+	// the URL's entries under their keys too, which a reload back to
+	// their configuration would find again.
+	past     [8]*Handler
+	pastNext int
+	cur      atomic.Pointer[Handler] // the newest live handler
+	refs     int                     // live handlers plus those being built
 
 	stats      Stats
 	leaseStats leaseCounters
@@ -137,6 +142,8 @@ func (c *core) retire(h *Handler) bool {
 	defer c.mu.Unlock()
 	if i := slices.Index(c.live, h); i >= 0 {
 		c.live = slices.Delete(c.live, i, i+1)
+		c.past[c.pastNext] = h
+		c.pastNext = (c.pastNext + 1) % len(c.past)
 	}
 	if n := len(c.live); n > 0 {
 		c.cur.Store(c.live[n-1])
@@ -168,6 +175,26 @@ func (c *core) adoptVersions(m map[string]uint64) {
 	for _, h := range live {
 		h.ns.adopt(m)
 	}
+}
+
+// keyers returns the handlers whose keys a URL purge made through h
+// covers: h, the other live ones (requests of an older configuration in
+// flight) and the last closed ones.
+func (c *core) keyers(h *Handler) []*Handler {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := []*Handler{h}
+	for _, o := range c.live {
+		if o != h {
+			out = append(out, o)
+		}
+	}
+	for _, o := range c.past {
+		if o != nil && o != h {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // stopShared stops what runs for the cache, first part of closing it:

@@ -313,7 +313,10 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 // (credentials, no-store) says nothing about the URL, a 5xx is transient,
 // and a key holding a Vary marker keeps it (other variants live under it).
 func (h *Handler) markHitForMiss(ctx context.Context, f *fill, reason string, now time.Time) {
-	if h.hitForMiss < 0 || f.call == nil || f.primary != nil {
+	if h.hitForMiss < 0 || (f.call == nil && f.cause != CauseNames[causeRange]) || f.primary != nil {
+		// (A range miss's background fill marks too: without the marker,
+		// every range request of a response moat does not store would
+		// fetch the whole of it again.)
 		return
 	}
 	switch reason {
@@ -543,6 +546,9 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 		switch k {
 		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Cache-Status", "X-Cache":
 			continue
+		}
+		if slices.Contains(h.targetedOwn, k) {
+			continue // aimed at moat: never stored, never sent on
 		}
 		e.Header[k] = v[:len(v):len(v)]
 	}

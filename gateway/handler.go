@@ -75,7 +75,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pol *policy.Poli
 	if _, ranged := q.r.Header["Range"]; ranged {
 		// The origin answers the range (see forwardRange); the whole
 		// response is fetched in the background for the next ones.
-		h.forwardRange(w, &q)
+		h.forwardRange(w, rangeMiss{r: q.r, pol: q.pol, key: q.key, stale: q.stale, fwd: q.fwd, pass: q.pass})
 		return
 	}
 	h.track(q.r, q.key, pol, false)
@@ -377,7 +377,19 @@ type pass struct {
 	fwd, detail string
 	in          *http.Request
 	pol         *policy.Policy
-	ranged      *cacheable // a range request that missed (see forwardRange)
+	ranged      *rangeMiss // a range request that missed (see forwardRange)
+}
+
+// rangeMiss is what the background fetch after a range miss needs (a copy:
+// a pointer to the request's cacheable would move it to the heap for
+// every request).
+type rangeMiss struct {
+	r     *http.Request
+	pol   *policy.Policy
+	key   string
+	stale *cache.Entry
+	fwd   string
+	pass  bool // a hit-for-miss marker: the whole response is not stored
 }
 
 // forwardRange sends a range request that found nothing to serve it to
@@ -385,8 +397,8 @@ type pass struct {
 // allows a cache not to), and, when the origin's answer says the whole
 // response fits the cache, fetches the whole response in the background
 // (see rangeFill), so that the next ranges of it are hits.
-func (h *Handler) forwardRange(w http.ResponseWriter, q *cacheable) {
-	p := &pass{fwd: cmp.Or(q.fwd, "miss"), detail: "partial", in: q.r, pol: q.pol, ranged: q}
+func (h *Handler) forwardRange(w http.ResponseWriter, q rangeMiss) {
+	p := &pass{fwd: cmp.Or(q.fwd, "miss"), detail: "partial", in: q.r, pol: q.pol, ranged: &q}
 	h.proxy.ServeHTTP(w, q.r.WithContext(context.WithValue(q.r.Context(), passKey{}, p)))
 }
 
@@ -394,6 +406,14 @@ func (h *Handler) forwardRange(w http.ResponseWriter, q *cacheable) {
 // request missed, if the origin's answer to the range tells its size (206
 // with Content-Range, or a whole 200) and it is small enough to store.
 func (h *Handler) rangeFill(p *pass, resp *http.Response) {
+	if p.ranged.pass {
+		return // its last whole answer was not storable (hit-for-miss)
+	}
+	if view, _ := httpcache.TargetedView(resp.Header, h.targeted); true {
+		if d := httpcache.ParseResponseDirectives(view); d.NoStore || d.Private {
+			return
+		}
+	}
 	var size int64 = -1
 	switch resp.StatusCode {
 	case http.StatusPartialContent:

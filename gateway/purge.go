@@ -110,22 +110,20 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 			return PurgeResult{}, fmt.Errorf("%w: an empty tag, url, prefix or route", ErrBadPurge)
 		}
 	}
-	switch {
-	case p.ID == "":
-		p.ID = newPurgeID()
-		h.seen.add(p.ID)
-	case !h.seen.add(p.ID) && kind != PurgeRemote:
-		// A purge from the Bus is always applied: it carries the versions
-		// the fleet converges on.
-		return PurgeResult{Duplicate: true}, nil
-	}
 	var keys []string
 	for _, raw := range p.URLs {
 		u, err := url.Parse(raw)
 		if err != nil || !u.IsAbs() || u.Host == "" {
 			return PurgeResult{}, fmt.Errorf("%w: url %q is not an absolute URL", ErrBadPurge, raw)
 		}
-		keys = append(keys, h.keyForURL(u))
+		// The URL's key under every configuration this cache keyed it
+		// under lately: a fill of an older one still in flight must not
+		// store it, and a reload back to one must not find it.
+		for _, k := range h.core.keyers(h) {
+			if key := k.keyForURL(u); !slices.Contains(keys, key) {
+				keys = append(keys, key)
+			}
+		}
 	}
 	for _, pre := range p.Prefixes {
 		if !strings.HasPrefix(pre, "/") {
@@ -145,6 +143,16 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 			return PurgeResult{}, fmt.Errorf("%w: no route %q", ErrBadPurge, pattern)
 		}
 		routes = append(routes, pol)
+	}
+	// Valid: remembered by its ID from here on (a refused one is not).
+	switch {
+	case p.ID == "":
+		p.ID = newPurgeID()
+		h.seen.add(p.ID)
+	case !h.seen.add(p.ID) && kind != PurgeRemote:
+		// A purge from the Bus is always applied: it carries the versions
+		// the fleet converges on.
+		return PurgeResult{Duplicate: true}, nil
 	}
 	now := h.now()
 	stamps := p.Tags

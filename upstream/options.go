@@ -95,8 +95,10 @@ type Passive struct {
 	// out (nginx fail_timeout). 0 means 10s.
 	FailTimeout time.Duration
 	// Statuses lists the response statuses counted as failures besides
-	// transport errors. nil means 502, 503 and 504. The response is still
-	// returned to the caller (and never retried).
+	// transport errors. nil: none, as nginx's default: a client could
+	// otherwise eject every member by asking for a URL the origin answers
+	// 503. The response is still returned to the caller (and never
+	// retried).
 	Statuses []int
 }
 

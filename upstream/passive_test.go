@@ -18,7 +18,7 @@ func TestDialErrorsRetryAndEject(t *testing.T) {
 	clock := newClock()
 	p := newPool(t, upstream.Options{
 		Members: []upstream.Member{{URL: refusedURL(t)}, {URL: good.url}},
-		Passive: upstream.Passive{MaxFails: 2, FailTimeout: 10 * time.Second},
+		Passive: upstream.Passive{MaxFails: 2, FailTimeout: 10 * time.Second, Statuses: failureStatuses},
 		Now:     clock.Now,
 	})
 
@@ -120,7 +120,7 @@ func TestFailureStatuses(t *testing.T) {
 			p := newPool(t, upstream.Options{
 				Members: members(a, b),
 				Balance: upstream.First,
-				Passive: upstream.Passive{MaxFails: 2},
+				Passive: upstream.Passive{MaxFails: 2, Statuses: failureStatuses},
 				Now:     newClock().Now,
 			})
 			for range 2 {
@@ -150,7 +150,7 @@ func TestEjectedMemberReturnsAfterFailTimeout(t *testing.T) {
 	p := newPool(t, upstream.Options{
 		Members: members(a, b),
 		Balance: upstream.First,
-		Passive: upstream.Passive{MaxFails: 2, FailTimeout: 10 * time.Second},
+		Passive: upstream.Passive{MaxFails: 2, FailTimeout: 10 * time.Second, Statuses: failureStatuses},
 		Now:     clock.Now,
 	})
 	expect := func(want string) {
@@ -188,7 +188,7 @@ func TestFailuresOutsideTheWindowDoNotEject(t *testing.T) {
 	p := newPool(t, upstream.Options{
 		Members: members(a, b),
 		Balance: upstream.First,
-		Passive: upstream.Passive{MaxFails: 2, FailTimeout: 10 * time.Second},
+		Passive: upstream.Passive{MaxFails: 2, FailTimeout: 10 * time.Second, Statuses: failureStatuses},
 		Now:     clock.Now,
 	})
 	for range 5 {
@@ -203,7 +203,7 @@ func TestAllDownFailsFastWithoutDialing(t *testing.T) {
 	a, b := newBackend(t, "a"), newBackend(t, "b")
 	a.status.Store(http.StatusServiceUnavailable)
 	b.status.Store(http.StatusServiceUnavailable)
-	p := newPool(t, upstream.Options{Name: "shop", Members: members(a, b), Passive: upstream.Passive{MaxFails: 1}, Now: newClock().Now})
+	p := newPool(t, upstream.Options{Name: "shop", Members: members(a, b), Passive: upstream.Passive{MaxFails: 1, Statuses: failureStatuses}, Now: newClock().Now})
 	if p.Name() != "shop" {
 		t.Errorf("Name() = %q, want shop", p.Name())
 	}
@@ -237,7 +237,7 @@ func (c *closeRecorder) Close() error { c.closed = true; return nil }
 
 func TestClientCancellationDoesNotEject(t *testing.T) {
 	a := newBackend(t, "a")
-	p := newPool(t, upstream.Options{Members: members(a), Passive: upstream.Passive{MaxFails: 1}})
+	p := newPool(t, upstream.Options{Members: members(a), Passive: upstream.Passive{MaxFails: 1, Statuses: failureStatuses}})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r := request(t, http.MethodGet, "/slow", nil).WithContext(ctx)
@@ -264,7 +264,7 @@ func TestOneTrialAtATime(t *testing.T) {
 	p := newPool(t, upstream.Options{
 		Members: members(a, b),
 		Balance: upstream.First,
-		Passive: upstream.Passive{MaxFails: 1, FailTimeout: time.Second},
+		Passive: upstream.Passive{MaxFails: 1, FailTimeout: time.Second, Statuses: failureStatuses},
 		Now:     clock.Now,
 	})
 	get(t, p, "/") // ejects a
@@ -293,5 +293,26 @@ func TestOneTrialAtATime(t *testing.T) {
 	}
 	if st := p.Stats()[0]; st.State != upstream.StateUp || st.Ejections != 1 {
 		t.Errorf("after a good trial: %s with %d ejections, want up, 1", st.State, st.Ejections)
+	}
+}
+
+// failureStatuses are the statuses these tests count as failures (by
+// default none are: see Passive.Statuses).
+var failureStatuses = []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+// By default statuses are not failures, and a lone member is never
+// ejected: a client asking for a URL the origin answers 503 cannot take
+// the pool down.
+func TestDefaultPassiveCountsErrorsOnly(t *testing.T) {
+	a, b := newBackend(t, "a"), newBackend(t, "b")
+	a.status.Store(http.StatusServiceUnavailable)
+	p := newPool(t, upstream.Options{Members: members(a, b), Balance: upstream.First, Now: newClock().Now})
+	for range 5 {
+		if m, status := get(t, p, "/"); m != "a" || status != http.StatusServiceUnavailable {
+			t.Fatalf("got %s %d", m, status)
+		}
+	}
+	if st := p.Stats()[0]; st.Failures != 0 || st.State != upstream.StateUp {
+		t.Errorf("a 503 counted by default: %+v", st)
 	}
 }

@@ -80,11 +80,7 @@ func New(o Options) (*Pool, error) {
 	if p.failFor == 0 {
 		p.failFor = defaultFailTimeout
 	}
-	if o.Passive.Statuses == nil {
-		p.failing = newStatusSet([]int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout})
-	} else {
-		p.failing = newStatusSet(o.Passive.Statuses)
-	}
+	p.failing = newStatusSet(o.Passive.Statuses)
 	h := &p.health
 	if h.Interval == 0 {
 		h.Interval = defaultInterval

@@ -163,8 +163,11 @@ func (p *Pool) failed(m *member, trial bool, reason string) {
 	case trial:
 		m.trial = false
 		eject = true
-	case p.maxFails < 0 || m.ejected:
-		// Ejection disabled, or a request sent before the ejection.
+	case p.maxFails < 0 || m.ejected || len(p.all) == 1:
+		// Ejection disabled, a request sent before the ejection, or the
+		// only member: ejecting it would turn the pool's slow or failing
+		// moments into certain 503s (nginx never marks a lone server
+		// unavailable either).
 	default:
 		if m.fails == 0 || now.Sub(m.windowStart) >= p.failFor {
 			m.fails, m.windowStart = 0, now

@@ -86,7 +86,8 @@ type UpstreamPassive struct {
 	// FailTimeout is the window and the ejection. Default 10s.
 	FailTimeout Duration `yaml:"fail_timeout"`
 	// Statuses are the answers counted as failures besides errors.
-	// Default 502, 503, 504.
+	// Default none (any client could eject every member by asking for a
+	// URL the origin answers 503).
 	Statuses []int `yaml:"statuses,omitempty"`
 }
 
