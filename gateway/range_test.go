@@ -57,6 +57,7 @@ func TestRangeFromStoredResponse(t *testing.T) {
 		{"if_range_weak_etag", "GET", []string{"Range", "bytes=0-1", "If-Range", `W/"v1"`}, 200, strings.Repeat("0123456789", 10), ""},
 		{"if_range_date", "GET", []string{"Range", "bytes=0-1", "If-Range", lastModified}, 206, "01", "bytes 0-1/100"},
 		{"head", "HEAD", []string{"Range", "bytes=0-9"}, 206, "", "bytes 0-9/100"},
+		{"too_many_ranges", "GET", []string{"Range", "bytes=" + strings.Repeat("0-0,", 16) + "0-0"}, 200, strings.Repeat("0123456789", 10), ""},
 		{"not_modified_first", "GET", []string{"Range", "bytes=0-9", "If-None-Match", `"v1"`}, 304, "", ""},
 	}
 	for _, tt := range tests {

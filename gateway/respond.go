@@ -83,11 +83,13 @@ func serveRange(w http.ResponseWriter, r *http.Request, e *cache.Entry) {
 	}
 	// Range units are case-insensitive, and a Range of another unit is
 	// ignored (RFC 9110 §14.1, §14.2); ServeContent knows "bytes=" only and
-	// answers anything else 416.
-	if v := r.Header.Get("Range"); !strings.HasPrefix(v, "bytes=") {
+	// answers anything else 416. More than maxRanges ranges are ignored
+	// too (§14.2 allows it): "0-0,0-0,..." would make a multipart answer
+	// many times the size of the request.
+	if v := r.Header.Get("Range"); !strings.HasPrefix(v, "bytes=") || strings.Count(v, ",") >= maxRanges {
 		r2 := *r
 		r2.Header = r.Header.Clone()
-		if len(v) >= 6 && strings.EqualFold(v[:6], "bytes=") {
+		if len(v) >= 6 && strings.EqualFold(v[:6], "bytes=") && strings.Count(v, ",") < maxRanges {
 			r2.Header.Set("Range", "bytes="+v[6:])
 		} else {
 			r2.Header.Del("Range")
@@ -96,6 +98,10 @@ func serveRange(w http.ResponseWriter, r *http.Request, e *cache.Entry) {
 	}
 	http.ServeContent(w, r, "", modified, bytes.NewReader(body))
 }
+
+// maxRanges is the most ranges a range request may name and be served as
+// ranges.
+const maxRanges = 16
 
 // notModifiedFields are the fields a 304 carries (RFC 9110 §15.4.5), plus
 // the cache's own.

@@ -475,13 +475,18 @@ func (s *Server) Err() <-chan error { return s.errs }
 // Shutdown stops accepting, waits for in-flight requests until ctx ends,
 // then releases the cache. It is idempotent.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// A reload under way finishes first (its configuration is then one
+	// this shutdown closes); later ones see closed and refuse.
+	s.reloadMu.Lock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.reloadMu.Unlock()
 		return nil
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.reloadMu.Unlock()
 	s.ready.Store(false)
 	var errs []error
 	if err := s.proxy.Shutdown(ctx); err != nil {
