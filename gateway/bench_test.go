@@ -29,7 +29,7 @@ func (d *discardWriter) reset() {
 	d.status, d.n = 0, 0
 }
 
-func benchPolicies(b *testing.B) *policy.Table {
+func benchPolicies(b testing.TB) *policy.Table {
 	tbl, err := policy.New([]policy.Policy{
 		{Pattern: "GET /api/products/{id}", TTL: 5 * time.Minute},
 		{Pattern: "GET /api/products", TTL: 30 * time.Second},
