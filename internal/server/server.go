@@ -28,6 +28,7 @@ import (
 	"github.com/moatproxy/moat/internal/fanout"
 	"github.com/moatproxy/moat/internal/hotkeys"
 	"github.com/moatproxy/moat/internal/metrics"
+	"github.com/moatproxy/moat/internal/onewrite"
 	"github.com/moatproxy/moat/internal/tracing"
 	"github.com/moatproxy/moat/policy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,6 +155,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		MaxHeaderBytes:    int(cfg.Security.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	onewrite.Configure(s.proxy)
 	if cfg.Admin.Listen != "" {
 		s.admin = &http.Server{
 			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.cur.Load().admin.ServeHTTP(w, r) }),
@@ -391,6 +393,10 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("server: listen %s: %w", cfg.Listen, err)
 	}
+	// Each HTTP/1.x response leaves in one write(2) (docs/benchmarks.md,
+	// "One write per response"); HTTP/2 and hijacked connections pass
+	// through.
+	ln = onewrite.Listen(ln)
 	if cfg.TLS.CertFile != "" {
 		if err := s.loadCert(cfg); err != nil {
 			ln.Close()
