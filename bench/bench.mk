@@ -21,8 +21,10 @@ PROFILE_SCENARIO ?= hit-1k-c64
 bench:
 	bench/run.sh $(BENCH_FLAGS)
 
+# bench-quick writes an untracked report (bench/results/quick.json), so that
+# a quick look never changes the figures make bench recorded.
 bench-quick:
-	bench/run.sh -quick $(BENCH_FLAGS)
+	bench/run.sh -quick -out bench/results/quick.json $(BENCH_FLAGS)
 
 bench-trace:
 	$(GO) run ./bench/cmd/tracesim
