@@ -409,10 +409,9 @@ func (h *Handler) rangeFill(p *pass, resp *http.Response) {
 	if p.ranged.pass {
 		return // its last whole answer was not storable (hit-for-miss)
 	}
-	if view, _ := httpcache.TargetedView(resp.Header, h.targeted); true {
-		if d := httpcache.ParseResponseDirectives(view); d.NoStore || d.Private {
-			return
-		}
+	view, _ := httpcache.TargetedView(resp.Header, h.targeted)
+	if d := httpcache.ParseResponseDirectives(view); d.NoStore || d.Private {
+		return
 	}
 	var size int64 = -1
 	switch resp.StatusCode {

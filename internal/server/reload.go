@@ -103,9 +103,7 @@ func (s *Server) ReloadConfig() (ReloadResult, error) {
 	}
 	cfg, err := s.source()
 	if err != nil {
-		s.reloads.WithLabelValues("error").Inc()
-		s.log.Error("config reload refused; the previous configuration goes on serving", "err", err)
-		return ReloadResult{}, err
+		return ReloadResult{}, s.refused(err)
 	}
 	return s.Reload(cfg)
 }
@@ -129,21 +127,18 @@ func (s *Server) Reload(cfg *config.Config) (ReloadResult, error) {
 	}
 	old := s.cur.Load()
 	res := ReloadResult{Routes: len(cfg.Routes), RestartNeeded: restartNeeded(old.cfg, cfg)}
-	for _, w := range cfg.Warnings() {
+	warnings := cfg.Warnings()
+	for _, w := range warnings {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: %s: %s", w.Source, w.Line, w.Key, w.Msg))
 	}
 	if cfg.TLS.CertFile != "" && s.proxy.TLSConfig != nil {
 		if err := s.loadCert(cfg); err != nil {
-			s.reloads.WithLabelValues("error").Inc()
-			s.log.Error("config reload refused; the previous configuration goes on serving", "err", err)
-			return ReloadResult{}, err
+			return ReloadResult{}, s.refused(err)
 		}
 	}
 	g, err := s.build(cfg, old)
 	if err != nil {
-		s.reloads.WithLabelValues("error").Inc()
-		s.log.Error("config reload refused; the previous configuration goes on serving", "err", err)
-		return ReloadResult{}, err
+		return ReloadResult{}, s.refused(err)
 	}
 	s.metrics.SetRoutes(patternsOf(cfg))
 	s.mu.Lock()
@@ -155,10 +150,17 @@ func (s *Server) Reload(cfg *config.Config) (ReloadResult, error) {
 	s.reloads.WithLabelValues("ok").Inc()
 	s.reloadedAt.SetToCurrentTime()
 	s.log.Info("config reloaded", "routes", res.Routes, "origin", cfg.Origin.URL, "restart_needed", res.RestartNeeded)
-	for _, w := range cfg.Warnings() {
+	for _, w := range warnings {
 		s.log.Warn("config: "+w.Msg, "file", w.Source, "line", w.Line, "key", w.Key)
 	}
 	return res, nil
+}
+
+// refused counts and logs a reload refused for err, and returns err.
+func (s *Server) refused(err error) error {
+	s.reloads.WithLabelValues("error").Inc()
+	s.log.Error("config reload refused; the previous configuration goes on serving", "err", err)
+	return err
 }
 
 // retire closes old, replaced by a newer configuration, once its last
