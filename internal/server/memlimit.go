@@ -36,7 +36,9 @@ const memLimitBase = 16 << 20
 //
 // If the GOMEMLIMIT environment variable is set, the operator chose a limit:
 // the runtime keeps it, and applyMemoryLimit changes nothing and returns 0.
-// A budget <= 0 sets nothing either.
+// A budget <= 0 sets nothing either. While the limit is moat's, the
+// collector's pace follows the live heap (gcTuner, gctune.go), unless GOGC
+// is set in the environment.
 //
 // Several Servers in one process (tests, an embedding program) share the
 // runtime's one limit: it is set from the sum of the budgets of the Servers
@@ -62,7 +64,16 @@ func applyMemoryLimit(budget int64, log *slog.Logger) (limit int64, restore func
 	memLimits.holders++
 	memLimits.budgets += budget
 	limit = memLimits.set()
-	log.Info("memory limit set from cache.memory", "limit", limit, "cache_memory", budget)
+	if memLimits.tuner == nil && memLimits.holders == 1 {
+		memLimits.tuner = startGCTuner(memLimits.budgets)
+	} else if memLimits.tuner != nil {
+		memLimits.tuner.setFloor(memLimits.budgets)
+	}
+	gc := "GOGC (environment)"
+	if memLimits.tuner != nil {
+		gc = "tuned (the heap grows by 0.25 × cache.memory + 16 MiB between collections while the cache is small)"
+	}
+	log.Info("memory limit set from cache.memory", "limit", limit, "cache_memory", budget, "gc", gc)
 	var once sync.Once
 	return limit, func() {
 		once.Do(func() {
@@ -71,10 +82,17 @@ func applyMemoryLimit(budget int64, log *slog.Logger) (limit int64, restore func
 			memLimits.holders--
 			memLimits.budgets -= budget
 			if memLimits.holders == 0 {
+				if memLimits.tuner != nil {
+					memLimits.tuner.stop()
+					memLimits.tuner = nil
+				}
 				debug.SetMemoryLimit(memLimits.prev)
 				return
 			}
 			memLimits.set()
+			if memLimits.tuner != nil {
+				memLimits.tuner.setFloor(memLimits.budgets)
+			}
 		})
 	}
 }
@@ -86,8 +104,9 @@ var memLimits memLimitRegistry
 type memLimitRegistry struct {
 	mu      sync.Mutex
 	holders int
-	budgets int64 // sum of the holders' budgets
-	prev    int64 // the limit before the first holder
+	budgets int64    // sum of the holders' budgets
+	prev    int64    // the limit before the first holder
+	tuner   *gcTuner // paces the collector while the holders hold the limit (gctune.go)
 }
 
 // set applies the limit for the current holders' budgets; m.mu is held.
