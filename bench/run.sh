@@ -3,9 +3,9 @@
 # ceiling on this machine. `make bench` runs it; `make bench-quick` passes
 # -quick. Any argument is passed to bench/cmd/runner (see -help there).
 #
-# It installs nginx, varnish and wrk with apt-get when missing, builds the
-# Go programs into a temporary directory, and runs the runner, which starts
-# and stops every server itself. On exit (normal, error or signal) the
+# It installs nginx, varnish, wrk and Redis (redis-server, redis-benchmark)
+# with apt-get when missing, builds the Go programs into a temporary
+# directory, and runs the runner, which starts and stops every server itself. On exit (normal, error or signal) the
 # runner is stopped by PID; it stops what it started the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +14,10 @@ GO=${GO:-go}
 PATH="$PATH:/usr/sbin:/sbin"
 
 # Debian packages providing each tool.
-declare -A pkg=([wrk]=wrk [nginx]=nginx [varnishd]=varnish [taskset]=util-linux)
+declare -A pkg=([wrk]=wrk [nginx]=nginx [varnishd]=varnish [taskset]=util-linux
+  [redis-server]=redis-server [redis-benchmark]=redis-tools)
 missing=()
-for tool in wrk nginx varnishd taskset; do
+for tool in wrk nginx varnishd taskset redis-server redis-benchmark; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg[$tool]}")
 done
 if ((${#missing[@]})); then
@@ -31,7 +32,7 @@ if ((${#missing[@]})); then
   # Packages may start their system service on install (where no
   # policy-rc.d forbids it); those would hold ports and CPU, so stop them.
   if [[ -d /run/systemd/system ]]; then
-    for unit in nginx varnish varnishncsa; do
+    for unit in nginx varnish varnishncsa redis-server; do
       if systemctl is-active --quiet "$unit" 2>/dev/null; then
         echo "bench: stopping the $unit service that apt-get just started" >&2
         "${sudo[@]}" systemctl stop "$unit" || true
@@ -59,7 +60,7 @@ if [[ -n ${MOAT_BIN:-} ]]; then
 else
   "$GO" build -o "$bin/moat" ./cmd/moat
 fi
-for cmd in origin ceiling stampede runner; do
+for cmd in origin ceiling stampede redisfront runner; do
   "$GO" build -o "$bin/$cmd" "./bench/cmd/$cmd"
 done
 if [[ " $* " == *" -profile "* ]]; then

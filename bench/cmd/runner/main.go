@@ -10,6 +10,14 @@
 // repetition so that the machine's drift falls on all systems alike, and
 // reports the median of the repetitions. Every process it starts runs in
 // its own process group and is stopped by PID, on success, error or signal.
+//
+// Two kinds of groups differ (issue #17). The -2cpu groups run everything
+// unpinned: the systems with a worker per core, an origin of their own, and
+// wrk with two threads, all sharing both cores. The L2 groups start a
+// redis-server on the load core and compare moat with cache.redis against
+// bench/cmd/redisfront (Redis in front of the API) and redis-benchmark.
+// After the table the runner prints the issue's targets, met or behind
+// (targets.go).
 package main
 
 import (
@@ -23,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,13 +43,14 @@ import (
 
 const (
 	hotIDs    = 1000    // the hot set of the hit scenarios
+	l2IDs     = 10_000  // the hot set of l2-hit-1k-c64: ~20 times what moat's 1 MiB L1 holds
 	zipfIDs   = 100_000 // the id space of mixed-zipf
 	zipfS     = "0.9"   // its Zipf exponent
 	stampedeN = 1000    // concurrent requests of the stampede
 )
 
 // systemOrder is the order of systems in the report.
-var systemOrder = []string{"moat", "nginx", "varnish", "ceiling"}
+var systemOrder = []string{"moat", "nginx", "varnish", "ceiling", "redisfront", "redis-benchmark"}
 
 // scenario is one measurement: a wrk workload (args to bench/wrk/bench.lua)
 // or, when args is nil, the stampede.
@@ -54,10 +64,19 @@ type scenario struct {
 
 // group is a set of scenarios that share one start of the systems.
 type group struct {
-	name      string
-	budget    budget
+	name   string
+	budget budget
+	// unpinned runs the systems (a worker per core), an origin of the
+	// group's own and wrk (two threads) on every core, instead of the
+	// systems on the server core and the load on the other.
+	unpinned bool
+	// redis starts a redis-server for the group on the load core.
+	redis bool
+	// full leaves the group out of -quick (make bench-quick, which must
+	// stay under two minutes) unless -scenarios names its scenarios.
+	full      bool
 	scenarios []scenario
-	warm      func(r *runner, base string) error
+	warm      func(r *runner, e *env, base string) error
 }
 
 var caches = []string{"moat", "nginx", "varnish"}
@@ -75,6 +94,14 @@ var large = budget{moat: "256MiB", nginx: "256m", varnish: "256m", moatSWR: "10s
 // cache manager wakes (at least every 10 s), so it holds more between
 // wake-ups; the report shows the mean number of objects each system held.
 var zipfBudget = budget{moat: "22800000", nginx: "40000k", varnish: "13600000", moatSWR: "10s"}
+
+// l1Cold is moat's smallest L1 (cache.memory's minimum, 1 MiB: ~450 of the
+// 1 KiB responses, at ~2,300 bytes of Entry.Size each) over a hot set of
+// l2IDs, so that about 95% of requests miss L1 and are answered from L2.
+// moat has no setting that turns L1 off.
+var l1Cold = budget{moat: "1MiB", moatSWR: "10s"}
+
+var withRedis = []string{"moat", "redisfront"}
 
 func groups() []group {
 	return []group{
@@ -106,11 +133,7 @@ func groups() []group {
 			scenarios: []scenario{
 				{name: "miss-1k-c64", conns: 64, args: []string{"unique", "miss", "run"}, systems: caches},
 			},
-			warm: func(r *runner, base string) error {
-				// Open the origin connection pools before measuring.
-				_, err := r.runWrk(base, 64, time.Second, "unique", "miss", "warm")
-				return err
-			},
+			warm: warmMiss,
 		},
 		{
 			name:   "zipf",
@@ -118,7 +141,7 @@ func groups() []group {
 			scenarios: []scenario{
 				{name: "mixed-zipf-c64", conns: 64, args: []string{"zipf", "zipf", strconv.Itoa(zipfIDs), zipfS}, systems: caches, objects: true},
 			},
-			warm: func(r *runner, base string) error {
+			warm: func(r *runner, _ *env, base string) error {
 				_, err := r.runWrk(base, 64, r.zipfWarm, "zipf", "zipf", strconv.Itoa(zipfIDs), zipfS)
 				return err
 			},
@@ -136,26 +159,78 @@ func groups() []group {
 			budget:    budget{moat: "256MiB", moatSWR: "0s"},
 			scenarios: []scenario{{name: "stampede-coalesce", systems: []string{"moat"}}},
 		},
+		{
+			// Both cores, nothing pinned: moat with GOMAXPROCS 2, nginx
+			// with 2 workers, Varnish with 2 thread pools, the ceiling,
+			// and wrk with 2 threads, all competing for the same 2 cores.
+			name:     "hit-2cpu",
+			budget:   large,
+			unpinned: true,
+			full:     true,
+			scenarios: []scenario{
+				{name: "hit-1k-c64-2cpu", conns: 64, args: []string{"hot", "1k", strconv.Itoa(hotIDs)}, systems: cachesAndCeiling},
+			},
+			warm: warmHot,
+		},
+		{
+			name:     "miss-2cpu",
+			budget:   large,
+			unpinned: true,
+			full:     true,
+			scenarios: []scenario{
+				{name: "miss-1k-c64-2cpu", conns: 64, args: []string{"unique", "miss", "run"}, systems: caches},
+			},
+			warm: warmMiss,
+		},
+		{
+			// L2 hits with L1 cold: moat with a 1 MiB L1 over 10,000
+			// URLs, all in Redis; redisfront over the same URLs; and
+			// redis-benchmark GETs of 1 KiB values from the same Redis.
+			name:   "l2",
+			budget: l1Cold,
+			redis:  true,
+			full:   true,
+			scenarios: []scenario{
+				{name: "l2-hit-1k-c64", conns: 64, args: []string{"hot", "1k", strconv.Itoa(l2IDs)}, systems: []string{"moat", "redisfront", "redis-benchmark"}},
+			},
+			warm: func(r *runner, e *env, base string) error { return warmRedis(r, e, base, l2IDs) },
+		},
+		{
+			// moat with L1 and L2 against redisfront, which asks Redis on
+			// every request.
+			name:   "l1l2",
+			budget: large,
+			redis:  true,
+			full:   true,
+			scenarios: []scenario{
+				{name: "hit-1k-c64-l2", conns: 64, args: []string{"hot", "1k", strconv.Itoa(hotIDs)}, systems: withRedis},
+			},
+			warm: func(r *runner, e *env, base string) error { return warmRedis(r, e, base, hotIDs) },
+		},
 	}
 }
 
+// warmMiss opens the origin connection pools before misses are measured.
+func warmMiss(r *runner, _ *env, base string) error {
+	_, err := r.runWrk(base, 64, time.Second, "unique", "miss", "warm")
+	return err
+}
+
 type runner struct {
-	procs      procs
-	serverCPU  int
-	loadCPU    int
-	binDir     string
-	wrkScript  string
-	tools      map[string]string
-	workDir    string
-	cacheDir   string
-	originURL  string
-	originHost string
-	originPort string
+	procs     procs
+	serverCPU int
+	loadCPU   int
+	binDir    string
+	wrkScript string
+	tools     map[string]string
+	workDir   string
+	cacheDir  string
 
-	pprofAddr string // set in -profile mode: where moat or the ceiling serve pprof
-	origin    *proc
-	retries   int // runs repeated when disturbed (see run.disturbed)
+	pprofAddr string        // set in -profile mode: where moat or the ceiling serve pprof
+	origin    *originServer // on the load core, shared by the pinned groups
+	retries   int           // runs repeated when disturbed (see run.disturbed)
 
+	quick    bool
 	reps     int
 	duration time.Duration
 	zipfWarm time.Duration
@@ -195,6 +270,7 @@ func main() {
 		// Under two minutes with the build: one short run each, and no
 		// repeats of disturbed runs.
 		r.reps, r.duration, r.zipfWarm, r.retries = 1, 2*time.Second, 2*time.Second, 0
+		r.quick = true
 	}
 	if *retries >= 0 {
 		r.retries = *retries
@@ -245,6 +321,10 @@ func (r *runner) main(out string, onlyScenarios, onlySystems []string, keep bool
 	fmt.Fprintf(r.log, "bench: %s; systems on cpu %d, wrk and origin on cpu %d; %d run(s) of %s each\n",
 		rep.Machine, r.serverCPU, r.loadCPU, r.reps, r.duration)
 	for _, g := range groups() {
+		if g.full && r.quick && len(onlyScenarios) == 0 {
+			fmt.Fprintf(r.log, "bench: %s: left out of -quick (name its scenarios with -scenarios to run them)\n", g.name)
+			continue
+		}
 		g.scenarios = filterScenarios(g.scenarios, onlyScenarios, onlySystems)
 		if len(g.scenarios) == 0 {
 			continue
@@ -257,6 +337,8 @@ func (r *runner) main(out string, onlyScenarios, onlySystems []string, keep bool
 	}
 	fmt.Println()
 	rep.writeTable(os.Stdout)
+	fmt.Println()
+	rep.writeTargets(os.Stdout)
 	if err := rep.writeJSON(out); err != nil {
 		return err
 	}
@@ -307,7 +389,7 @@ func (r *runner) setUp() (cleanup func(keep bool), err error) {
 		os.Exit(130)
 	}()
 
-	if err := r.startOrigin(); err != nil {
+	if r.origin, err = r.startOrigin(strconv.Itoa(r.loadCPU), filepath.Join(r.workDir, "origin.log")); err != nil {
 		cleanup(true)
 		return nil, err
 	}
@@ -349,7 +431,7 @@ func (r *runner) findTools() error {
 	r.tools = map[string]string{}
 	path := os.Getenv("PATH") + ":/usr/sbin:/sbin:/usr/local/sbin"
 	var missing []string
-	for _, t := range []string{"taskset", "wrk", "nginx", "varnishd", "varnishstat"} {
+	for _, t := range []string{"taskset", "wrk", "nginx", "varnishd", "varnishstat", "redis-server", "redis-benchmark"} {
 		found := ""
 		for _, dir := range filepath.SplitList(path) {
 			p := filepath.Join(dir, t)
@@ -369,26 +451,33 @@ func (r *runner) findTools() error {
 	return nil
 }
 
-func (r *runner) startOrigin() error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	r.originPort = strconv.Itoa(port)
-	r.originHost = "127.0.0.1:" + r.originPort
-	r.originURL = "http://" + r.originHost
-	p, err := r.procs.start("origin", r.loadCPU, filepath.Join(r.workDir, "origin.log"),
-		filepath.Join(r.binDir, "origin"), "-listen", r.originHost)
-	if err != nil {
-		return err
-	}
-	r.origin = p
-	return waitHTTP(p, r.originURL)
+// originServer is a bench/cmd/origin the runner started.
+type originServer struct {
+	p    *proc
+	url  string // http://host
+	host string // 127.0.0.1:port
+	port string
 }
 
-// originStats reads the origin's request counters.
-func (r *runner) originStats() (total, stampede int64, err error) {
-	resp, err := http.Get(r.originURL + "/_stats")
+// startOrigin starts an origin on cpus ("": unpinned).
+func (r *runner) startOrigin(cpus, logPath string) (*originServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	o := &originServer{port: strconv.Itoa(port)}
+	o.host = "127.0.0.1:" + o.port
+	o.url = "http://" + o.host
+	o.p, err = r.procs.start("origin", cpus, logPath, filepath.Join(r.binDir, "origin"), "-listen", o.host)
+	if err != nil {
+		return nil, err
+	}
+	return o, waitHTTP(o.p, o.url)
+}
+
+// stats reads the origin's request counters.
+func (o *originServer) stats() (total, stampede int64, err error) {
+	resp, err := http.Get(o.url + "/_stats")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -415,6 +504,14 @@ func (r *runner) runGroup(g group) ([]Result, error) {
 		}
 	}
 	dir := filepath.Join(r.workDir, g.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	e, stopEnv, err := r.startEnv(g, dir)
+	defer stopEnv()
+	if err != nil {
+		return nil, err
+	}
 	bases := map[string]string{}
 	systems := map[string]system{}
 	defer func() {
@@ -432,18 +529,24 @@ func (r *runner) runGroup(g group) ([]Result, error) {
 			return nil, err
 		}
 		systems[name] = s
-		base, err := s.Start(r, sdir, g.budget)
+		base, err := s.Start(r, e, sdir)
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
 		bases[name] = base
 	}
-	if g.warm != nil {
-		for _, name := range names {
+	for _, name := range names {
+		var err error
+		switch w, ok := systems[name].(warmer); {
+		case ok:
 			fmt.Fprintf(r.log, "bench: %s: warming %s\n", g.name, name)
-			if err := g.warm(r, bases[name]); err != nil {
-				return nil, fmt.Errorf("warm %s: %w", name, err)
-			}
+			err = w.Warm(r, e)
+		case g.warm != nil:
+			fmt.Fprintf(r.log, "bench: %s: warming %s\n", g.name, name)
+			err = g.warm(r, e, bases[name])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("warm %s: %w", name, err)
 		}
 	}
 	var results []Result
@@ -456,9 +559,9 @@ func (r *runner) runGroup(g group) ([]Result, error) {
 					var ru run
 					var err error
 					if sc.args == nil {
-						ru, err = r.stampede(bases[name], fmt.Sprintf("%s-%s-%d-%d", r.tag, name, rep, attempt))
+						ru, err = r.stampede(e, bases[name], fmt.Sprintf("%s-%s-%d-%d", r.tag, name, rep, attempt))
 					} else {
-						ru, err = r.measure(sc, bases[name], systems[name])
+						ru, err = r.measure(sc, e, bases[name], systems[name])
 					}
 					if err != nil {
 						return results, fmt.Errorf("%s on %s: %w", sc.name, name, err)
@@ -480,11 +583,45 @@ func (r *runner) runGroup(g group) ([]Result, error) {
 		}
 		for _, name := range systemOrder {
 			if rs, ok := runs[name]; ok {
-				results = append(results, aggregate(sc.name, name, rs, sc.args != nil, sc.args == nil))
+				_, self := systems[name].(selfMeasured)
+				results = append(results, aggregate(sc.name, name, rs, sc.args != nil && !self, sc.args == nil))
 			}
 		}
 	}
 	return results, nil
+}
+
+// startEnv starts what the group's systems share besides the pinned origin:
+// an unpinned origin for an unpinned group, Redis for an L2 group. stop
+// stops them, and is to be called even when err is not nil.
+func (r *runner) startEnv(g group, dir string) (e *env, stop func(), err error) {
+	e = &env{budget: g.budget, cpus: strconv.Itoa(r.serverCPU), origin: r.origin}
+	var started []*proc
+	stop = func() {
+		for _, p := range slices.Backward(started) {
+			r.procs.stop(p)
+		}
+	}
+	if g.unpinned {
+		e.cpus = ""
+		if e.origin, err = r.startOrigin("", filepath.Join(dir, "origin.log")); err != nil {
+			return nil, stop, err
+		}
+		started = append(started, e.origin.p)
+	}
+	if g.redis {
+		// Redis on the load core when the systems are pinned, its clients
+		// on the server core.
+		cpus := strconv.Itoa(r.loadCPU)
+		if g.unpinned {
+			cpus = ""
+		}
+		if e.redis, err = r.startRedis(dir, cpus); err != nil {
+			return nil, stop, err
+		}
+		started = append(started, e.redis.p)
+	}
+	return e, stop, nil
 }
 
 // rotate returns list rotated left by n.
@@ -496,9 +633,13 @@ func rotate(list []string, n int) []string {
 	return append(append([]string(nil), list[n:]...), list[:n]...)
 }
 
-// measure runs wrk once and counts what reached the origin meanwhile.
-func (r *runner) measure(sc scenario, base string, s system) (run, error) {
-	before, _, err := r.originStats()
+// measure runs wrk once (or lets a selfMeasured system measure itself) and
+// counts what reached the origin meanwhile.
+func (r *runner) measure(sc scenario, e *env, base string, s system) (run, error) {
+	if sm, ok := s.(selfMeasured); ok {
+		return sm.Measure(r, e, sc)
+	}
+	before, _, err := e.origin.stats()
 	if err != nil {
 		return run{}, err
 	}
@@ -513,33 +654,74 @@ func (r *runner) measure(sc scenario, base string, s system) (run, error) {
 		objects = make(chan int64, 1)
 		go sampleObjects(s, stopSampling, objects)
 	}
-	cpu0, busy0 := s.Proc().cpuTime(), coreBusy(r.serverCPU)
-	origin0, loadBusy0 := r.origin.cpuTime(), coreBusy(r.loadCPU)
-	w, err := r.runWrk(base, sc.conns, r.duration, args...)
-	cpu, busy := s.Proc().cpuTime()-cpu0, coreBusy(r.serverCPU)-busy0
-	originCPU, loadBusy := r.origin.cpuTime()-origin0, coreBusy(r.loadCPU)-loadBusy0
+	hits0, counted := int64(0), false
+	hc, countsHits := s.(redisHitCounter)
+	if countsHits {
+		hits0, counted = hc.RedisHits()
+	}
+	// wrk: one thread on the load core, or two threads anywhere for an
+	// unpinned group (it shares the cores with the system then).
+	load := wrkLoad{cpus: strconv.Itoa(r.loadCPU), threads: 1}
+	if e.cpus == "" {
+		load = wrkLoad{threads: 2}
+	}
+	m0 := r.meter(e, s.Proc())
+	w, err := r.runWrkWith(load, base, sc.conns, r.duration, args...)
+	m := r.meter(e, s.Proc()).since(m0)
 	close(stopSampling)
 	if err != nil {
 		return run{}, err
 	}
-	// Whatever else ran on the two cores meanwhile: other work on the
-	// machine that the run competed with.
-	others := ticks(busy) - cpu
-	othersLoad := ticks(loadBusy) - w.cpu - originCPU
-	after, _, err := r.originStats()
+	after, _, err := e.origin.stats()
 	if err != nil {
 		return run{}, err
 	}
 	ru := run{
 		rps: w.RPS(), p50ms: w.P50US / 1000, p99ms: w.P99US / 1000, p999ms: w.P999US / 1000,
 		errors: w.ErrorCount(), requests: w.Requests, originRequests: after - before,
-		seconds: float64(w.DurationUS) / 1e6, objects: -1, cpu: cpu,
-		others: max(others, 0), othersLoad: max(othersLoad, 0),
+		seconds: float64(w.DurationUS) / 1e6, objects: -1, redisHits: -1, cpu: m.server, redisCPU: m.redis,
+	}
+	// Whatever else ran on the cores meanwhile: other work on the machine
+	// that the run competed with.
+	if e.cpus == "" {
+		// Unpinned, everything shares every core: others' share of the
+		// whole machine stands for both.
+		others := (ticks(m.all) - m.server - w.cpu - m.origin - m.redis) / time.Duration(runtime.NumCPU())
+		ru.others, ru.othersLoad = max(others, 0), max(others, 0)
+	} else {
+		ru.others = max(ticks(m.serverCore)-m.server, 0)
+		ru.othersLoad = max(ticks(m.loadCore)-w.cpu-m.origin-m.redis, 0)
+	}
+	if counted {
+		if hits1, ok := hc.RedisHits(); ok {
+			ru.redisHits = hits1 - hits0
+		}
 	}
 	if sc.objects {
 		ru.objects = <-objects
 	}
 	return ru, nil
+}
+
+// cpuMeter is the CPU time of a run's processes and the busy time of the
+// cores, read before and after a run.
+type cpuMeter struct {
+	server, origin, redis     time.Duration
+	serverCore, loadCore, all int64 // clock ticks
+}
+
+func (r *runner) meter(e *env, server *proc) cpuMeter {
+	m := cpuMeter{server: server.cpuTime(), origin: e.origin.p.cpuTime(),
+		serverCore: coreBusy(r.serverCPU), loadCore: coreBusy(r.loadCPU), all: coreBusy(allCores)}
+	if e.redis != nil {
+		m.redis = e.redis.p.cpuTime()
+	}
+	return m
+}
+
+func (m cpuMeter) since(m0 cpuMeter) cpuMeter {
+	return cpuMeter{server: m.server - m0.server, origin: m.origin - m0.origin, redis: m.redis - m0.redis,
+		serverCore: m.serverCore - m0.serverCore, loadCore: m.loadCore - m0.loadCore, all: m.all - m0.all}
 }
 
 func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
@@ -569,7 +751,7 @@ func sampleObjects(s system, stop <-chan struct{}, mean chan<- int64) {
 
 // stampede makes one key stale and sends stampedeN concurrent requests for
 // it, counting how many reach the origin.
-func (r *runner) stampede(base, id string) (run, error) {
+func (r *runner) stampede(e *env, base, id string) (run, error) {
 	u := base + "/api/stampede/" + id
 	resp, err := http.Get(u)
 	if err != nil {
@@ -583,7 +765,7 @@ func (r *runner) stampede(base, id string) (run, error) {
 	// Every system counts freshness in whole seconds, so 1.2 s after
 	// max-age the entry is stale everywhere, and just so.
 	time.Sleep(payload.StampedeMaxAge*time.Second + 1200*time.Millisecond)
-	_, before, err := r.originStats()
+	_, before, err := e.origin.stats()
 	if err != nil {
 		return run{}, err
 	}
@@ -609,7 +791,7 @@ func (r *runner) stampede(base, id string) (run, error) {
 	}
 	// Background refreshes (nginx, Varnish) may still be on their way.
 	time.Sleep(300 * time.Millisecond)
-	_, after, err := r.originStats()
+	_, after, err := e.origin.stats()
 	if err != nil {
 		return run{}, err
 	}
@@ -622,52 +804,92 @@ func (r *runner) stampede(base, id string) (run, error) {
 		rps = float64(s.Requests) / (s.ElapsedMS / 1000)
 	}
 	return run{rps: rps, p50ms: s.P50MS, p99ms: s.P99MS, errors: errs,
-		requests: int64(s.Requests), originRequests: after - before, objects: -1}, nil
+		requests: int64(s.Requests), originRequests: after - before, objects: -1, redisHits: -1}, nil
 }
 
 // warmHot loads the hot set of both sizes into a cache.
-func warmHot(r *runner, base string) error {
+func warmHot(r *runner, _ *env, base string) error {
+	_, err := warmPaths(base, hotPaths([]string{"1k", "16k"}, hotIDs))
+	return err
+}
+
+// hotPaths are /api/KIND/0 to /api/KIND/n-1 of each kind.
+func hotPaths(kinds []string, n int) []string {
+	var paths []string
+	for _, kind := range kinds {
+		for i := range n {
+			paths = append(paths, "/api/"+kind+"/"+strconv.Itoa(i))
+		}
+	}
+	return paths
+}
+
+// warmRedis loads n 1 KiB documents into a system with Redis behind it, in
+// passes over the documents not yet answered from a cache (X-Cache: HIT),
+// until a pass finds fewer than 1% of them missing (at most 8 passes).
+// After each pass it waits for Redis to stop growing: moat sends its L2
+// writes after the answer, from a queue drained by one goroutine, one round
+// trip per write, and a lookup that misses its deadline is a miss, so one
+// pass does not leave every document in Redis.
+func warmRedis(r *runner, e *env, base string, n int) error {
+	paths := hotPaths([]string{"1k"}, n)
+	for pass := 1; ; pass++ {
+		t0 := time.Now()
+		missed, err := warmPaths(base, paths)
+		if err != nil {
+			return err
+		}
+		keys := e.redis.settle()
+		fmt.Fprintf(r.log, "bench: warm pass %d: %d of %d not from the cache (%.1fs); Redis holds %d keys\n",
+			pass, len(missed), len(paths), time.Since(t0).Seconds(), keys)
+		if len(missed) < n/100 || pass == 8 {
+			return nil
+		}
+		paths = missed
+	}
+}
+
+// warmPaths requests every path once, 16 at a time, and returns the paths
+// that were not answered from a cache (no X-Cache: HIT).
+func warmPaths(base string, paths []string) (missed []string, err error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	urls := make(chan string)
+	work := make(chan string)
 	var (
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
 	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for u := range urls {
-				resp, err := client.Get(u)
-				if err != nil {
-					fail(err)
-					continue
+			for p := range work {
+				resp, err := client.Get(base + p)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("%s: status %d", p, resp.StatusCode)
+					}
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					fail(fmt.Errorf("%s: status %d", u, resp.StatusCode))
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
 				}
+				if err != nil || resp.Header.Get("X-Cache") != "HIT" {
+					missed = append(missed, p)
+				}
+				mu.Unlock()
 			}
 		}()
 	}
-	for _, kind := range []string{"1k", "16k"} {
-		for i := range hotIDs {
-			urls <- base + "/api/" + kind + "/" + strconv.Itoa(i)
-		}
+	for _, p := range paths {
+		work <- p
 	}
-	close(urls)
+	close(work)
 	wg.Wait()
-	return firstErr
+	return missed, firstErr
 }
 
 // machine describes the host: CPU model, cores, kernel, OS.

@@ -29,14 +29,15 @@ type procs struct {
 	list []*proc
 }
 
-// start runs argv pinned to cpu (taskset execs the command, so the PID is
-// the server's own), with stdout and stderr in logPath.
-func (ps *procs) start(name string, cpu int, logPath string, argv ...string) (*proc, error) {
+// start runs argv pinned to cpus, a taskset -c list (taskset execs the
+// command, so the PID is the server's own), or on every core if cpus is "",
+// with stdout and stderr in logPath.
+func (ps *procs) start(name, cpus, logPath string, argv ...string) (*proc, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, argv...)...)
+	cmd := pinned(cpus, argv...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Setpgid: one group per server, killed as a whole. Pdeathsig: if the
 	// runner dies without cleaning up, the kernel kills the server.
@@ -117,6 +118,14 @@ func (ps *procs) stopAll() {
 	}
 }
 
+// pinned is argv run on cpus (a taskset -c list), or as it is if cpus is "".
+func pinned(cpus string, argv ...string) *exec.Cmd {
+	if cpus == "" {
+		return exec.Command(argv[0], argv[1:]...)
+	}
+	return exec.Command("taskset", append([]string{"-c", cpus}, argv...)...)
+}
+
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat; it
 // is 100 on every Linux architecture Go supports.
 const clockTicks = 100
@@ -165,8 +174,12 @@ func parseStat(b []byte) (pgrp int, ticks int64, ok bool) {
 	return pgrp, utime + stime, true
 }
 
+// allCores is coreBusy's argument for the whole machine.
+const allCores = -1
+
 // coreBusy returns the user, nice and system time the kernel has counted on
-// cpu (from /proc/stat), in clock ticks: every process's time there.
+// cpu, or on every core for allCores (from /proc/stat), in clock ticks:
+// every process's time there.
 func coreBusy(cpu int) int64 {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -176,7 +189,10 @@ func coreBusy(cpu int) int64 {
 }
 
 func parseCoreBusy(stat []byte, cpu int) int64 {
-	prefix := []byte("cpu" + strconv.Itoa(cpu) + " ")
+	prefix := []byte("cpu ")
+	if cpu != allCores {
+		prefix = []byte("cpu" + strconv.Itoa(cpu) + " ")
+	}
 	for _, line := range bytes.Split(stat, []byte("\n")) {
 		if !bytes.HasPrefix(line, prefix) {
 			continue

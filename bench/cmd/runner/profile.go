@@ -49,13 +49,17 @@ func (r *runner) profileMain(systemName, scenarioName, dir string, keep bool) (e
 	if err := os.MkdirAll(sdir, 0o755); err != nil {
 		return err
 	}
-	base, err := s.Start(r, sdir, g.budget)
+	if g.unpinned || g.redis {
+		return fmt.Errorf("-profile: %s runs unpinned or with Redis; profile a pinned scenario", scenarioName)
+	}
+	e := &env{budget: g.budget, cpus: strconv.Itoa(r.serverCPU), origin: r.origin}
+	base, err := s.Start(r, e, sdir)
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
 	if g.warm != nil {
-		if err := g.warm(r, base); err != nil {
+		if err := g.warm(r, e, base); err != nil {
 			return err
 		}
 	}

@@ -50,6 +50,11 @@ type Result struct {
 	// the run (0 on a quiet machine): how disturbed it was.
 	OthersUtil     *float64 `json:"others_util,omitempty"`
 	OthersLoadUtil *float64 `json:"others_load_util,omitempty"`
+	// In the groups with Redis: RedisCPUUSPerReq is redis-server's CPU
+	// time per request, and RedisHitRatio the share of requests the system
+	// answered from Redis (moat's L2 hits; absent where not counted).
+	RedisCPUUSPerReq *float64 `json:"redis_cpu_us_per_req,omitempty"`
+	RedisHitRatio    *float64 `json:"redis_hit_ratio,omitempty"`
 }
 
 // run is one measurement of one system.
@@ -59,7 +64,9 @@ type run struct {
 	requests, originRequests  int64
 	seconds                   float64
 	objects                   int64         // -1: unknown
+	redisHits                 int64         // requests answered from Redis; -1: not counted
 	cpu                       time.Duration // the server's CPU time during the run
+	redisCPU                  time.Duration // redis-server's, in the groups with Redis
 	others                    time.Duration // other processes' CPU time on the server's core
 	othersLoad                time.Duration // and on the load core (besides wrk and the origin)
 }
@@ -160,6 +167,22 @@ func aggregate(scenario, system string, runs []run, withHitRatio, withOriginCoun
 		res.OthersUtil = ptr(round(pick(run.othersUtil), 3))
 		res.OthersLoadUtil = ptr(round(pick(run.othersLoadUtil), 3))
 	}
+	if runs[0].redisCPU > 0 {
+		res.RedisCPUUSPerReq = ptr(round(pick(func(r run) float64 {
+			if r.requests == 0 {
+				return 0
+			}
+			return float64(r.redisCPU.Microseconds()) / float64(r.requests)
+		}), 1))
+	}
+	if runs[0].redisHits >= 0 {
+		res.RedisHitRatio = ptr(round(pick(func(r run) float64 {
+			if r.requests == 0 {
+				return 0
+			}
+			return min(1, float64(r.redisHits)/float64(r.requests))
+		}), 4))
+	}
 	var objects []float64
 	for _, r := range runs {
 		if r.objects >= 0 {
@@ -205,32 +228,84 @@ func (rep *Report) find(scenario, system string) *Result {
 // machine stops keeping up; figures near it measure wrk, not the server.
 const wrkSaturation = 70000
 
-// tableHeader is the header row of the results table.
-var tableHeader = []string{"scenario", "system", "req/s", "min-max", "p50 ms", "p99 ms", "p99.9 ms",
-	"cpu µs/req", "cpu", "others", "hit ratio", "origin req/s", "origin reqs", "objects", "errors",
-	"moat/nginx", "moat/varnish", "moat/ceiling"}
+// column is one column of the results table. An optional column is left
+// out when no row has a value in it, so that reports without the Redis
+// groups keep their table.
+type column struct {
+	header   string
+	cell     func(rep *Report, r Result) string
+	optional bool
+}
+
+// ratioColumn is moat's ratio to other, on moat's rows.
+func ratioColumn(other string, optional bool) column {
+	return column{header: "moat/" + other, optional: optional, cell: func(rep *Report, r Result) string {
+		if r.System != "moat" {
+			return ""
+		}
+		return rep.ratio(r.Scenario, other)
+	}}
+}
+
+var columns = []column{
+	{header: "scenario", cell: func(_ *Report, r Result) string { return r.Scenario }},
+	{header: "system", cell: func(_ *Report, r Result) string { return r.System }},
+	{header: "req/s", cell: func(_ *Report, r Result) string {
+		if r.RPS >= wrkSaturation && r.System != "redis-benchmark" {
+			return fmt.Sprintf("%.0f*", r.RPS)
+		}
+		return fmt.Sprintf("%.0f", r.RPS)
+	}},
+	{header: "min-max", cell: func(_ *Report, r Result) string { return fmt.Sprintf("%.0f-%.0f", r.RPSMin, r.RPSMax) }},
+	{header: "p50 ms", cell: func(_ *Report, r Result) string { return fmt.Sprintf("%.2f", r.P50MS) }},
+	{header: "p99 ms", cell: func(_ *Report, r Result) string { return fmt.Sprintf("%.2f", r.P99MS) }},
+	{header: "p99.9 ms", cell: func(_ *Report, r Result) string { return optF(r.P999MS, "%.2f") }},
+	{header: "cpu µs/req", cell: func(_ *Report, r Result) string { return optF(r.CPUUSPerReq, "%.1f") }},
+	{header: "redis µs/req", optional: true, cell: func(_ *Report, r Result) string { return optF(r.RedisCPUUSPerReq, "%.1f") }},
+	{header: "cpu", cell: func(_ *Report, r Result) string { return optPct(r.CPUUtil) }},
+	{header: "others", cell: func(_ *Report, r Result) string { return others(r.OthersUtil, r.OthersLoadUtil) }},
+	{header: "hit ratio", cell: func(_ *Report, r Result) string { return optF(r.HitRatio, "%.3f") }},
+	{header: "redis hits", optional: true, cell: func(_ *Report, r Result) string { return optF(r.RedisHitRatio, "%.3f") }},
+	{header: "origin req/s", cell: func(_ *Report, r Result) string { return optF(r.OriginRPS, "%.0f") }},
+	{header: "origin reqs", cell: func(_ *Report, r Result) string { return optI(r.OriginRequests) }},
+	{header: "objects", cell: func(_ *Report, r Result) string { return optI(r.Objects) }},
+	{header: "errors", cell: func(_ *Report, r Result) string { return fmt.Sprint(r.Errors) }},
+	ratioColumn("nginx", false),
+	ratioColumn("varnish", false),
+	ratioColumn("ceiling", false),
+	ratioColumn("redisfront", true),
+	ratioColumn("redis-benchmark", true),
+}
 
 // writeTable prints the results as a Markdown table, with moat's ratio to
-// nginx, Varnish and the ceiling on moat's row.
+// nginx, Varnish, the ceiling, redisfront and redis-benchmark on moat's row.
 func (rep *Report) writeTable(w io.Writer) {
-	rows := [][]string{tableHeader}
-	for _, r := range rep.Results {
-		rps := fmt.Sprintf("%.0f", r.RPS)
-		if r.RPS >= wrkSaturation {
-			rps += "*"
+	var cols []column
+	var rows [][]string
+	for _, c := range columns {
+		cells := make([]string, len(rep.Results))
+		used := false
+		for i, r := range rep.Results {
+			cells[i] = c.cell(rep, r)
+			used = used || (cells[i] != "" && cells[i] != "-")
 		}
-		row := []string{r.Scenario, r.System, rps, fmt.Sprintf("%.0f-%.0f", r.RPSMin, r.RPSMax),
-			fmt.Sprintf("%.2f", r.P50MS), fmt.Sprintf("%.2f", r.P99MS), optF(r.P999MS, "%.2f"),
-			optF(r.CPUUSPerReq, "%.1f"), optPct(r.CPUUtil), others(r.OthersUtil, r.OthersLoadUtil),
-			optF(r.HitRatio, "%.3f"), optF(r.OriginRPS, "%.0f"), optI(r.OriginRequests), optI(r.Objects),
-			fmt.Sprint(r.Errors), "", "", ""}
-		if r.System == "moat" {
-			n := len(row)
-			row[n-3], row[n-2], row[n-1] = rep.ratio(r.Scenario, "nginx"), rep.ratio(r.Scenario, "varnish"), rep.ratio(r.Scenario, "ceiling")
+		if c.optional && !used {
+			continue
 		}
-		rows = append(rows, row)
+		cols = append(cols, c)
+		for i := range cells {
+			if len(rows) <= i {
+				rows = append(rows, nil)
+			}
+			rows[i] = append(rows[i], cells[i])
+		}
 	}
-	widths := make([]int, len(tableHeader))
+	header := make([]string, len(cols))
+	for i, c := range cols {
+		header[i] = c.header
+	}
+	rows = append([][]string{header}, rows...)
+	widths := make([]int, len(cols))
 	for _, row := range rows {
 		for i, c := range row {
 			widths[i] = max(widths[i], utf8.RuneCountInString(c))
@@ -353,5 +428,7 @@ func printTable(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	rep.writeTable(os.Stdout)
+	fmt.Println()
+	rep.writeTargets(os.Stdout)
 	return nil
 }

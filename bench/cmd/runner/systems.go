@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"text/template"
@@ -38,12 +39,31 @@ type budget struct {
 	moatCompression bool
 }
 
+// env is what the systems of one group run with.
+type env struct {
+	budget budget
+	// cpus is the taskset -c list of the cores the systems run on; ""
+	// runs them unpinned, on every core (the -2cpu scenarios).
+	cpus   string
+	origin *originServer
+	redis  *redisServer // nil unless the group has Redis
+}
+
+// workers is how many worker processes or thread pools a system gets: one
+// per core it may use.
+func (e *env) workers() int {
+	if e.cpus == "" {
+		return runtime.NumCPU()
+	}
+	return len(strings.Split(e.cpus, ","))
+}
+
 // system is one cache under test (or the ceiling).
 type system interface {
 	Name() string
-	// Start launches the system in dir with budget b in front of origin
-	// and returns its base URL once it answers HTTP.
-	Start(r *runner, dir string, b budget) (string, error)
+	// Start launches the system in dir with e's budget, cores, origin and
+	// Redis, and returns its base URL once it answers HTTP.
+	Start(r *runner, e *env, dir string) (string, error)
 	// Objects returns how many responses the system holds, or -1.
 	Objects() int64
 	// Proc is the running server (nil before Start).
@@ -61,6 +81,10 @@ func newSystem(name string) (system, error) {
 		return &varnishSystem{}, nil
 	case "ceiling":
 		return &ceilingSystem{}, nil
+	case "redisfront":
+		return &redisfrontSystem{}, nil
+	case "redis-benchmark":
+		return &redisBenchmarkSystem{}, nil
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }
@@ -112,11 +136,24 @@ func render(t *template.Template, data any) []byte {
 
 // moat
 
+var _ redisHitCounter = (*moatSystem)(nil)
+
 var moatConfig = template.Must(template.New("moat").Parse(`# moat under benchmark: written by bench/cmd/runner.
 listen: 127.0.0.1:{{.Port}}
 admin: {listen: "127.0.0.1:{{.AdminPort}}", token: bench}
 origin: {url: "{{.Origin}}", timeout: 10s}
-cache: {memory: {{.Memory}}, max_object_size: 1MiB, compression: {{.Compression}}}
+cache:
+  memory: {{.Memory}}
+  max_object_size: 1MiB
+  compression: {{.Compression}}
+{{- if .Redis}}
+  # write_queue: the warm-up fills thousands of entries a second; the
+  # default queue (1,024) would drop most of their L2 writes. timeout: at
+  # 64 connections on one saturated core, an L2 GET waits for the scheduler
+  # longer than the default 10ms and turns into an origin fetch; 50ms (as in
+  # fleettest, and redisfront's -timeout here) measures the L2 hit itself.
+  redis: {addrs: ["{{.Redis}}"], write_queue: 65536, timeout: 50ms}
+{{- end}}
 log: {level: warn}   # no per-request logging
 routes:
   - match: GET /api/{kind}/{id}
@@ -132,7 +169,8 @@ type moatSystem struct {
 
 func (m *moatSystem) Name() string { return "moat" }
 
-func (m *moatSystem) Start(r *runner, dir string, b budget) (string, error) {
+func (m *moatSystem) Start(r *runner, e *env, dir string) (string, error) {
+	b := e.budget
 	m.r = r
 	port, err := freePort()
 	if err != nil {
@@ -143,7 +181,10 @@ func (m *moatSystem) Start(r *runner, dir string, b budget) (string, error) {
 		return "", err
 	}
 	conf := filepath.Join(dir, "moat.yaml")
-	data := map[string]any{"Port": port, "AdminPort": adminPort, "Origin": r.originURL, "Memory": b.moat, "SWR": b.moatSWR, "Compression": b.moatCompression}
+	data := map[string]any{"Port": port, "AdminPort": adminPort, "Origin": e.origin.url, "Memory": b.moat, "SWR": b.moatSWR, "Compression": b.moatCompression, "Redis": ""}
+	if e.redis != nil {
+		data["Redis"] = e.redis.addr
+	}
 	if err := os.WriteFile(conf, render(moatConfig, data), 0o644); err != nil {
 		return "", err
 	}
@@ -152,7 +193,7 @@ func (m *moatSystem) Start(r *runner, dir string, b budget) (string, error) {
 		// moatprof is moat serve plus net/http/pprof (-tags moatprof).
 		argv = []string{filepath.Join(r.binDir, "moatprof"), "-config", conf, "-pprof", r.pprofAddr}
 	}
-	m.p, err = r.procs.start("moat", r.serverCPU, filepath.Join(dir, "moat.log"), argv...)
+	m.p, err = r.procs.start("moat", e.cpus, filepath.Join(dir, "moat.log"), argv...)
 	if err != nil {
 		return "", err
 	}
@@ -161,17 +202,26 @@ func (m *moatSystem) Start(r *runner, dir string, b budget) (string, error) {
 	return base, waitHTTP(m.p, base)
 }
 
-func (m *moatSystem) Objects() int64 {
+// stats reads moat's /api/stats, by top-level key.
+func (m *moatSystem) stats() (map[string]json.RawMessage, error) {
 	req, _ := http.NewRequest("GET", m.admin+"/api/stats", nil)
 	req.Header.Set("Authorization", "Bearer bench")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return -1
+		return nil, err
 	}
 	defer resp.Body.Close()
-	// The L1's entry count, under "cache" (or "memory" in older moats).
 	var s map[string]json.RawMessage
-	if json.NewDecoder(resp.Body).Decode(&s) != nil {
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (m *moatSystem) Objects() int64 {
+	// The L1's entry count, under "cache" (or "memory" in older moats).
+	s, err := m.stats()
+	if err != nil {
 		return -1
 	}
 	for _, k := range []string{"cache", "memory"} {
@@ -183,6 +233,23 @@ func (m *moatSystem) Objects() int64 {
 		}
 	}
 	return -1
+}
+
+// RedisHits is how many requests moat has answered from L2 so far.
+func (m *moatSystem) RedisHits() (int64, bool) {
+	s, err := m.stats()
+	if err != nil {
+		return 0, false
+	}
+	var fleet struct {
+		L2 *struct {
+			Hits int64 `json:"hits"`
+		} `json:"l2"`
+	}
+	if json.Unmarshal(s["fleet"], &fleet) != nil || fleet.L2 == nil {
+		return 0, false
+	}
+	return fleet.L2.Hits, true
 }
 
 func (m *moatSystem) Proc() *proc { return m.p }
@@ -199,10 +266,10 @@ func (m *moatSystem) Stop() {
 // nginxConfig follows the proxy_cache practice of nginx's own guide
 // ("A Guide to Caching with NGINX and NGINX Plus"): cache lock, stale while
 // updating with background update, revalidation with conditional requests,
-// keep-alive to the upstream. One worker, since it is pinned to one core;
-// the cache lives on tmpfs; no access log.
+// keep-alive to the upstream. One worker per core it may use (1 pinned, 2
+// in the -2cpu scenarios); the cache lives on tmpfs; no access log.
 var nginxConfig = template.Must(template.New("nginx").Parse(`# nginx under benchmark: written by bench/cmd/runner.
-worker_processes 1;
+worker_processes {{.Workers}};
 daemon off;
 pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/error.log warn;
@@ -259,7 +326,7 @@ type nginxSystem struct {
 
 func (n *nginxSystem) Name() string { return "nginx" }
 
-func (n *nginxSystem) Start(r *runner, dir string, b budget) (string, error) {
+func (n *nginxSystem) Start(r *runner, e *env, dir string) (string, error) {
 	n.r = r
 	port, err := freePort()
 	if err != nil {
@@ -275,11 +342,11 @@ func (n *nginxSystem) Start(r *runner, dir string, b budget) (string, error) {
 		_ = os.Chmod(d, 0o777)
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	data := map[string]any{"Dir": dir, "Cache": n.cache, "MaxSize": b.nginx, "OriginHost": r.originHost, "Port": port}
+	data := map[string]any{"Dir": dir, "Cache": n.cache, "MaxSize": e.budget.nginx, "OriginHost": e.origin.host, "Port": port, "Workers": e.workers()}
 	if err := os.WriteFile(conf, render(nginxConfig, data), 0o644); err != nil {
 		return "", err
 	}
-	n.p, err = r.procs.start("nginx", r.serverCPU, filepath.Join(dir, "nginx.log"),
+	n.p, err = r.procs.start("nginx", e.cpus, filepath.Join(dir, "nginx.log"),
 		r.tools["nginx"], "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf)
 	if err != nil {
 		return "", err
@@ -334,7 +401,7 @@ type varnishSystem struct {
 
 func (v *varnishSystem) Name() string { return "varnish" }
 
-func (v *varnishSystem) Start(r *runner, dir string, b budget) (string, error) {
+func (v *varnishSystem) Start(r *runner, e *env, dir string) (string, error) {
 	v.r = r
 	port, err := freePort()
 	if err != nil {
@@ -345,22 +412,23 @@ func (v *varnishSystem) Start(r *runner, dir string, b budget) (string, error) {
 		return "", err
 	}
 	vcl := filepath.Join(dir, "bench.vcl")
-	if err := os.WriteFile(vcl, render(varnishVCL, map[string]any{"OriginPort": r.originPort}), 0o644); err != nil {
+	if err := os.WriteFile(vcl, render(varnishVCL, map[string]any{"OriginPort": e.origin.port}), 0o644); err != nil {
 		return "", err
 	}
 	v.dir = filepath.Join(dir, "varnish")
-	v.p, err = r.procs.start("varnish", r.serverCPU, filepath.Join(dir, "varnish.log"),
+	v.p, err = r.procs.start("varnish", e.cpus, filepath.Join(dir, "varnish.log"),
 		r.tools["varnishd"], "-F",
 		"-n", v.dir,
 		"-a", fmt.Sprintf("127.0.0.1:%d", port),
 		"-T", fmt.Sprintf("127.0.0.1:%d", adminPort),
 		"-f", vcl,
-		"-s", "malloc,"+b.varnish,
-		// One pool per core (it is pinned to one), and enough threads
-		// started up front for the largest concurrency of the scenarios
-		// (c512, and the 1,000-request stampede), as Varnish's tuning
-		// advice says; threads are one per active connection.
-		"-p", "thread_pools=1",
+		"-s", "malloc,"+e.budget.varnish,
+		// One pool per core it may use (1 pinned; 2, Varnish's default,
+		// in the -2cpu scenarios), and enough threads started up front
+		// for the largest concurrency of the scenarios (c512, and the
+		// 1,000-request stampede), as Varnish's tuning advice says;
+		// threads are one per active connection.
+		"-p", "thread_pools="+strconv.Itoa(e.workers()),
 		"-p", "thread_pool_min=1000",
 		"-p", "thread_pool_max=5000",
 	)
@@ -410,7 +478,7 @@ type ceilingSystem struct {
 
 func (c *ceilingSystem) Name() string { return "ceiling" }
 
-func (c *ceilingSystem) Start(r *runner, dir string, _ budget) (string, error) {
+func (c *ceilingSystem) Start(r *runner, e *env, dir string) (string, error) {
 	c.r = r
 	port, err := freePort()
 	if err != nil {
@@ -420,7 +488,7 @@ func (c *ceilingSystem) Start(r *runner, dir string, _ budget) (string, error) {
 	if r.pprofAddr != "" {
 		argv = append(argv, "-pprof", r.pprofAddr)
 	}
-	c.p, err = r.procs.start("ceiling", r.serverCPU, filepath.Join(dir, "ceiling.log"), argv...)
+	c.p, err = r.procs.start("ceiling", e.cpus, filepath.Join(dir, "ceiling.log"), argv...)
 	if err != nil {
 		return "", err
 	}

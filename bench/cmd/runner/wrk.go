@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,10 +68,20 @@ func parseWrk(out []byte) (*wrkResult, error) {
 // core wrk is at its most efficient; on this kind of machine one wrk thread
 // saturates near 75k requests/s.
 func (r *runner) runWrk(base string, conns int, d time.Duration, args ...string) (*wrkResult, error) {
-	argv := []string{"-c", strconv.Itoa(r.loadCPU), r.tools["wrk"],
-		"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s",
+	return r.runWrkWith(wrkLoad{cpus: strconv.Itoa(r.loadCPU), threads: 1}, base, conns, d, args...)
+}
+
+// wrkLoad is where wrk runs and with how many threads.
+type wrkLoad struct {
+	cpus    string // taskset -c list; "" runs wrk unpinned
+	threads int
+}
+
+func (r *runner) runWrkWith(load wrkLoad, base string, conns int, d time.Duration, args ...string) (*wrkResult, error) {
+	argv := []string{r.tools["wrk"],
+		"-t" + strconv.Itoa(load.threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s",
 		"--timeout", "10s", "-s", r.wrkScript, base, "--"}
-	cmd := exec.Command("taskset", append(argv, args...)...)
+	cmd := pinned(load.cpus, append(argv, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
