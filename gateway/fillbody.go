@@ -18,7 +18,8 @@ import (
 // abort is called, and the client goes on reading the rest straight from
 // the origin.
 //
-// Lifecycle: drain runs on its own goroutine and owns src until the body
+// Lifecycle: drain runs on its own goroutine (or, for a small body of
+// known length, before newFillBody returns: see syncFill) and owns src until the body
 // ends (it closes src then) or outgrows limit (the client's reader owns
 // src then, and Close closes it). The goroutine always ends: a client
 // that leaves cancels the request context, which fails the read from the
@@ -60,10 +61,27 @@ func newFillBody(src io.ReadCloser, contentLength, limit int64, budget *fillBudg
 		b.buf = make([]byte, 0, contentLength)
 		b.sized = true
 		b.held = contentLength
+		if contentLength <= syncFill {
+			// Small and of known length: read here, before the answer
+			// starts (see syncFill).
+			b.drain()
+			return b
+		}
 	}
 	go b.drain()
 	return b
 }
+
+// syncFill is the largest body of announced length that a fill reads on
+// the request's own goroutine, whole, before the answer to the client
+// starts: most API answers, which arrive with their header or right after
+// it. Like a body of unknown length under streamAfter, the client gets it
+// once the origin has sent it all (as nginx buffers), the entry is stored
+// and the coalesced requests woken before the first byte is written to
+// the client, and a miss saves the goroutine, its wake-ups and its locks.
+// Larger bodies stream to the client as they arrive, drained on a goroutine
+// of their own.
+const syncFill = streamAfter
 
 // fillBudget bounds the bytes that all fills buffer at once, so that many
 // concurrent misses of large bodies cannot hold more memory than the cache
