@@ -19,6 +19,9 @@ import (
 // downstream Cache-Control, Cache-Status and X-Cache, then the body; or a
 // 304 when the client's validators match (RFC 9110 §13.1, §15.4.5).
 func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, pol *policy.Policy, e *cache.Entry, now time.Time, st httpcache.Status, xcache string) {
+	if st == (httpcache.Status{Hit: true}) && h.appendHit(w, r, pol, e, now) {
+		return // the common fresh hit, sent without net/http's header map
+	}
 	hdr := w.Header()
 	for k, v := range e.Header {
 		hdr[k] = v

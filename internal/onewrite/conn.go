@@ -1,6 +1,7 @@
 package onewrite
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -54,12 +55,14 @@ type Conn struct {
 	sniffed atomic.Bool // the first bytes read have been classified
 	closed  atomic.Bool
 
-	mu   sync.Mutex
-	buf  *[bufferSize]byte // nil when nothing is buffered
-	n    int               // bytes buffered in buf
-	err  error             // first write error; later writes fail with it
-	head [len(h2Preface)]byte
-	nh   int // bytes of head seen by the sniffer
+	mu      sync.Mutex
+	buf     *[bufferSize]byte // nil when nothing is buffered
+	n       int               // bytes buffered in buf
+	err     error             // first write error; later writes fail with it
+	tls     bool              // under a *tls.Conn: its writes are records, not HTTP
+	swallow bool              // drop net/http's empty answer to a request answered by AppendResponse
+	head    [len(h2Preface)]byte
+	nh      int // bytes of head seen by the sniffer
 
 	dmu      sync.Mutex // guards deadline; never held across I/O
 	deadline time.Time  // the write deadline set by Conn's user
@@ -89,6 +92,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
 	}
+	if c.swallow {
+		return c.dropEmptyAnswer(p)
+	}
 	if c.n+len(p) <= bufferSize {
 		if c.buf == nil {
 			c.buf = bufferPool.Get().(*[bufferSize]byte)
@@ -104,6 +110,59 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.send(c.buf[:c.n], p)
 	c.release()
 	return max(0, int(n)-buffered), err
+}
+
+// errUnexpectedAnswer ends a connection whose handler answered a request
+// both through AppendResponse and through net/http.
+var errUnexpectedAnswer = errors.New("onewrite: net/http wrote more than an empty answer after AppendResponse; connection closed")
+
+// appendResponse adds a whole HTTP/1.1 response, built by build into the
+// buffer's free space, and drops net/http's own answer to the same request
+// (see [AppendResponse]). It reports false, having done nothing, when the
+// connection does not carry plaintext HTTP/1.x through the buffer.
+func (c *Conn) appendResponse(build func(dst []byte) []byte) bool {
+	if c.mode.Load() != modeBuffer {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mode.Load() != modeBuffer || c.tls || c.swallow || c.err != nil || c.closed.Load() {
+		return false
+	}
+	if c.buf == nil {
+		c.buf = bufferPool.Get().(*[bufferSize]byte)
+	}
+	out := build(c.buf[c.n:c.n:bufferSize])
+	if len(out) > 0 && len(out) <= bufferSize-c.n && &out[0] == &c.buf[c.n] {
+		c.n += len(out)
+	} else if len(out) > 0 {
+		// It outgrew the free space (append moved it): send what is
+		// buffered and the response in one writev.
+		_, err := c.send(c.buf[:c.n], out)
+		c.release()
+		if err != nil {
+			return true // the answer is lost with the connection, as any write's
+		}
+	}
+	c.swallow = true
+	return true
+}
+
+// dropEmptyAnswer takes net/http's answer to a request answered by
+// appendResponse: a status line and header with "Content-Length: 0" and no
+// body, written in one piece by its connection buffer. Anything else would
+// put a second answer on the connection, so the connection ends; c.mu is
+// held.
+func (c *Conn) dropEmptyAnswer(p []byte) (int, error) {
+	c.swallow = false
+	if bytes.HasPrefix(p, []byte("HTTP/1.")) && bytes.HasSuffix(p, []byte("\r\n\r\n")) &&
+		bytes.Contains(p, []byte("\r\nContent-Length: 0\r\n")) && bytes.Count(p, []byte("\r\n\r\n")) == 1 {
+		return len(p), nil
+	}
+	_ = c.flushLocked()
+	c.err = errUnexpectedAnswer
+	_ = c.raw.Close()
+	return 0, c.err
 }
 
 // Flush sends what is buffered. It returns the connection's first write
@@ -252,6 +311,7 @@ func (c *Conn) passLocked() {
 func (c *Conn) startTLS() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.tls = true
 	if c.mode.Load() == modeBuffer {
 		_ = c.flushLocked()
 		c.mode.Store(modeTLSPending)

@@ -110,6 +110,30 @@ func Handler(h http.Handler) http.Handler {
 	})
 }
 
+// AppendResponse answers r on w with a whole HTTP/1.1 response that build
+// appends, status line, header and body, to the connection's buffer (its
+// argument has the buffer's free space as capacity; build may outgrow it),
+// bypassing net/http's header map: a stored response is sent without
+// copying its fields into a map, cloning and sorting them. It reports
+// false, having done nothing, when w is not the ResponseWriter of [Handler]
+// itself (a wrapper may need to see what is written) on a plaintext
+// HTTP/1.x connection; then the
+// caller answers through w as usual.
+//
+// After it returns true the handler must return without writing to w,
+// without calling WriteHeader and with w.Header() empty: net/http then
+// writes an empty 200 answer with "Content-Length: 0", which the connection
+// drops. Anything else it writes ends the connection, as a second answer
+// would corrupt it. The caller is responsible for what net/http would do:
+// only valid field names and values without CR or LF, a Date and a
+// Content-Length, and for requests that net/http would keep alive without
+// a Connection field in its answer (HTTP/1.1, no "Connection: close", no
+// request body).
+func AppendResponse(w http.ResponseWriter, build func(dst []byte) []byte) bool {
+	rw, ok := w.(*responseWriter)
+	return ok && rw.conn.appendResponse(build)
+}
+
 // Flush sends the response written so far to the client, headers and body
 // in one write, under the write deadline. w must be, or unwrap to, the
 // ResponseWriter of [Handler]; otherwise only net/http's buffers are flushed
