@@ -30,7 +30,7 @@ func (h *Handler) appendHit(w http.ResponseWriter, r *http.Request, pol *policy.
 	if len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0 || len(r.Header["Range"]) > 0 {
 		return false
 	}
-	if pol != nil && (pol.Downstream != "" || h.downstreamFields[pol] != nil) {
+	if (pol != nil && pol.Downstream != "") || len(h.downstreamFields[pol]) > 0 { // see downstreamCacheControl
 		return false
 	}
 	status := http.StatusText(e.Status)
