@@ -176,3 +176,39 @@ func BenchmarkPurgeRouteVersion(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMissPath is the whole handler answering a miss of a 1 KiB body
+// from an origin on loopback (a keep-alive connection), a new URL each
+// time: fetch, store, answer. The origin's own work (an httptest server in
+// this process) is in the figures.
+func BenchmarkMissPath(b *testing.B) {
+	body := make([]byte, 1<<10)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(body)
+	}))
+	defer origin.Close()
+	u, _ := url.Parse(origin.URL)
+	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mem.Close()
+	h, err := New(Options{Origin: u, Tier: mem, Policies: benchPolicies(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	w := &discardWriter{h: make(http.Header, 16)}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		w.reset()
+		h.ServeHTTP(w, httptest.NewRequest("GET", fmt.Sprintf("http://api.example.com/api/products/%d", i), nil))
+		if w.status != 200 || w.n != len(body) {
+			b.Fatalf("status %d, %d bytes", w.status, w.n)
+		}
+	}
+}

@@ -654,6 +654,11 @@ func (h *Handler) ensureDate(hdr http.Header) {
 // to len == cap.
 func (h *Handler) storedHeader(src http.Header, d httpcache.ResponseDirectives) http.Header {
 	dst := make(http.Header, len(src))
+	n := 0
+	for _, v := range src {
+		n += len(v)
+	}
+	vals := make([]string, 0, n) // one array for all values, as Header.Clone
 	for k, v := range src {
 		switch k {
 		case "Set-Cookie", "Age", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
@@ -662,7 +667,8 @@ func (h *Handler) storedHeader(src http.Header, d httpcache.ResponseDirectives) 
 		if h.isTagHeader(k) || slices.Contains(h.targetedOwn, k) {
 			continue
 		}
-		dst[k] = append([]string(nil), v...)[:len(v):len(v)]
+		vals = append(vals, v...)
+		dst[k] = vals[len(vals)-len(v) : len(vals) : len(vals)]
 	}
 	for _, k := range d.NoCacheFields {
 		delete(dst, http.CanonicalHeaderKey(k))

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -674,7 +675,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header["X-Forwarded-For"] = append([]string(nil), xff...)
 		}
 	}
-	pr.SetXForwarded()
+	setXForwarded(pr)
 	if h.preserveHost {
 		pr.Out.Host = pr.In.Host
 	}
@@ -708,6 +709,30 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header.Set("If-Modified-Since", f.stale.LastModified)
 		}
 	}
+}
+
+// setXForwarded is httputil.ProxyRequest.SetXForwarded with the three
+// values in one allocation: X-Forwarded-For (the peer appended to what is
+// kept of it), X-Forwarded-Host and X-Forwarded-Proto.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	vals := make([]string, 3)
+	hdr := pr.Out.Header
+	if clientIP, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := hdr["X-Forwarded-For"]; len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		vals[0] = clientIP
+		hdr["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(hdr, "X-Forwarded-For")
+	}
+	vals[1] = pr.In.Host
+	hdr["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
+	if pr.In.TLS != nil {
+		vals[2] = "https"
+	}
+	hdr["X-Forwarded-Proto"] = vals[2:3:3]
 }
 
 // errorHandler answers origin failures: 504 on timeouts, 502 otherwise,
