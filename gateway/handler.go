@@ -39,7 +39,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, pol, refused, &o)
 		return
 	}
-	h.serveObserved(w, r, pol, func(w http.ResponseWriter, o *outcome) { h.serve(w, r, pol, refused, o) })
+	// serveObserved without its closure: an outcome passed to a func value
+	// would be allocated on every request.
+	start, rec, ow := h.observeStart(w)
+	var o outcome
+	h.serve(ow, r, pol, refused, &o)
+	h.observeEnd(r, pol, start, rec, &o)
 }
 
 // serve answers r (refused, for the reason given, if that is not "") and

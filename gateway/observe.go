@@ -72,14 +72,27 @@ type outcome struct {
 // serveObserved is ServeHTTP with timing, the Observer and the sampled
 // access log: serve answers r and records how in its outcome.
 func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, pol *policy.Policy, serve func(http.ResponseWriter, *outcome)) {
-	start := time.Now()
+	start, rec, w := h.observeStart(w)
+	var o outcome
+	serve(w, &o)
+	h.observeEnd(r, pol, start, rec, &o)
+}
+
+// observeStart begins what serveObserved does around serve: the clock, and
+// the status recorder of a request the access log samples (w is then the
+// recorder).
+func (h *Handler) observeStart(w http.ResponseWriter) (time.Time, *statusRecorder, http.ResponseWriter) {
 	var rec *statusRecorder
 	if h.accessLog != nil && (h.accessSample >= 1 || rand.Float64() < h.accessSample) {
 		rec = &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		w = rec
 	}
-	var o outcome
-	serve(w, &o)
+	return time.Now(), rec, w
+}
+
+// observeEnd reports a request that observeStart began to the Observer and
+// the access log.
+func (h *Handler) observeEnd(r *http.Request, pol *policy.Policy, start time.Time, rec *statusRecorder, o *outcome) {
 	d := time.Since(start)
 	route := ""
 	if pol != nil {
