@@ -21,7 +21,8 @@ import (
 // validators and no Range, a stored body the client accepts as it is, a
 // route without downstream Cache-Control or edge fields, a stored header
 // with Date and Content-Type (net/http would add or sniff them) whose
-// every field is one net/http would send unchanged.
+// every field is one net/http would send unchanged, and no field set on w
+// before (AppendResponse refuses once w.Header() was called).
 func (h *Handler) appendHit(w http.ResponseWriter, r *http.Request, pol *policy.Policy, e *cache.Entry, now time.Time) bool {
 	if r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Close ||
 		r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
@@ -36,7 +37,7 @@ func (h *Handler) appendHit(w http.ResponseWriter, r *http.Request, pol *policy.
 	status := http.StatusText(e.Status)
 	if status == "" || e.Status < 200 || e.Status == http.StatusNoContent || e.Status == http.StatusNotModified ||
 		len(e.Header["Date"]) == 0 || len(e.Header["Content-Type"]) == 0 || len(e.Header["Cache-Status"]) > 0 ||
-		!acceptsStored(r, e) || !plainFields(e.Header) || len(w.Header()) != 0 {
+		!acceptsStored(r, e) || !plainFields(e.Header) {
 		return false
 	}
 	ttl := int64(e.TTL(now) / time.Second)

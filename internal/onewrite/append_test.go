@@ -119,3 +119,19 @@ func TestAppendResponseRefused(t *testing.T) {
 	}
 	checkBody(t, b, 10, 2)
 }
+
+// TestAppendResponseAfterHeader: once the handler touched w.Header(), fields
+// may be set there that an appended answer would not carry: AppendResponse
+// refuses and the answer goes through net/http with them.
+func TestAppendResponseAfterHeader(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Set-Before", "1")
+		appendHandler(w, r)
+	})
+	s := startServer(t, h, true, "")
+	resp, b := get(t, s.Client(), s.URL+"/raw?n=10&seed=1")
+	if resp.Header.Get("X-Path") != "net/http" || resp.Header.Get("X-Set-Before") != "1" {
+		t.Errorf("X-Path %q, X-Set-Before %q: want the answer through net/http with the field set before", resp.Header.Get("X-Path"), resp.Header.Get("X-Set-Before"))
+	}
+	checkBody(t, b, 10, 1)
+}

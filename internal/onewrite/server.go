@@ -120,8 +120,9 @@ func Handler(h http.Handler) http.Handler {
 // HTTP/1.x connection; then the
 // caller answers through w as usual.
 //
-// After it returns true the handler must return without writing to w,
-// without calling WriteHeader and with w.Header() empty: net/http then
+// It also reports false once w.Header() has been called: fields set there
+// would not be sent. After it returns true the handler must return without
+// writing to w or calling WriteHeader or Header: net/http then
 // writes an empty 200 answer with "Content-Length: 0", which the connection
 // drops. Anything else it writes ends the connection, as a second answer
 // would corrupt it. The caller is responsible for what net/http would do:
@@ -131,7 +132,7 @@ func Handler(h http.Handler) http.Handler {
 // request body).
 func AppendResponse(w http.ResponseWriter, build func(dst []byte) []byte) bool {
 	rw, ok := w.(*responseWriter)
-	return ok && rw.conn.appendResponse(build)
+	return ok && !rw.touched && rw.conn.appendResponse(build)
 }
 
 // Flush sends the response written so far to the client, headers and body
@@ -146,7 +147,14 @@ func Flush(w http.ResponseWriter) error {
 
 type responseWriter struct {
 	http.ResponseWriter
-	conn *Conn
+	conn    *Conn
+	touched bool // Header was called: fields may be set that AppendResponse would lose
+}
+
+// Header notes that the handler may have set fields.
+func (w *responseWriter) Header() http.Header {
+	w.touched = true
+	return w.ResponseWriter.Header()
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
