@@ -176,9 +176,11 @@ func (e *Entry) Size() int {
 const (
 	// entryOverhead is what every stored entry costs besides its strings,
 	// slices and header map: the Entry struct (336 bytes, a 352-byte size
-	// class), otter's node (80), its share of otter's hash table (17 to 34
-	// at a load factor of 0.75) and of the admission sketch (8 to 16).
-	entryOverhead = 352 + 80 + 34 + 16
+	// class), the memory tier's bookkeeping (96: its 64-byte node, otter's
+	// 24-byte node and the expiry heap's 8-byte slot; see node in
+	// memory.go), its share of otter's hash table (17 to 34 at a load factor
+	// of 0.75) and of the admission sketch (8 to 16).
+	entryOverhead = 352 + 96 + 34 + 16
 	// stringHeaderBytes is the size of a string header, the element of a
 	// []string.
 	stringHeaderBytes = 16

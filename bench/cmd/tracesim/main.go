@@ -1,8 +1,9 @@
 // Command tracesim replays synthetic request traces through moat's L1
-// (cache.Memory: otter's W-TinyLFU, weighted by Entry.Size), a plain LRU of
-// the same byte budget, and two offline estimates of the optimum (Belady-size
-// and Belady's MIN, see policy.go), and prints each one's hit ratio, with
-// the best static set of objects (an ideal LFU) for reference.
+// (cache.Memory: W-TinyLFU with size-aware admission, see
+// cache/policy.go, weighted by Entry.Size), a plain LRU of the same byte
+// budget, and two offline estimates of the optimum (Belady-size and
+// Belady's MIN, see policy.go), and prints each one's hit ratio, with the
+// best static set of objects (an ideal LFU) for reference.
 //
 // Traces: Zipf popularity with s = 0.7, 0.9 and 1.1 over 100,000 objects,
 // a Zipf 0.9 trace polluted by scans of one-time objects, and Zipf 0.9 with
@@ -30,7 +31,7 @@ func main() {
 	requests := flag.Int("requests", 1_000_000, "requests per trace")
 	budgetList := flag.String("budgets", "0.005,0.02,0.05,0.1,0.25", "cache budgets, as fractions of the Zipf traces' footprint")
 	sample := flag.Int("sample", 128, "Belady-size: residents sampled per eviction")
-	l1Runs := flag.Int("l1-runs", 3, "replays through moat's L1 per trace and budget (otter's hashing is seeded at random, so its hit ratio varies a little)")
+	l1Runs := flag.Int("l1-runs", 3, "replays through moat's L1 per trace and budget (its sketch's hashing is seeded at random, so its hit ratio varies a little)")
 	seed := flag.Uint64("seed", 1, "random seed of the traces")
 	flag.Parse()
 	budgets, err := parseFractions(*budgetList)

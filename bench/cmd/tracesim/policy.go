@@ -53,11 +53,13 @@ func (w *weights) entry(o int32) *cache.Entry {
 }
 
 // maxObject is the largest weight any policy admits at budget: moat's L1
-// caps objects at an eighth of its budget (W-TinyLFU's window must hold
-// them), and the others get the same rule.
+// caps objects at an eighth of its budget (MemoryOptions.MaxObjectSize),
+// and the others get the same rule.
 func maxObject(budget int64) int64 { return budget / 8 }
 
-// l1 is moat's L1: cache.Memory (otter W-TinyLFU, weighted by Entry.Size).
+// l1 is moat's L1: cache.Memory (W-TinyLFU whose admission weighs a
+// candidate against all the victims it would displace, weighted by
+// Entry.Size).
 type l1 struct {
 	m   *cache.Memory
 	w   *weights
@@ -219,7 +221,7 @@ func (c *beladySize) close() {}
 // request is farthest away, and do not admit an object that would itself
 // be that victim or is never requested again. With equal sizes it is the
 // exact optimum; with variable sizes it shows what perfect knowledge of
-// the future gives a policy that, like W-TinyLFU and LRU, ignores size.
+// the future gives a policy that, like LRU, ignores size.
 type beladyMIN struct {
 	w      *weights
 	budget int64
