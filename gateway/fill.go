@@ -544,11 +544,15 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	e.ID = cache.NewEntryID() // a new version of the response
 	for k, v := range resp.Header {
 		switch k {
-		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Cache-Status", "X-Cache":
+		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Cache-Status":
+			continue
+		case "Set-Cookie", "Age", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
+			// Never stored (storedHeader): a cookie set for the client
+			// whose request revalidated must not reach every later hit.
 			continue
 		}
-		if slices.Contains(h.targetedOwn, k) {
-			continue // aimed at moat: never stored, never sent on
+		if slices.Contains(h.targetedOwn, k) || h.isTagHeader(k) {
+			continue // aimed at moat, or kept in Entry.Tags: never stored
 		}
 		e.Header[k] = v[:len(v):len(v)]
 	}
@@ -558,6 +562,12 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	}
 	view, _ := httpcache.TargetedView(e.Header, h.targeted)
 	d := httpcache.ParseResponseDirectives(view)
+	for _, k := range d.NoCacheFields { // as storedHeader (RFC 9111 §5.2.2.4, §5.2.2.7)
+		delete(e.Header, http.CanonicalHeaderKey(k))
+	}
+	for _, k := range d.PrivateFields {
+		delete(e.Header, http.CanonicalHeaderKey(k))
+	}
 	e.RequestTime, e.ResponseTime = f.reqTime, now
 	e.InitialAge = httpcache.InitialAge(resp.Header, f.reqTime, now)
 	e.FetchTime = time.Since(f.started)
@@ -581,7 +591,11 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	}
 	f.release()
 	resp.Body.Close()
+	cookies := resp.Header["Set-Cookie"]
 	h.answerWith(resp, e, now, st, xCacheHit)
+	if len(cookies) > 0 {
+		resp.Header["Set-Cookie"] = cookies // the revalidating client's own, as a 200's would be
+	}
 	return nil
 }
 

@@ -21,8 +21,11 @@ import (
 // validators and no Range, a stored body the client accepts as it is, a
 // route without downstream Cache-Control or edge fields, a stored header
 // with Date and Content-Type (net/http would add or sniff them) whose
-// every field is one net/http would send unchanged, and no field set on w
-// before (AppendResponse refuses once w.Header() was called).
+// every field is one net/http would send unchanged, no field set on w
+// before (AppendResponse refuses once w.Header() was called), and a
+// response that fits the connection buffer's free space: a larger body
+// would be copied into a new array the size of the response on every hit,
+// where net/http writes e.Body as it is (one writev).
 func (h *Handler) appendHit(w http.ResponseWriter, r *http.Request, pol *policy.Policy, e *cache.Entry, now time.Time) bool {
 	if r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Close ||
 		r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
@@ -68,6 +71,9 @@ func (h *Handler) appendHit(w http.ResponseWriter, r *http.Request, pol *policy.
 		b = append(b, "\r\nX-Cache: HIT\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, int64(len(e.Body)), 10)
 		b = append(b, "\r\n\r\n"...)
+		if len(b)+len(e.Body) > cap(b) {
+			return nil // does not fit: net/http writes it without a copy
+		}
 		return append(b, e.Body...)
 	})
 }

@@ -55,14 +55,15 @@ type Conn struct {
 	sniffed atomic.Bool // the first bytes read have been classified
 	closed  atomic.Bool
 
-	mu      sync.Mutex
-	buf     *[bufferSize]byte // nil when nothing is buffered
-	n       int               // bytes buffered in buf
-	err     error             // first write error; later writes fail with it
-	tls     bool              // under a *tls.Conn: its writes are records, not HTTP
-	swallow bool              // drop net/http's empty answer to a request answered by AppendResponse
-	head    [len(h2Preface)]byte
-	nh      int // bytes of head seen by the sniffer
+	mu       sync.Mutex
+	buf      *[bufferSize]byte // nil when nothing is buffered
+	n        int               // bytes buffered in buf
+	err      error             // first write error; later writes fail with it
+	tls      bool              // under a *tls.Conn: its writes are records, not HTTP
+	swallow  bool              // drop net/http's empty answer to a request answered by AppendResponse
+	appended int               // 1 + offset in buf of the answer appendResponse buffered; 0: none (or sent)
+	head     [len(h2Preface)]byte
+	nh       int // bytes of head seen by the sniffer
 
 	dmu      sync.Mutex // guards deadline; never held across I/O
 	deadline time.Time  // the write deadline set by Conn's user
@@ -119,7 +120,8 @@ var errUnexpectedAnswer = errors.New("onewrite: net/http wrote more than an empt
 // appendResponse adds a whole HTTP/1.1 response, built by build into the
 // buffer's free space, and drops net/http's own answer to the same request
 // (see [AppendResponse]). It reports false, having done nothing, when the
-// connection does not carry plaintext HTTP/1.x through the buffer.
+// connection does not carry plaintext HTTP/1.x through the buffer or build
+// returns nothing.
 func (c *Conn) appendResponse(build func(dst []byte) []byte) bool {
 	if c.mode.Load() != modeBuffer {
 		return false
@@ -133,9 +135,17 @@ func (c *Conn) appendResponse(build func(dst []byte) []byte) bool {
 		c.buf = bufferPool.Get().(*[bufferSize]byte)
 	}
 	out := build(c.buf[c.n:c.n:bufferSize])
-	if len(out) > 0 && len(out) <= bufferSize-c.n && &out[0] == &c.buf[c.n] {
+	if len(out) == 0 {
+		// Refused (what build wrote past c.n is not counted).
+		if c.n == 0 {
+			c.release() // an idle connection holds no buffer
+		}
+		return false
+	}
+	if len(out) <= bufferSize-c.n && &out[0] == &c.buf[c.n] {
+		c.appended = c.n + 1
 		c.n += len(out)
-	} else if len(out) > 0 {
+	} else {
 		// It outgrew the free space (append moved it): send what is
 		// buffered and the response in one writev.
 		_, err := c.send(c.buf[:c.n], out)
@@ -157,12 +167,41 @@ func (c *Conn) dropEmptyAnswer(p []byte) (int, error) {
 	c.swallow = false
 	if bytes.HasPrefix(p, []byte("HTTP/1.")) && bytes.HasSuffix(p, []byte("\r\n\r\n")) &&
 		bytes.Contains(p, []byte("\r\nContent-Length: 0\r\n")) && bytes.Count(p, []byte("\r\n\r\n")) == 1 {
+		if bytes.Contains(p, []byte("\r\nConnection: close\r\n")) {
+			c.addConnectionClose()
+		}
+		c.appended = 0
 		return len(p), nil
 	}
 	_ = c.flushLocked()
 	c.err = errUnexpectedAnswer
 	_ = c.raw.Close()
 	return 0, c.err
+}
+
+// addConnectionClose puts "Connection: close" into the header of the
+// answer appendResponse buffered: net/http closes the connection after
+// this request although the request did not ask it to (Server.Shutdown
+// under way, keep-alives disabled), and said so in the answer it wrote,
+// which was dropped; the client must learn it from the appended one (RFC
+// 9112 §9.6). An answer that has left already cannot get it (it outgrew
+// the buffer): the client then finds the connection closed, as net/http
+// itself allows for a request that was answered before Shutdown began.
+// c.mu is held.
+func (c *Conn) addConnectionClose() {
+	const field = "Connection: close\r\n"
+	if c.appended == 0 || c.n+len(field) > bufferSize {
+		return
+	}
+	start := c.appended - 1
+	i := bytes.Index(c.buf[start:c.n], []byte("\r\n\r\n"))
+	if i < 0 {
+		return
+	}
+	at := start + i + 2 // after the last field line's CRLF
+	copy(c.buf[at+len(field):c.n+len(field)], c.buf[at:c.n])
+	copy(c.buf[at:], field)
+	c.n += len(field)
 }
 
 // Flush sends what is buffered. It returns the connection's first write
@@ -204,7 +243,7 @@ func (c *Conn) release() {
 	if c.buf != nil {
 		bufferPool.Put(c.buf)
 	}
-	c.buf, c.n = nil, 0
+	c.buf, c.n, c.appended = nil, 0, 0
 }
 
 // send writes a, then b if not nil, in one write or writev, under a write
@@ -259,7 +298,7 @@ func (c *Conn) boundWrite() bool {
 // then reads. A flush error is returned instead of reading.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.mode.Load() == modeBuffer {
-		if err := c.Flush(); err != nil {
+		if err := c.flushBeforeRead(); err != nil {
 			return 0, err
 		}
 	}
@@ -268,6 +307,24 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.sniff(p[:n])
 	}
 	return n, err
+}
+
+// flushBeforeRead is Flush, except while an answer of appendResponse waits
+// for net/http's empty one (swallow): net/http's background read of the
+// next request may reach Read after the handler appended its answer, and
+// the answer stays in the buffer until net/http has written (see
+// addConnectionClose); it leaves when net/http clears the write deadline
+// right after, or at StateIdle.
+func (c *Conn) flushBeforeRead() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mode.Load() != modeBuffer { // switched while we waited
+		return nil
+	}
+	if c.swallow {
+		return c.err
+	}
+	return c.flushLocked()
 }
 
 // sniff classifies the connection by its first bytes: a TLS handshake

@@ -112,12 +112,14 @@ func Handler(h http.Handler) http.Handler {
 
 // AppendResponse answers r on w with a whole HTTP/1.1 response that build
 // appends, status line, header and body, to the connection's buffer (its
-// argument has the buffer's free space as capacity; build may outgrow it),
-// bypassing net/http's header map: a stored response is sent without
-// copying its fields into a map, cloning and sorting them. It reports
-// false, having done nothing, when w is not the ResponseWriter of [Handler]
-// itself (a wrapper may need to see what is written) on a plaintext
-// HTTP/1.x connection; then the
+// argument has the buffer's free space as capacity; build may outgrow it,
+// at the cost of a copy of the whole response), bypassing net/http's
+// header map: a stored response is sent without copying its fields into a
+// map, cloning and sorting them. It reports false, having done nothing,
+// when w is not the ResponseWriter of [Handler] itself (a wrapper may need
+// to see what is written) on a plaintext HTTP/1.x connection, or when
+// build returns an empty slice (it refuses: say, a body that does not fit
+// the free space, which net/http writes without copying it); then the
 // caller answers through w as usual.
 //
 // It also reports false once w.Header() has been called: fields set there
