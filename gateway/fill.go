@@ -280,11 +280,13 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	if !st.Stored {
 		st.Detail = "tag-index-full" // store refuses it too, and counts it
 	}
-	if resp.ContentLength < 0 {
+	if resp.ContentLength < 0 || body.sync {
 		// Of unknown length: the answer waits until the body is in or too
 		// large (as nginx buffers), so Cache-Status says what happened,
 		// unless it passes streamAfter: then it streams, and Cache-Status
-		// cannot say yet whether it will be stored.
+		// cannot say yet whether it will be stored. A small body of known
+		// length is in already (syncFill): Cache-Status says what
+		// happened to it too.
 		stored, known := body.wait()
 		switch {
 		case !known:

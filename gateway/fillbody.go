@@ -41,6 +41,7 @@ type fillBody struct {
 	over   bool  // the body outgrew limit
 	stored bool  // store kept the entry (valid once end is io.EOF)
 	sized  bool  // buf was made for the announced Content-Length
+	sync   bool  // drained before newFillBody returned (see syncFill)
 	busy   bool  // over because the fill budget was spent, not because of limit
 	pos    int   // the client's read position in buf
 
@@ -64,6 +65,7 @@ func newFillBody(src io.ReadCloser, contentLength, limit int64, budget *fillBudg
 		if contentLength <= syncFill {
 			// Small and of known length: read here, before the answer
 			// starts (see syncFill).
+			b.sync = true
 			b.drain()
 			return b
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -44,6 +45,12 @@ func TestFailingTierDegradesToTheOrigin(t *testing.T) {
 				r := s.do(t, "GET", "/b-"+tc.name)
 				if r.status != http.StatusOK || r.xcache() != "MISS" {
 					t.Fatalf("got %d %s (%s), want the origin's 200 as a MISS", r.status, r.xcache(), r.header.Get("Cache-Status"))
+				}
+				// A small body is read before the answer starts, so
+				// Cache-Status says what the store did, not what it
+				// expected to do.
+				if cs := r.header.Get("Cache-Status"); tc.fault.Err != nil && strings.Contains(cs, "stored") {
+					t.Errorf("Cache-Status %q with every store failing, want no \"stored\"", cs)
 				}
 			}
 			if got := o.total.Load() - before; got != 3 {
