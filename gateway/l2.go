@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,10 +20,12 @@ import (
 //   - every call runs under its own deadline (Options.L2Timeout), behind a
 //     circuit breaker: an L2 that fails or hangs costs each request at most
 //     the deadline, and after a run of failures nothing until it recovers;
-//   - writes and deletes go through a bounded queue drained by one
-//     goroutine, after the client and the coalesced waiters are answered;
+//   - writes and deletes go through bounded queues drained by l2Writers
+//     goroutines, after the client and the coalesced waiters are answered;
 //     what does not fit is dropped and counted (an entry missing from L2 is
-//     a miss; a delete missing from L2 is covered by the next rule);
+//     a miss; a delete missing from L2 is covered by the next rule). The
+//     ops of one URL (its scopes, variants and Vary marker) share a queue
+//     and are sent in the order they were queued;
 //   - an entry read from L2 is promoted into L1 through the same rules as a
 //     fill (tag index, then a purge check after storing), and only if this
 //     node can vouch for it: no purge of its URL, its route, all, one of
@@ -40,7 +43,8 @@ type l2 struct {
 	timeout time.Duration
 	skew    time.Duration // clock skew allowed between nodes
 	start   atomic.Int64  // UnixNano: entries stored earlier are not vouched for
-	queue   chan l2op
+	queues  []*l2Queue    // one per writer (see l2Writers)
+	seed    maphash.Seed  // picks a key's writer
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -66,9 +70,17 @@ const (
 	l2BreakerPause    = time.Second
 )
 
+// l2Writers is how many goroutines send the queued L2 writes and deletes.
+// One writer waiting for each answer in turn fell behind a few hundred
+// fills a second (every write is a round trip or two, and the fill's lease
+// is held until its write lands); several keep that many calls in flight,
+// which a pipelining client (redisl2) sends to Redis together. Each writer
+// owns the URLs that hash to it, so that the ops of one URL stay in order.
+const l2Writers = 16
+
 func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time) *l2 {
-	l := &l2{tier: t, timeout: timeout, skew: skew,
-		queue: make(chan l2op, queue), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &l2{tier: t, timeout: timeout, skew: skew, seed: maphash.MakeSeed(),
+		queues: make([]*l2Queue, l2Writers), stop: make(chan struct{}), done: make(chan struct{})}
 	l.inv, _ = t.(cache.Invalidator)
 	if l.inv == nil {
 		// Purges made while this node was down did not reach L2's entries
@@ -76,27 +88,88 @@ func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time
 		// vouched for.
 		l.start.Store(start.UnixNano())
 	}
-	go l.run()
+	var running sync.WaitGroup
+	for i := range l.queues {
+		q := &l2Queue{max: max(queue/l2Writers, 1), wake: make(chan struct{}, 1)}
+		l.queues[i] = q
+		running.Go(func() { l.run(q) })
+	}
+	go func() {
+		running.Wait()
+		close(l.done)
+	}()
 	return l
 }
 
-// run sends queued writes and deletes until close, then what is left.
-func (l *l2) run() {
-	defer close(l.done)
+// l2Queue is one writer's queue: a slice that grows as ops arrive and is
+// let go once sent, not a buffered channel, which would hold room for all
+// of them for the life of the process (2 MiB for an L2Queue of 65,536,
+// under the memory limit of 17.4 MiB that a 1 MiB cache.memory sets).
+type l2Queue struct {
+	mu     sync.Mutex
+	ops    []l2op
+	max    int
+	closed bool          // its writer took the last ops
+	wake   chan struct{} // a send says ops may be waiting
+}
+
+// push queues op, and reports false if the queue is full or closed.
+func (q *l2Queue) push(op l2op) bool {
+	q.mu.Lock()
+	if len(q.ops) >= q.max || q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.ops = append(q.ops, op)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns the queued ops, oldest first, and empties the queue; with
+// last, the queue takes no more.
+func (q *l2Queue) take(last bool) []l2op {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ops := q.ops
+	q.ops = nil
+	q.closed = q.closed || last
+	return ops
+}
+
+// queueOf is the queue of key's writer: by the key up to its first NUL
+// (the URL without scope or variant), so that a URL's variants are sent
+// before its Vary marker, and a write before a later delete of its key.
+func (l *l2) queueOf(key string) *l2Queue {
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		key = key[:i]
+	}
+	return l.queues[maphash.String(l.seed, key)%uint64(len(l.queues))]
+}
+
+// run sends the writes and deletes of q in order until close, then what
+// is left.
+func (l *l2) run(q *l2Queue) {
 	for {
 		select {
-		case op := <-l.queue:
-			l.apply(op)
+		case <-q.wake:
+			l.send(q.take(false))
 		case <-l.stop:
-			for {
-				select {
-				case op := <-l.queue:
-					l.apply(op)
-				default:
-					return
-				}
-			}
+			// What is queued goes out; what comes later is dropped (and
+			// its done called) by enqueue.
+			l.send(q.take(true))
+			return
 		}
+	}
+}
+
+func (l *l2) send(ops []l2op) {
+	for i := range ops {
+		l.apply(ops[i])
+		ops[i] = l2op{} // let the entry go
 	}
 }
 
@@ -135,9 +208,7 @@ func (l *l2) enqueue(op l2op) {
 		return
 	default:
 	}
-	select {
-	case l.queue <- op:
-	default:
+	if !l.queueOf(op.key).push(op) {
 		l.drop(op)
 	}
 }
@@ -213,7 +284,7 @@ func (l *l2) invalidate(ctx context.Context, inv cache.Invalidation) error {
 func (l *l2) distrustUntil(t time.Time) { raiseTime(&l.start, t.UnixNano()) }
 
 // close stops taking writes, sends what is queued (each under the
-// deadline) and waits for the sender. It is idempotent.
+// deadline) and waits for the writers. It is idempotent.
 func (l *l2) close() {
 	l.once.Do(func() { close(l.stop) })
 	<-l.done

@@ -417,15 +417,26 @@ func TestFillsShareABoundedBuffer(t *testing.T) {
 		_, _ = io.WriteString(w, strings.Repeat("b", size))
 	})
 	s := newGateway(t, o, nil, func(o *Options) { o.MaxObjectSize = 1 << 20; o.MaxFillBytes = 1 << 20 })
-	done := make(chan result)
+	done := make(chan result, 1)
+	var gateOnce sync.Once
+	release := func() { gateOnce.Do(func() { close(gate) }) }
+	defer release() // a failed check must not leave the origin's handler waiting
 	go func() { done <- s.do(t, "GET", "/a") }()
 	<-half
+	// The origin has sent half of /a; wait until moat has its header and
+	// holds /a's share of the budget (else /b could take it first).
+	for deadline := time.Now().Add(10 * time.Second); s.gw.fills.used.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the fill of /a never took its share of the budget")
+		}
+		runtime.Gosched()
+	}
 	busy := s.do(t, "GET", "/b")
 	if !strings.Contains(busy.header.Get("Cache-Status"), "fills-busy") || len(busy.body) != size {
 		t.Fatalf("second fill while the budget is held: Cache-Status %q, %d bytes; want fills-busy and the whole body",
 			busy.header.Get("Cache-Status"), len(busy.body))
 	}
-	close(gate)
+	release()
 	if a := <-done; !strings.Contains(a.header.Get("Cache-Status"), "stored") || len(a.body) != size {
 		t.Fatalf("first fill: Cache-Status %q, %d bytes", a.header.Get("Cache-Status"), len(a.body))
 	}

@@ -100,10 +100,27 @@ type Client struct {
 	maxObj   int
 	compress int
 	now      func() time.Time
+	leases   leaseSet // held fill leases, extended together
 }
 
 // ErrConfig is wrapped by errors about invalid Options.
 var ErrConfig = errors.New("redisl2: invalid options")
+
+// connBuffer is the read and the write buffer of each connection;
+// connRingScale is log2 of the calls in flight on each (callers wait for
+// a slot beyond).
+const (
+	connBuffer    = 64 << 10
+	connRingScale = 8
+)
+
+// flushDelay is how long a connection's writer waits after a write for
+// more calls to send with the next one (rueidis MaxFlushDelay): fewer
+// write system calls under load, 2x GETs/s here (docs/benchmarks.md).
+// 100µs took BenchmarkHit/moat-L2-only from 23-25µs to 15-16µs an op, but
+// made a fill one at a time (four round trips) 2.5 times slower: 0.8 ms to
+// 1.9 ms.
+const flushDelay = 20 * time.Microsecond
 
 // formatVersion is part of every key: a release that changes what keys
 // hold changes it, so that two releases never read each other's data.
@@ -151,7 +168,16 @@ func New(o Options) (*Client, error) {
 		BlockingPoolSize:  o.PoolSize,
 		PipelineMultiplex: o.PipelineMultiplex,
 		ClientName:        "moat",
-		MaxFlushDelay:     20 * time.Microsecond, // fewer write syscalls under load: 2x GETs/s here (docs/benchmarks.md)
+		MaxFlushDelay:     flushDelay,
+		// rueidis's defaults (0.5 MiB read and write buffers, a ring of
+		// 1,024 calls, on each connection) hold 3 to 4 MiB for the life of
+		// the process: a fifth of the memory limit that a 1 MiB
+		// cache.memory sets (1.4 × budget + 16 MiB), which then keeps the
+		// collector running. Entries are a few KiB; larger ones are read
+		// and written through the buffers in several passes.
+		ReadBufferEachConn:  connBuffer,
+		WriteBufferEachConn: connBuffer,
+		RingScaleEachConn:   connRingScale,
 	}
 	switch strings.ToLower(o.Mode) {
 	case "", ModeStandalone:

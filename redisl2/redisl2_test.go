@@ -3,6 +3,8 @@ package redisl2_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -314,5 +316,94 @@ func TestSentinelFailover(t *testing.T) {
 	defer cancel()
 	if e, err := tier.Get(ctx, "GET http://a/after"); err != nil || e == nil {
 		t.Errorf("Get after the failover: %v, %v", e, err)
+	}
+}
+
+// TestManyLeasesOneExtender: a node with many fills in flight holds as
+// many leases; they are all extended while held (past their ttl), by one
+// goroutine, not one each, which is gone once none is held.
+func TestManyLeasesOneExtender(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	l := c.Lease()
+	ctx := context.Background()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var releases []func()
+	for i := range n {
+		release, held, err := l.Acquire(ctx, fmt.Sprintf("GET http://a/%d", i), 300*time.Millisecond)
+		if err != nil || !held {
+			t.Fatalf("Acquire %d: held=%v err=%v", i, held, err)
+		}
+		releases = append(releases, release)
+	}
+	if got := extenders(); got != 1 {
+		t.Errorf("%d lease extenders with %d leases held; want 1", got, n)
+	}
+	time.Sleep(900 * time.Millisecond) // three ttls
+	for i := range n {
+		if h, err := l.Held(ctx, fmt.Sprintf("GET http://a/%d", i)); err != nil || !h {
+			t.Fatalf("lease %d lost while held: held=%v err=%v", i, h, err)
+		}
+	}
+	for _, r := range releases {
+		r()
+	}
+	for i := range n {
+		if h, _ := l.Held(ctx, fmt.Sprintf("GET http://a/%d", i)); h {
+			t.Fatalf("lease %d held after release", i)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for extenders() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := extenders(); got != 0 {
+		t.Errorf("%d lease extenders after every lease was released; want none", got)
+	}
+}
+
+// extenders counts the goroutines extending leases.
+func extenders() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "redisl2.(*Client).extendLeases(")
+}
+
+// TestLeaseTakenOverIsNotExtended: a lease that expired and was taken by
+// another holder is left to it: the old holder's extensions and release
+// do not touch it.
+func TestLeaseTakenOverIsNotExtended(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c := client(t, "", srv.Addr)
+	l := c.Lease()
+	ctx := context.Background()
+	release, held, err := l.Acquire(ctx, "GET http://a/k", 150*time.Millisecond)
+	if err != nil || !held {
+		t.Fatalf("Acquire: held=%v err=%v", held, err)
+	}
+	// Another holder takes the key's lease (as after an expiry), with a
+	// short life of its own.
+	rc := c.Redis()
+	var key string
+	keys, err := rc.Do(ctx, rc.B().Keys().Pattern("*:l:*").Build()).AsStrSlice()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("lease keys %q, %v; want one", keys, err)
+	}
+	key = keys[0]
+	if err := rc.Do(ctx, rc.B().Set().Key(key).Value("other").PxMilliseconds(400).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond) // the old holder's extender ran several times
+	if h, _ := l.Held(ctx, "GET http://a/k"); h {
+		t.Error("the other holder's lease was extended past its life by the old holder")
+	}
+	if err := rc.Do(ctx, rc.B().Set().Key(key).Value("other").PxMilliseconds(10_000).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if h, _ := l.Held(ctx, "GET http://a/k"); !h {
+		t.Error("the old holder's release freed the other holder's lease")
 	}
 }

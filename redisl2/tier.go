@@ -44,8 +44,22 @@ func hashTag(key string) string {
 	return strconv.FormatUint(xxhash.Sum64String(key), 16)
 }
 
+// entryKey is hashTag and the key's own hash in one allocation: it is
+// built on every L2 lookup.
 func (c *Client) entryKey(key string) string {
-	return c.prefix + "{" + hashTag(key) + "}:e:" + strconv.FormatUint(xxhash.Sum64String(key), 16)
+	url := key
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		url = key[:i]
+	}
+	var b strings.Builder
+	b.Grow(len(c.prefix) + 2*16 + len("{}:e:"))
+	b.WriteString(c.prefix)
+	b.WriteByte('{')
+	var n [16]byte
+	b.Write(strconv.AppendUint(n[:0], xxhash.Sum64String(url), 16))
+	b.WriteString("}:e:")
+	b.Write(strconv.AppendUint(n[:0], xxhash.Sum64String(key), 16))
+	return b.String()
 }
 
 func (c *Client) fenceKey(key string) string { return c.prefix + "{" + hashTag(key) + "}:f" }

@@ -32,6 +32,9 @@ type budget struct {
 	// default grace is 10 s, and nginx serves stale while one request
 	// updates (proxy_cache_use_stale updating).
 	moatSWR string
+	// moatMemLimit, if set, is moat's GOMEMLIMIT instead of the limit it
+	// derives from cache.memory (see l1Cold).
+	moatMemLimit string
 	// moatCompression is cache.compression. Off, moat stores and serves
 	// the origin's bytes as nginx and Varnish do here; on (moat's
 	// default), it stores a compressed copy and decodes it for clients
@@ -189,6 +192,10 @@ func (m *moatSystem) Start(r *runner, e *env, dir string) (string, error) {
 		return "", err
 	}
 	argv := []string{filepath.Join(r.binDir, "moat"), "serve", "--config", conf, "--drain", "2s"}
+	if b.moatMemLimit != "" {
+		// env execs moat: the PID the runner stops is moat's.
+		argv = append([]string{"env", "GOMEMLIMIT=" + b.moatMemLimit}, argv...)
+	}
 	if r.pprofAddr != "" {
 		// moatprof is moat serve plus net/http/pprof (-tags moatprof).
 		argv = []string{filepath.Join(r.binDir, "moatprof"), "-config", conf, "-pprof", r.pprofAddr}
