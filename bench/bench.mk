@@ -5,8 +5,8 @@
 #                        without the groups of issue #17 (both cores, Redis
 #                        L2), which would take it past two minutes
 #   make bench           3 runs of 6 s, alternating systems, repeating runs
-#                        disturbed by other load, every scenario: about 13 to
-#                        15 minutes (8 to 10 without the issue #17 groups)
+#                        disturbed by other load, every scenario: 12 min 10 s
+#                        measured on a quiet machine (more when runs repeat)
 #
 # Both print the table and then issue #17's targets, met or behind; so does
 # `go run ./bench/cmd/runner -table bench/results/latest.json`.
