@@ -64,7 +64,7 @@ func MediaType(accept string, supported []string) string {
 // with token type and subtype (RFC 9110 §12.5.1).
 func isMediaRange(s string) bool {
 	typ, sub, ok := strings.Cut(s, "/")
-	if !ok || !isToken(typ) || !isToken(sub) {
+	if !ok || !httpcache.IsToken(typ) || !httpcache.IsToken(sub) {
 		return false
 	}
 	return typ != "*" || sub == "*"
@@ -75,22 +75,5 @@ func isMediaRange(s string) bool {
 func splitMediaType(s string) (typ, sub string, ok bool) {
 	s, _, _ = strings.Cut(s, ";")
 	typ, sub, ok = strings.Cut(httpcache.TrimOWS(s), "/")
-	return typ, sub, ok && isToken(typ) && isToken(sub) && typ != "*" && sub != "*"
-}
-
-// isToken reports whether s is a token (RFC 9110 §5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
+	return typ, sub, ok && httpcache.IsToken(typ) && httpcache.IsToken(sub) && typ != "*" && sub != "*"
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/httpcache"
 	"github.com/moatproxy/moat/internal/onewrite"
 	"github.com/moatproxy/moat/policy"
 )
@@ -84,7 +85,7 @@ func (h *Handler) appendHit(w http.ResponseWriter, r *http.Request, pol *policy.
 // fields it writes itself or that end a connection.
 func plainFields(hdr http.Header) bool {
 	for k, vs := range hdr {
-		if k == "" || !validToken(k) {
+		if !httpcache.IsToken(k) {
 			return false
 		}
 		switch k {
@@ -95,15 +96,6 @@ func plainFields(hdr http.Header) bool {
 			if !plainValue(v) {
 				return false
 			}
-		}
-	}
-	return true
-}
-
-func validToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar[s[i]] {
-			return false
 		}
 	}
 	return true
@@ -120,17 +112,3 @@ func plainValue(v string) bool {
 	}
 	return true
 }
-
-// isTokenChar is RFC 9110 §5.6.2's tchar.
-var isTokenChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/moatproxy/moat/internal/httpcache"
 )
 
 // PurgeTarget is one cache layer purges are forwarded to (purge_targets[i]),
@@ -151,7 +153,7 @@ func (k *checker) purgeTarget(i int, t *PurgeTarget) {
 	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
 		key := mapKey(base+".headers", name)
 		switch {
-		case !isToken(name):
+		case !httpcache.IsToken(name):
 			k.errorf(key, nil, "%q is not a header field name", name)
 		case slices.Contains(reserved, http.CanonicalHeaderKey(name)):
 			k.errorf(key, nil, "is set by moat for type %s and cannot be configured", typ)

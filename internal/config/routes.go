@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/moatproxy/moat/internal/httpcache"
 )
 
 // routes checks every route and that no two route patterns conflict.
@@ -114,25 +116,8 @@ func checkPatternShape(p string) string {
 		}
 		return fmt.Sprintf(`want "[METHOD ]/path", e.g. GET /api/products/{id}, got %q`, p)
 	}
-	if method != "" && strings.ToUpper(method) != method && isToken(method) {
+	if method != "" && strings.ToUpper(method) != method && httpcache.IsToken(method) {
 		return fmt.Sprintf("method %q must be upper case: HTTP methods are case-sensitive (write %s)", method, strings.ToUpper(method))
 	}
 	return ""
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token, the syntax of a method.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
-	"github.com/moatproxy/moat/internal/auth"
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/moatproxy/moat/internal/auth"
+	"github.com/moatproxy/moat/internal/httpcache"
 )
 
 // Security hardens how client requests are handled before they reach the origin. The zero
@@ -44,7 +46,7 @@ const MinAdminTokenBytes = 16
 func (k *checker) security() {
 	s := k.c.Security
 	for i, h := range s.StripHeaders {
-		if !isToken(h) {
+		if !httpcache.IsToken(h) {
 			k.errorf(fmt.Sprintf("security.strip_headers[%d]", i), nil, "%q is not a header field name", h)
 		}
 	}
@@ -117,7 +119,7 @@ func (k *checker) varyHeaders() {
 	next:
 		for j, h := range r.Vary {
 			key := fmt.Sprintf("routes[%d].vary[%d]", i, j)
-			if !isToken(h) {
+			if !httpcache.IsToken(h) {
 				k.errorf(key, nil, "%q is not a header field name", h)
 				continue
 			}

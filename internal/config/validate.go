@@ -4,13 +4,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/moatproxy/moat/cachekey"
-	"github.com/moatproxy/moat/internal/auth"
 	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/moatproxy/moat/cachekey"
+	"github.com/moatproxy/moat/internal/auth"
+	"github.com/moatproxy/moat/internal/httpcache"
 )
 
 // Validate checks the config's meaning: addresses, the origin URL if set, sizes, durations,
@@ -275,12 +277,12 @@ func (k *checker) cache() {
 	k.clientCacheControl("cache.client_cache_control", c.ClientCacheControl)
 	if t := c.TargetedCacheControl; t != nil {
 		for i, h := range *t {
-			if !isToken(h) || strings.EqualFold(h, "Cache-Control") {
+			if !httpcache.IsToken(h) || strings.EqualFold(h, "Cache-Control") {
 				k.errorf(fmt.Sprintf("cache.targeted_cache_control[%d]", i), nil, "%q is not a targeted field name (e.g. CDN-Cache-Control)", h)
 			}
 		}
 	}
-	if c.Name != "" && (!isToken(c.Name) || !isAlphaByte(c.Name[0])) {
+	if c.Name != "" && (!httpcache.IsToken(c.Name) || !isAlphaByte(c.Name[0])) {
 		k.errorf("cache.name", nil, "want a name of letters, digits and -._ starting with a letter (a Structured Fields token), got %q", c.Name)
 	}
 	if v := c.RangeRequests; v != "" && v != "serve" && v != "pass" {
@@ -450,7 +452,7 @@ func (k *checker) invalidation() {
 		k.errorf("tags.max_index", nil, "must not be negative (0: no separate cap, the index is bounded by cache.memory), got %d", c.Tags.MaxIndex)
 	}
 	for i, h := range c.Tags.Headers {
-		if !isToken(h) {
+		if !httpcache.IsToken(h) {
 			k.errorf(fmt.Sprintf("tags.headers[%d]", i), nil, "%q is not a header field name", h)
 		}
 	}
@@ -473,7 +475,7 @@ func (k *checker) invalidation() {
 			k.downstream(base+".edge.cloudflare_cdn_cache_control", e.CloudflareCDNCacheControl)
 			k.downstream(base+".edge.surrogate_control", e.SurrogateControl)
 			for j, h := range e.TagHeaders {
-				if !isToken(h) {
+				if !httpcache.IsToken(h) {
 					k.errorf(fmt.Sprintf("%s.edge.tag_headers[%d]", base, j), nil, "%q is not a header field name", h)
 				}
 			}
