@@ -2,11 +2,8 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -33,22 +30,8 @@ func TestAppendedHitLargeBodyNotCopied(t *testing.T) {
 		io.WriteString(w, payload)
 	}))
 	defer origin.Close()
-	srv, err := New(parseConfig(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\ncache: {compression: false, memory: 64MiB}\nroutes:\n  - match: GET /big\n    ttl: 5m\n"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _, err := srv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
-
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	_, addr := startServer(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\ncache: {compression: false, memory: 64MiB}\nroutes:\n  - match: GET /big\n    ttl: 5m\n")
+	c := dialServer(t, addr, 30*time.Second)
 	br := bufio.NewReaderSize(c, 64<<10)
 	sink := make([]byte, 64<<10)
 	get := func() (xcache string) {
@@ -94,23 +77,10 @@ func TestAppendedHitSaysClose(t *testing.T) {
 		io.WriteString(w, `{"ok":true}`)
 	}))
 	defer origin.Close()
-	srv, err := New(parseConfig(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\ncache: {compression: false}\nroutes:\n  - match: GET /api/{id}\n    ttl: 5m\n"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _, err := srv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv, addr := startServer(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\ncache: {compression: false}\nroutes:\n  - match: GET /api/{id}\n    ttl: 5m\n")
 	get := func() *http.Response {
 		t.Helper()
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c := dialServer(t, addr, 10*time.Second)
 		fmt.Fprint(c, "GET /api/1 HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {

@@ -3,11 +3,8 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,22 +29,9 @@ func TestAppendedHitMatchesNetHTTP(t *testing.T) {
 		fmt.Fprintf(w, `{"path":%q,"pad":%q}`, r.URL.Path, strings.Repeat("x", 1000))
 	}))
 	defer origin.Close()
-	srv, err := New(parseConfig(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\ncache: {compression: false}\nroutes:\n  - match: GET /api/{id}\n    ttl: 5m\n"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _, err := srv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	_, addr := startServer(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\ncache: {compression: false}\nroutes:\n  - match: GET /api/{id}\n    ttl: 5m\n")
 
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialServer(t, addr, 10*time.Second)
 	br := bufio.NewReader(c)
 	// read returns one response's header block as sent, and its body.
 	read := func(method string) (string, *http.Response, []byte) {
@@ -117,13 +101,8 @@ func TestAppendedHitMatchesNetHTTP(t *testing.T) {
 	}
 
 	// HEAD and conditional hits are not appended, and keep their meaning.
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(10 * time.Second))
-	c, br = c2, bufio.NewReader(c2)
+	c = dialServer(t, addr, 10*time.Second)
+	br = bufio.NewReader(c)
 	fmt.Fprint(c, "HEAD /api/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /api/1 HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v1\"\r\n\r\n")
 	if raw, head, body := read("HEAD"); head.StatusCode != 200 || len(body) != 0 || strings.Contains(raw, "X-Cache: HIT\r\nContent-Length") {
 		t.Errorf("HEAD hit: %d, %d body bytes, appended: %v", head.StatusCode, len(body), strings.Contains(raw, "X-Cache: HIT\r\nContent-Length"))

@@ -25,21 +25,8 @@ func TestContentLengthWithTransferEncodingCloses(t *testing.T) {
 		fmt.Fprint(w, "ok "+r.URL.Path)
 	}))
 	defer origin.Close()
-	srv, err := New(parseConfig(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\n"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _, err := srv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, addr := startServer(t, "listen: 127.0.0.1:0\norigin: {url: "+origin.URL+"}\n")
+	c := dialServer(t, addr, 10*time.Second)
 	fmt.Fprint(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+
 		"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(c)
@@ -54,4 +41,33 @@ func TestContentLengthWithTransferEncodingCloses(t *testing.T) {
 	if rest, _ := io.ReadAll(br); strings.Contains(string(rest), "smuggled") {
 		t.Errorf("the request pipelined behind it was answered: %q", rest)
 	}
+}
+
+// startServer starts a Server of the config text on a free port; it shuts
+// down with the test.
+func startServer(t *testing.T, text string) (*Server, string) {
+	t.Helper()
+	srv, err := New(parseConfig(t, text), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _, err := srv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return srv, addr
+}
+
+// dialServer connects to addr with a deadline of d for everything on the
+// connection; it closes with the test.
+func dialServer(t *testing.T, addr string, d time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(d))
+	return c
 }
