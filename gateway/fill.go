@@ -548,13 +548,9 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 		switch k {
 		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Cache-Status":
 			continue
-		case "Set-Cookie", "Age", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
-			// Never stored (storedHeader): a cookie set for the client
-			// whose request revalidated must not reach every later hit.
-			continue
 		}
-		if slices.Contains(h.targetedOwn, k) || h.isTagHeader(k) {
-			continue // aimed at moat, or kept in Entry.Tags: never stored
+		if h.neverStored(k) { // a cookie set for the revalidating client must not reach every later hit
+			continue
 		}
 		e.Header[k] = v[:len(v):len(v)]
 	}
@@ -564,12 +560,7 @@ func (h *Handler) revalidated(resp *http.Response, f *fill, now time.Time) error
 	}
 	view, _ := httpcache.TargetedView(e.Header, h.targeted)
 	d := httpcache.ParseResponseDirectives(view)
-	for _, k := range d.NoCacheFields { // as storedHeader (RFC 9111 §5.2.2.4, §5.2.2.7)
-		delete(e.Header, http.CanonicalHeaderKey(k))
-	}
-	for _, k := range d.PrivateFields {
-		delete(e.Header, http.CanonicalHeaderKey(k))
-	}
+	dropQualifiedFields(e.Header, d)
 	e.RequestTime, e.ResponseTime = f.reqTime, now
 	e.InitialAge = httpcache.InitialAge(resp.Header, f.reqTime, now)
 	e.FetchTime = time.Since(f.started)
@@ -676,23 +667,36 @@ func (h *Handler) storedHeader(src http.Header, d httpcache.ResponseDirectives) 
 	}
 	vals := make([]string, 0, n) // one array for all values, as Header.Clone
 	for k, v := range src {
-		switch k {
-		case "Set-Cookie", "Age", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
-			continue
-		}
-		if h.isTagHeader(k) || slices.Contains(h.targetedOwn, k) {
+		if h.neverStored(k) {
 			continue
 		}
 		vals = append(vals, v...)
 		dst[k] = vals[len(vals)-len(v) : len(vals) : len(vals)]
 	}
+	dropQualifiedFields(dst, d)
+	return dst
+}
+
+// neverStored reports whether an origin's field k stays out of every
+// stored header, from a fill or a 304: one client's cookie, hop fields of
+// the cache's own, what is kept in Entry.Tags, what is aimed at moat.
+func (h *Handler) neverStored(k string) bool {
+	switch k {
+	case "Set-Cookie", "Age", "X-Cache", "X-Moat-Invalidate", ExtensionTagsHeader:
+		return true
+	}
+	return h.isTagHeader(k) || slices.Contains(h.targetedOwn, k)
+}
+
+// dropQualifiedFields removes the fields a response's no-cache="..." and
+// private="..." name from what is stored (RFC 9111 §5.2.2.4, §5.2.2.7).
+func dropQualifiedFields(hdr http.Header, d httpcache.ResponseDirectives) {
 	for _, k := range d.NoCacheFields {
-		delete(dst, http.CanonicalHeaderKey(k))
+		delete(hdr, http.CanonicalHeaderKey(k))
 	}
 	for _, k := range d.PrivateFields {
-		delete(dst, http.CanonicalHeaderKey(k))
+		delete(hdr, http.CanonicalHeaderKey(k))
 	}
-	return dst
 }
 
 // varyNames returns the canonical field names of the response's Vary.
