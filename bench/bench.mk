@@ -24,7 +24,9 @@
 #   make bench-quick BENCH_FLAGS='-scenarios l2-hit-1k-c64,hit-1k-c64-l2'
 #   make bench-trace     eviction policy: moat's L1 vs LRU vs Belady on traces
 #   make bench-profile   CPU and allocation profiles of moat and the ceiling
-#                        serving hit-1k-c64 (bench/results/*.prof)
+#                        serving hit-1k-c64 (bench/results/*.prof); any
+#                        scenario, the Redis and 2-core ones included:
+#   make bench-profile PROFILE_SCENARIO=l2-hit-1k-c64
 #
 # BENCH_FLAGS passes flags to bench/cmd/runner, e.g.
 #   make bench BENCH_FLAGS='-scenarios hit-1k-c64,hit-16k-c64 -reps 5'

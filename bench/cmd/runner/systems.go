@@ -192,13 +192,13 @@ func (m *moatSystem) Start(r *runner, e *env, dir string) (string, error) {
 		return "", err
 	}
 	argv := []string{filepath.Join(r.binDir, "moat"), "serve", "--config", conf, "--drain", "2s"}
-	if b.moatMemLimit != "" {
-		// env execs moat: the PID the runner stops is moat's.
-		argv = append([]string{"env", "GOMEMLIMIT=" + b.moatMemLimit}, argv...)
-	}
 	if r.pprofAddr != "" {
 		// moatprof is moat serve plus net/http/pprof (-tags moatprof).
 		argv = []string{filepath.Join(r.binDir, "moatprof"), "-config", conf, "-pprof", r.pprofAddr}
+	}
+	if b.moatMemLimit != "" {
+		// env execs moat: the PID the runner stops is moat's.
+		argv = append([]string{"env", "GOMEMLIMIT=" + b.moatMemLimit}, argv...)
 	}
 	m.p, err = r.procs.start("moat", e.cpus, filepath.Join(dir, "moat.log"), argv...)
 	if err != nil {
