@@ -89,6 +89,10 @@ type Config struct {
 	// and the client's address is read from it; any other peer's is
 	// replaced. Default none.
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// Events are the application's change streams (Kafka, NATS,
+	// JetStream, Redis pub/sub and Streams) whose events become purges.
+	// See [Events] and docs/invalidation.md.
+	Events Events `yaml:"events"`
 
 	// Source is the file name the config was read from ("" for built-in configs); set by Load
 	// and Parse. Errors from Validate name it.

@@ -2,9 +2,7 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -134,15 +132,7 @@ func (k *checker) redis() {
 		k.errorf("cache.redis.addrs", []string{"cache.redis"}, "required: the Redis servers, e.g. [\"127.0.0.1:6379\"]")
 	}
 	for i, a := range r.Addrs {
-		key := fmt.Sprintf("cache.redis.addrs[%d]", i)
-		host, port, err := net.SplitHostPort(a)
-		if err != nil || host == "" {
-			k.errorf(key, []string{"cache.redis.addrs"}, "want host:port, e.g. 127.0.0.1:6379, got %q", a)
-			continue
-		}
-		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-			k.errorf(key, []string{"cache.redis.addrs"}, "port %q in %q is not a number from 1 to 65535", port, a)
-		}
+		k.remoteAddr(fmt.Sprintf("cache.redis.addrs[%d]", i), "cache.redis.addrs", a)
 	}
 	mode := strings.ToLower(r.Mode)
 	if mode != "" && !slices.Contains(redisModes, mode) {
