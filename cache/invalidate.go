@@ -29,6 +29,18 @@ type Invalidator interface {
 	Invalidate(ctx context.Context, inv Invalidation) (int, error)
 }
 
+// A Replacer is an Invalidator that can store the entry a write put in
+// place of what its invalidation removed (a write-through: the answer to a
+// PUT that carries the resource's new state). Replace stores like Set
+// without the fence check: that invalidation's fence would refuse the
+// entry, whose state is newer than the invalidation. A later invalidation
+// removes it as it removes any entry; the gateway calls Replace only after
+// the write's own invalidation was applied to the tier.
+type Replacer interface {
+	Invalidator
+	Replace(ctx context.Context, key string, e *Entry) error
+}
+
 // FenceFor is how long an Invalidator keeps refusing entries whose fill
 // started before an invalidation that covers them: longer than a fill and
 // its queued L2 write can take.

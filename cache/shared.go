@@ -28,7 +28,7 @@ type SharedMemory struct {
 // in L2), and memory stays fixed whatever is purged.
 const fenceSlots = 1 << 14
 
-var _ Invalidator = (*SharedMemory)(nil)
+var _ Replacer = (*SharedMemory)(nil)
 
 // NewSharedMemory returns a SharedMemory; o.OnRemove is kept and called
 // after the tier's own bookkeeping.
@@ -73,6 +73,15 @@ func (s *SharedMemory) Get(ctx context.Context, key string) (*Entry, error) {
 // either the check sees the invalidation or the invalidation removes the
 // entry.
 func (s *SharedMemory) Set(ctx context.Context, key string, e *Entry) error {
+	return s.set(ctx, key, e, true)
+}
+
+// Replace implements Replacer: Set without the fence check.
+func (s *SharedMemory) Replace(ctx context.Context, key string, e *Entry) error {
+	return s.set(ctx, key, e, false)
+}
+
+func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, fence bool) error {
 	c := *e
 	c.Tags = append(slices.Clip(e.Tags), PrefixTags(PathOf(key))...)
 	if err := s.idx.Add(key, &c); err != nil {
@@ -82,7 +91,7 @@ func (s *SharedMemory) Set(ctx context.Context, key string, e *Entry) error {
 		s.idx.Remove(key, &c)
 		return err
 	}
-	if s.fenced(key, &c) {
+	if fence && s.fenced(key, &c) {
 		return s.Memory.Delete(ctx, key)
 	}
 	return nil

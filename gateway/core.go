@@ -51,7 +51,8 @@ type core struct {
 
 	stats      Stats
 	leaseStats leaseCounters
-	seen       purgeIDs // the IDs of the last purges, applied once
+	seen       purgeIDs    // the IDs of the last purges, applied once
+	kept       keptEntries // write-throughs other nodes stored after their purge
 }
 
 // newCore makes the shared part of o's handler (see New).

@@ -49,6 +49,9 @@ type fill struct {
 	asGET      bool // a HEAD sent to the origin as GET
 	reqTime    time.Time
 	gen        uint64    // purge generation when the fill started
+	// writeThrough: the answer to a write, stored for its GET after the
+	// write's purge (see writethrough.go); L2 gets it with Replace.
+	writeThrough bool
 	started    time.Time // wall clock, for FetchTime: the injected clock may stand still
 
 	result     Result        // how the client was answered
@@ -187,8 +190,10 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	h.originInvalidation(ctx, resp)
 	if p, ok := ctx.Value(passKey{}).(*pass); ok {
 		write := p.in != nil && invalidates(p.in.Method)
+		var wt *writeThroughPlan
 		if write {
-			h.invalidateAfterWrite(ctx, p.in, resp)
+			wt = h.planWriteThrough(p.in, p.pol, resp)
+			h.invalidateAfterWrite(ctx, p.in, resp, wt.keepIDs())
 		}
 		if write && p.pol != nil && len(p.pol.Invalidate) > 0 && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			// Write-path rules: the route names the tags this write made wrong.
@@ -197,6 +202,9 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 					h.log.Warn("write-path invalidation failed", "route", p.pol.Pattern, "err", err)
 				}
 			}
+		}
+		if wt != nil {
+			h.writeThrough(ctx, wt, resp)
 		}
 		if p.ranged != nil {
 			h.rangeFill(p, resp)
@@ -475,7 +483,7 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 		// marker the purge removed.
 		m := f.primary
 		if h.keep(ctx, f.key, m, func() bool { return f.overtaken(nil, m.Route) }) == nil {
-			h.toL2(f.key, m, f.handOffLease()) // the other nodes find marker and variant
+			h.toL2op(l2op{key: f.key, e: m, done: f.handOffLease(), replace: f.writeThrough}) // the other nodes find marker and variant
 		}
 	}
 	f.release()
@@ -502,7 +510,7 @@ func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 			// or its Vary marker's (see commit).
 			done = f.handOffLease()
 		}
-		h.toL2(e.Key, e, done) // queued: sent after the answer, off the request path
+		h.toL2op(l2op{key: e.Key, e: e, done: done, replace: f.writeThrough}) // queued: sent after the answer, off the request path
 	}
 	return err == nil
 }
@@ -621,7 +629,10 @@ func (h *Handler) answerWith(resp *http.Response, e *cache.Entry, now time.Time,
 
 // invalidateAfterWrite removes the stored responses a successful unsafe
 // request made stale (RFC 9111 §4.4).
-func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, resp *http.Response) {
+//
+// keep are the IDs of the entries a write-through is about to store in
+// place of what the purge removes (see writethrough.go).
+func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, resp *http.Response, keep []string) {
 	scheme := "http"
 	if in.TLS != nil {
 		scheme = "https"
@@ -633,7 +644,7 @@ func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, re
 	}
 	// The one invalidation path: stamped, applied, counted and handed to
 	// OnPurge (the other nodes and layers) like any purge.
-	var p Purge
+	p := Purge{Keep: keep}
 	for _, u := range targets {
 		if u.Host != "" {
 			p.URLs = append(p.URLs, u.String())

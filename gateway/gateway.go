@@ -316,6 +316,7 @@ type Stats struct {
 	PurgesByKind   [NumPurgeKinds]atomic.Int64 // purge operations by where they came from
 	PurgedByKind   [NumPurgeKinds]atomic.Int64 // entries invalidated, by where the purge came from
 	PurgedFills    atomic.Int64                // fills not kept because a purge overtook them
+	WriteThroughs  atomic.Int64                // answers to writes stored for their GET (write-through)
 	IndexFull      atomic.Int64                // tagged responses not stored: the tag index was full
 	TooLarge       atomic.Int64                // responses not stored: larger than MaxObjectSize
 	ClientErrors   atomic.Int64                // requests refused or failed by the client's fault (400, 408)

@@ -139,26 +139,36 @@ func (h *Handler) bypassReason(r *http.Request, pol *policy.Policy) (fwd, detail
 // request whose scope or credentials forbid the cache is forwarded
 // uncached, and prepare reports false.
 func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, pol *policy.Policy, q *cacheable) bool {
+	if r, bypass := h.lookupFor(r, pol, q); bypass != "" {
+		h.forwardUncached(w, r, pol, "bypass", bypass)
+		return false
+	}
+	return true
+}
+
+// lookupFor fills q for r, or names why r may not use the cache (the
+// Cache-Status detail) and returns the normalized request. Requests and
+// write-throughs (which store for the GET of a written URI) share it, so
+// that both key a response the same way.
+func (h *Handler) lookupFor(r *http.Request, pol *policy.Policy, q *cacheable) (*http.Request, string) {
 	r, dims := h.normalize(r, pol)
 	suffix, bypass, _ := h.scopeSuffix(r, pol, dims)
 	if bypass != "" {
-		h.forwardUncached(w, r, pol, "bypass", bypass)
-		return false
+		return r, bypass
 	}
 	q.auth = h.sharedAuth(r, pol)
 	if q.auth && h.ident != nil {
 		// Credentials that fail verification never get a cached answer,
 		// not even one the origin marked shareable (docs/auth.md).
 		if id := h.identify(r); !id.Valid {
-			h.forwardUncached(w, r, pol, "bypass", "invalid-credentials")
-			return false
+			return r, "invalid-credentials"
 		}
 	}
 	q.r, q.pol, q.now = r, pol, h.now()
 	q.cc = h.requestDirectives(r, pol)
 	q.base = h.key(r, pol)
 	q.key = q.base + suffix
-	return true
+	return r, ""
 }
 
 // answerFromStore looks q up and answers it from a fresh entry, or a stale

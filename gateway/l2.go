@@ -58,9 +58,10 @@ type l2 struct {
 // l2op is a queued write (e set) or delete (e nil). done, if set, is
 // called once the op was applied or dropped.
 type l2op struct {
-	key  string
-	e    *cache.Entry
-	done func()
+	key     string
+	e       *cache.Entry
+	done    func()
+	replace bool // a write-through: written with cache.Replacer.Replace where L2 has it
 }
 
 // Breaker: after l2BreakerFailures failures in a row, L2 is left alone for
@@ -184,7 +185,9 @@ func (l *l2) apply(op l2op) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	var err error
-	if op.e != nil {
+	if r, ok := l.tier.(cache.Replacer); ok && op.replace && op.e != nil {
+		err = r.Replace(ctx, op.key, op.e)
+	} else if op.e != nil {
 		err = l.tier.Set(ctx, op.key, op.e)
 	} else {
 		err = l.tier.Delete(ctx, op.key)
@@ -339,6 +342,12 @@ func (h *Handler) vouch(e *cache.Entry) bool {
 	// Its fill's start (RequestTime), not its end: a response that arrived
 	// after a purge may have been asked for before it.
 	stored := e.RequestTime.Add(-h.l2.skew)
+	if at, ok := h.kept.since(e.ID); ok && !at.Before(stored) {
+		// A write-through another node stored after a purge this node
+		// heard with its ID (see writethrough.go): counted from that
+		// purge on, so a later purge still wins.
+		stored = at.Add(time.Nanosecond)
+	}
 	if stored.UnixNano() < h.l2.start.Load() {
 		return false
 	}
@@ -355,9 +364,14 @@ func (h *Handler) vouch(e *cache.Entry) bool {
 // toL2 queues e for L2 (nothing without one). Hit-for-miss markers stay
 // on this node.
 func (h *Handler) toL2(key string, e *cache.Entry, done func()) {
-	if h.l2 != nil && !e.HitForMiss {
-		h.l2.enqueue(l2op{key: key, e: e, done: done})
-	} else if done != nil {
+	h.toL2op(l2op{key: key, e: e, done: done})
+}
+
+// toL2op queues op's write for L2 (nothing without one).
+func (h *Handler) toL2op(op l2op) {
+	if h.l2 != nil && !op.e.HitForMiss {
+		h.l2.enqueue(op)
+	} else if done := op.done; done != nil {
 		done()
 	}
 }

@@ -52,6 +52,11 @@ type Purge struct {
 	// Versions), as the node that made it publishes them on the Bus; the
 	// other nodes adopt them. Ignored from anywhere else.
 	Versions map[string]uint64 `json:"versions,omitempty"`
+	// Keep are the IDs (hex) of the entries a write-through stores in
+	// place of what this purge removes; the nodes that hear the purge
+	// vouch for those entries from L2 (see writethrough.go). Ignored in
+	// purges from the admin API.
+	Keep []string `json:"keep,omitempty"`
 }
 
 // Empty reports whether p names nothing to purge.
@@ -144,6 +149,9 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		}
 		routes = append(routes, pol)
 	}
+	if kind != PurgeRFC && kind != PurgeRemote {
+		p.Keep = nil // only a write-through's own purge names entries to keep
+	}
 	// Valid: remembered by its ID from here on (a refused one is not).
 	switch {
 	case p.ID == "":
@@ -175,6 +183,9 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		p.Versions, versionErr = h.newVersions(ctx, names, p.Versions, kind)
 	}
 	h.gens.stamp(stamps, keys, p.Prefixes)
+	if kind == PurgeRemote && len(p.Keep) > 0 {
+		h.kept.add(p.Keep, h.now())
+	}
 	res := PurgeResult{Soft: p.Soft}
 	ctx = context.WithoutCancel(ctx) // a purge half done is worse than one finished late
 
@@ -226,7 +237,9 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		for _, k := range keys {
 			tags = append(tags, urlTag(k))
 		}
-		l2Err = h.purges.add(ctx, cache.Invalidation{Keys: keys, Tags: tags, Prefixes: p.Prefixes}, p, kind == PurgeAPI)
+		// A write-through's purge waits too: its entry goes to L2 after
+		// the purge, which would remove it.
+		l2Err = h.purges.add(ctx, cache.Invalidation{Keys: keys, Tags: tags, Prefixes: p.Prefixes}, p, kind == PurgeAPI || len(p.Keep) > 0)
 		queued = true
 	}
 	h.stats.Purges.Add(1)

@@ -72,6 +72,11 @@ type Policy struct {
 	// Invalidate are tag templates purged after a 2xx answer to a request
 	// of the route (write-path invalidation, for unsafe-method routes).
 	Invalidate []string
+	// WriteThrough (on a PUT or PATCH route) says a 2xx answer's body is
+	// the new state of the written URI: it is stored as the entry for the
+	// GET of that URI (as an answer whose Content-Location is the target
+	// URI is, RFC 9110 §8.7), after the write's invalidation.
+	WriteThrough bool
 	// Version is the route's initial namespace version; bumping it (a
 	// routes purge) makes every stored entry of the route unreachable.
 	Version uint64

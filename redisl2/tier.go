@@ -20,7 +20,7 @@ import (
 // overtook (cache.Invalidator).
 type Tier struct{ c *Client }
 
-var _ cache.Invalidator = (*Tier)(nil)
+var _ cache.Replacer = (*Tier)(nil)
 
 // Tier returns the client's L2 tier.
 func (c *Client) Tier() *Tier { return &Tier{c} }
@@ -144,8 +144,19 @@ const fenceSkew = time.Second
 // again if one of them is as recent as its fill's start (see
 // cache.Invalidator).
 func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) {
+	defer t.c.observed("set", time.Now(), &err)
+	return t.set(ctx, key, e, true)
+}
+
+// Replace implements cache.Replacer: Set without the fence check, for the
+// entry a write put in place of what its own purge removed.
+func (t *Tier) Replace(ctx context.Context, key string, e *cache.Entry) (err error) {
+	defer t.c.observed("set", time.Now(), &err)
+	return t.set(ctx, key, e, false)
+}
+
+func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, fence bool) error {
 	c := t.c
-	defer c.observed("set", time.Now(), &err)
 	rc, err := c.r()
 	if err != nil {
 		return err
@@ -187,7 +198,7 @@ func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) 
 			return err
 		}
 	}
-	if e.RequestTime.IsZero() || now.Sub(e.RequestTime) > cache.FenceFor {
+	if !fence || e.RequestTime.IsZero() || now.Sub(e.RequestTime) > cache.FenceFor {
 		return nil
 	}
 	fences := make(rueidis.Commands, 0, 1+len(tags))

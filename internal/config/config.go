@@ -417,6 +417,11 @@ type Route struct {
 	// Invalidate are tag templates purged after a 2xx answer to a request
 	// of the route (write-path invalidation).
 	Invalidate []string `yaml:"invalidate,omitempty"`
+	// WriteThrough, on a PUT or PATCH route, says a 2xx answer's body is
+	// the written resource's new state: moat stores it as the entry for
+	// the GET of the same URI (an answer whose Content-Location is the
+	// target URI is stored so without it). Default false.
+	WriteThrough bool `yaml:"write_through"`
 	// Version is the route's namespace version; changing it invalidates
 	// every stored entry of the route at once. Default 0.
 	Version uint64 `yaml:"version"`

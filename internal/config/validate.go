@@ -470,6 +470,9 @@ func (k *checker) invalidation() {
 		for j, t := range r.Invalidate {
 			k.template(fmt.Sprintf("%s.invalidate[%d]", base, j), t, r.Match, wild)
 		}
+		if method, _, _ := strings.Cut(strings.TrimSpace(r.Match), " "); r.WriteThrough && method != "PUT" && method != "PATCH" {
+			k.errorf(base+".write_through", []string{base + ".match"}, "only for PUT or PATCH routes (the answer to the write is stored for the GET of its URI), not %q", method)
+		}
 		k.downstream(base+".downstream", r.Downstream)
 		if e := r.Edge; e != nil {
 			k.downstream(base+".edge.cdn_cache_control", e.CDNCacheControl)

@@ -204,6 +204,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) (*generation, error
 			MaxOriginConcurrency:     r.MaxOriginConcurrency,
 			Tags:                     r.Tags,
 			Invalidate:               r.Invalidate,
+			WriteThrough:             r.WriteThrough,
 			Version:                  r.Version,
 			Downstream:               r.Downstream.CacheControl(),
 			Languages:                r.Languages,
