@@ -90,6 +90,15 @@ func (h *Handler) Purge(ctx context.Context, p Purge) (PurgeResult, error) {
 	return h.purge(ctx, p, PurgeAPI)
 }
 
+// ApplyEvent is Purge for a purge mapped from an event of the
+// application's change stream (see internal/events): the same path,
+// counted as kind "event". Give p an ID derived from the event's, so that
+// an event delivered again to any node of the fleet that heard the first
+// one on the Bus lately is a duplicate.
+func (h *Handler) ApplyEvent(ctx context.Context, p Purge) (PurgeResult, error) {
+	return h.purge(ctx, p, PurgeEvent)
+}
+
 // PurgeKind says where a purge came from.
 type PurgeKind uint8
 
@@ -100,11 +109,12 @@ const (
 	PurgeHeader                  // the origin's X-Moat-Invalidate
 	PurgeRFC                     // RFC 9111 §4.4 after an unsafe method
 	PurgeRemote                  // published by another node on the Bus
+	PurgeEvent                   // an event on the application's change stream (ApplyEvent)
 	NumPurgeKinds
 )
 
 // PurgeKindNames name the purge kinds in metrics.
-var PurgeKindNames = [NumPurgeKinds]string{"api", "write", "header", "rfc9111", "remote"}
+var PurgeKindNames = [NumPurgeKinds]string{"api", "write", "header", "rfc9111", "remote", "event"}
 
 func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResult, error) {
 	if p.Empty() {

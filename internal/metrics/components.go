@@ -57,7 +57,7 @@ var (
 	dRefreshes   = desc("moat_refreshes_total", "Background refreshes started, by cause (swr, early, predictive).", "cause")
 	dRefreshErr  = desc("moat_refresh_errors_total", "Background refreshes that failed (logged).")
 	dRefreshSkip = desc("moat_refresh_skipped_total", "Background refreshes not started: concurrency, budget or origin limits.")
-	dInval       = desc("moat_invalidations_total", "Invalidation operations, by kind (api, write, header, rfc9111, remote).", "kind")
+	dInval       = desc("moat_invalidations_total", "Invalidation operations, by kind (api, write, header, rfc9111, remote, event).", "kind")
 	dInvalEnt    = desc("moat_invalidated_entries_total", "Entries invalidated, by kind of invalidation.", "kind")
 	dPurgedFills = desc("moat_purged_fills_total", "Fills not kept because a purge overtook them.")
 	dShed        = desc("moat_shed_total", "Requests the origin concurrency limits turned away (answered stale or 503).")
