@@ -314,12 +314,14 @@ func (h *Handler) promote(ctx context.Context, key string, e *cache.Entry) *cach
 	// one's by up to the skew: the copy this node keeps says the earliest
 	// it may have started, so that a distrust of what this node holds
 	// (trusted) covers it.
+	read := e
 	c := *e
 	c.RequestTime = e.RequestTime.Add(-h.l2.skew)
 	e = &c
 	// Through the fills' store path: a purge stamped meanwhile either is
-	// seen by the second vouch or deletes what was stored.
-	err := h.keep(context.WithoutCancel(ctx), key, e, func() bool { return !h.vouch(e) })
+	// seen by the second vouch or deletes what was stored. (The second
+	// vouch is of the entry as read: vouch allows for the skew itself.)
+	err := h.keep(context.WithoutCancel(ctx), key, e, func() bool { return !h.vouch(read) })
 	if err != nil {
 		if errors.Is(err, cache.ErrIndexFull) || errors.Is(err, errOvertaken) {
 			h.l2.Refused.Add(1)

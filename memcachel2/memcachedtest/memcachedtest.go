@@ -1,0 +1,308 @@
+// Package memcachedtest starts real memcached processes for tests.
+//
+// Every server belongs to the test that started it: it listens on a free
+// loopback port (never 11211, so a test cannot reach a developer's own
+// server), with UDP off and 64 MiB of memory, and is killed by PID when the
+// test ends. Tests kill, freeze and restart servers to provoke the failures
+// a client must survive; no other memcached on the machine is touched.
+//
+// The binary comes from PATH (Debian: apt-get install memcached). Without
+// it Start fails the test, it does not skip: a memcached test that skips
+// proves nothing, and make test installs it.
+//
+// A server is ready when it answers "stats" on its port with its own PID: a
+// port picked free can be taken by another process before memcached binds
+// it, and then the start is retried on another port. Readiness is polled
+// with a deadline, never slept for.
+package memcachedtest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// notFound is the failure when memcached is not on PATH.
+const notFound = "memcached not found: make test installs it (apt-get install memcached)"
+
+const (
+	// readyTimeout bounds a start, from exec to the first answer.
+	readyTimeout = 10 * time.Second
+	// pollInterval is how often a start checks for an answer.
+	pollInterval = 10 * time.Millisecond
+	// startAttempts is how many ports a start tries when other processes
+	// take the free port first.
+	startAttempts = 5
+)
+
+// errPortTaken reports that memcached could not bind the port it was
+// given: another process took it after freePort found it free.
+var errPortTaken = errors.New("port taken before memcached bound it")
+
+// Server is one memcached process this package started. Its methods are
+// safe for concurrent use. It is killed when the test that started it ends.
+type Server struct {
+	addr string   // "127.0.0.1:port"
+	args []string // memcached's arguments, reused by Restart
+
+	// mu is held across Kill and Restart, so that the two never interleave
+	// and a server is never left with two processes or one unrecorded.
+	mu   sync.Mutex
+	proc *process // nil once killed
+	out  logBuffer
+}
+
+// process is one run of memcached. Its Wait goroutine ends when the
+// process does; kill makes sure it does.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once cmd.Wait has returned
+}
+
+// Require fails the test, with a message that says how to install it, when
+// memcached is not on PATH. Start calls it.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("memcached"); err != nil {
+		t.Fatal(notFound)
+	}
+}
+
+// Start starts memcached on 127.0.0.1 and a free port, with args appended
+// (for example "-I", "2m" for larger items), and returns once it answers.
+// The server is killed when the test ends.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	Require(t)
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("memcachedtest: %v", err)
+		}
+		s := &Server{
+			addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+			args: append(baseArgs(port), args...),
+		}
+		err = s.spawn()
+		if err == nil {
+			t.Cleanup(func() {
+				s.Kill()
+				if t.Failed() {
+					t.Logf("memcachedtest: output of memcached on %s:\n%s", s.addr, s.out.String())
+				}
+			})
+			return s
+		}
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			t.Fatal(err)
+		}
+		t.Logf("memcachedtest: port %d was taken before memcached bound it; trying another", port)
+	}
+}
+
+// baseArgs are the arguments every server starts with. memcached refuses
+// to run as root unless told which user to be.
+func baseArgs(port int) []string {
+	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root")
+	}
+	return args
+}
+
+// Addr is the server's "127.0.0.1:port".
+func (s *Server) Addr() string { return s.addr }
+
+// spawn starts memcached and waits until it answers as itself. The caller
+// holds s.mu or is the only one to know s.
+func (s *Server) spawn() error {
+	mark := s.out.Len()
+	cmd := exec.Command("memcached", s.args...)
+	cmd.Stdout, cmd.Stderr = &s.out, &s.out
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("memcachedtest: starting memcached: %w", err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait() // how it ended is in its output
+		close(p.done)
+	}()
+	if err := s.waitReady(p, mark); err != nil {
+		p.kill()
+		return fmt.Errorf("memcachedtest: memcached %q: %w\n%s", s.args, err, s.out.String())
+	}
+	s.proc = p
+	return nil
+}
+
+// waitReady polls until the server answers "stats" with p's PID: whoever
+// else took the port would answer too. p's output starts at mark.
+func (s *Server) waitReady(p *process, mark int) error {
+	want := strconv.Itoa(p.cmd.Process.Pid)
+	deadline := time.Now().Add(readyTimeout)
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		pid, err := s.pid()
+		switch {
+		case err == nil && pid == want:
+			return nil
+		case err == nil:
+			err = fmt.Errorf("%w: process %s answers, not memcached %s", errPortTaken, pid, want)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %w", readyTimeout, err)
+		}
+		select {
+		case <-p.done:
+			if strings.Contains(s.out.From(mark), "Address already in use") {
+				return fmt.Errorf("%w: %s", errPortTaken, p.cmd.ProcessState)
+			}
+			return fmt.Errorf("memcached exited: %s", p.cmd.ProcessState)
+		case <-tick.C:
+		}
+	}
+}
+
+// pid asks the server for its PID ("stats").
+func (s *Server) pid() (string, error) {
+	c, err := net.DialTimeout("tcp", s.addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("stats\r\n")); err != nil {
+		return "", err
+	}
+	pid := ""
+	for r := bufio.NewScanner(c); r.Scan(); {
+		line := r.Text()
+		if line == "END" {
+			return pid, nil
+		}
+		if v, ok := strings.CutPrefix(line, "STAT pid "); ok {
+			pid = v
+		}
+	}
+	return "", errors.New("stats: no END")
+}
+
+// Kill sends SIGKILL to the server and waits until it has exited; it works
+// on a frozen server too. Killing a server that is not running does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
+}
+
+func (p *process) kill() {
+	// os.Process signals through a pidfd where Linux has one, so a PID
+	// reused after the process was reaped is never hit.
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Restart kills the server if it is still running, starts it again on the
+// same port with the same arguments, and waits until it answers. It comes
+// back empty. It fails t if the port has been taken meanwhile.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
+	if err := s.spawn(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Freeze stops the server with SIGSTOP, and returns once all its threads
+// have stopped (on Linux): it keeps its port, and the kernel still accepts
+// connections to it, but it answers nothing until Thaw (a hung server).
+// Freezing a server that is not running does nothing.
+func (s *Server) Freeze() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.cmd.Process.Signal(syscall.SIGSTOP) // fails only if it has exited
+	pid := s.proc.cmd.Process.Pid
+	for deadline := time.Now().Add(readyTimeout); !stopped(pid) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Thaw resumes a frozen server with SIGCONT.
+func (s *Server) Thaw() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		_ = s.proc.cmd.Process.Signal(syscall.SIGCONT) // fails only if it has exited
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago, never
+// memcached's default.
+//
+// WARNING: the port is closed again before it is returned, so another
+// process can take it before memcached binds it; Start retries on
+// errPortTaken.
+func freePort() (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if port != 11211 {
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free loopback port after 100 tries")
+}
+
+// logBuffer collects a server's output across restarts.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+func (l *logBuffer) String() string { return l.From(0) }
+
+// From returns the output from byte mark on.
+func (l *logBuffer) From(mark int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b.Bytes()[mark:])
+}
