@@ -15,6 +15,7 @@ needs=(
   "varnishd:varnish"            # Varnish in front of moat, purged by it (edgetest)
   "libvmod_xkey:varnish-modules" # Varnish's xkey (tag purges) (edgetest)
   "logrotate:logrotate"        # the .deb's logrotate file run for real (packaging)
+  "memcached:memcached"        # Memcached L2 (memcachel2, server fleet tests)
 )
 
 missing=()
