@@ -195,6 +195,7 @@
       `refreshes ${int(rf.swr)} swr, ${int(rf.early)} early, ${int(rf.predictive)} predictive`);
 
     renderFleet(s.fleet);
+    renderEvents(s.events);
 
     const before = new Map((base.routes || []).map((r) => [r.route, r.requests]));
     const rows = [];
@@ -210,21 +211,48 @@
     drawCharts();
   }
 
-  // The fleet card: only with cache.redis (the answer has "fleet").
+  // The fleet card: only with cache.redis, cache.memcached or
+  // cache.nats_bus (the answer has "fleet").
   function renderFleet(f) {
     $('fleet').hidden = !f;
     if (!f) return;
-    const l2 = f.l2 || {}, ls = f.lease || {}, b = f.bus || {};
-    const healthy = f.redis_connected && !l2.breaker_open && (b.read_age_seconds == null || b.read_age_seconds < 3);
-    set('fleet-summary', (healthy ? 'Redis healthy' : 'Redis unhealthy: serving from memory and the origin') +
-      (l2.breaker_open ? ' · breaker open' : '') +
-      (b.read_age_seconds != null ? ` · bus read ${b.read_age_seconds.toFixed(1)}s ago` : ''));
+    const l2 = f.l2 || {}, ls = f.lease || {}, nb = f.nats_bus;
+    const b = f.bus || (nb ? { published: nb.published, delivered: nb.received, gaps: nb.lost } : {});
+    const parts = [];
+    if (f.redis_connected != null) {
+      const healthy = f.redis_connected && (b.read_age_seconds == null || b.read_age_seconds < 3);
+      parts.push(healthy ? 'Redis healthy' : 'Redis unhealthy: serving from memory and the origin');
+    }
+    if (f.l2_tier === 'memcached') parts.push('L2 in Memcached');
+    if (nb) parts.push(nb.connected ? 'NATS bus connected' : 'NATS bus down: what this node holds is not trusted after the grace');
+    if (l2.breaker_open) parts.push('breaker open');
+    if (b.read_age_seconds != null) parts.push(`bus read ${b.read_age_seconds.toFixed(1)}s ago`);
+    set('fleet-summary', parts.join(' · '));
     fillTable('fleet-table', [h('tr', {},
       h('td', {}, int(l2.hits)), h('td', {}, int(l2.misses)), h('td', {}, int(l2.written)),
       h('td', {}, int(l2.dropped)),
       h('td', {}, `${int(ls.acquired)} taken · ${int(ls.waited)} waited`),
       h('td', {}, `${int(b.published)} sent · ${int(b.delivered)} heard · ${int(b.gaps)} gaps`),
       h('td', {}, int((f.nodes || []).length)))], 7, '');
+  }
+
+  // The event sources card: only with events.sources (the answer has
+  // "events"), a row per source with its health.
+  function renderEvents(list) {
+    $('events').hidden = !list;
+    if (!list) return;
+    const down = list.filter((s) => !s.status.connected).length;
+    set('events-summary', down ? `${down} of ${list.length} sources down` : `${list.length} sources connected`);
+    fillTable('events-table', list.map((s) => {
+      const dead = Object.values(s.dead_letters || {}).reduce((a, b) => a + b, 0);
+      const state = s.status.connected ? 'connected' : 'down' + (s.status.last_error ? ': ' + s.status.last_error : '');
+      return h('tr', {},
+        h('th', { scope: 'row' }, s.name), td(s.kind), td(state),
+        td(s.status.lag >= 0 ? int(s.status.lag) : '–'), td(int(s.received)), td(int(s.applied)),
+        td(int(s.duplicates)),
+        h('td', { title: Object.entries(s.dead_letters || {}).map(([k, v]) => `${k} ${v}`).join(', ') + (s.last_dead_letter ? '\n' + s.last_dead_letter : '') }, int(dead)),
+        td(s.last_event ? dur((Date.now() - Date.parse(s.last_event)) / 1000) + ' ago' : '–'));
+    }), 9, '');
   }
 
   function routeRow(r, rate) {
