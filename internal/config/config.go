@@ -217,6 +217,13 @@ type Cache struct {
 	// Redis, if set, puts a shared L2 in Redis under this memory tier, and shares namespace
 	// versions, fill leases and purges with the other nodes that use it (see [Redis]).
 	Redis *Redis `yaml:"redis,omitempty"`
+	// Memcached, if set, puts the shared L2 in Memcached instead (see
+	// [Memcached]); with Redis also set, Redis keeps the bus, versions and
+	// leases.
+	Memcached *Memcached `yaml:"memcached,omitempty"`
+	// NATSBus carries purges between nodes over NATS when Redis does not
+	// (see [NATSBus]).
+	NATSBus *NATSBus `yaml:"nats_bus,omitempty"`
 }
 
 // Tags configures surrogate keys.

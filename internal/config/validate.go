@@ -119,6 +119,7 @@ func (c *Config) validate() []*FieldError {
 		k.errorf("shutdown_delay", nil, "must not be negative, got %s", k.c.ShutdownDelay)
 	}
 	k.redis()
+	k.memcached()
 	k.events()
 	k.log()
 	k.routes()

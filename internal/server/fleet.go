@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,8 @@ import (
 	"github.com/moatproxy/moat/gateway"
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/hotkeys"
+	"github.com/moatproxy/moat/memcachel2"
+	"github.com/moatproxy/moat/natsbus"
 	"github.com/moatproxy/moat/redisl2"
 )
 
@@ -30,11 +33,40 @@ type fleet struct {
 	timeout  time.Duration
 	queue    int
 	busStats *redisl2.Bus
+	mc       *memcachel2.Tier // cache.memcached: the L2 instead of Redis's
+	natsBus  *natsbus.Bus     // cache.nats_bus
 }
 
-func newFleet(cfg *config.Config, log *slog.Logger, observe func(string, time.Duration, error)) (*fleet, error) {
+// newFleet makes the node's fleet from cache.redis, cache.memcached and
+// cache.nats_bus: Memcached, when set, is the L2 (Redis then keeps the
+// bus, versions and leases); the bus is Redis's or NATS's.
+func newFleet(cfg *config.Config, log *slog.Logger, observe func(string, time.Duration, error)) (f *fleet, err error) {
+	f = &fleet{}
+	defer func() {
+		if err != nil {
+			f.close()
+		}
+	}()
+	if m := cfg.Cache.Memcached; m != nil {
+		max := int(m.MaxObjectSize)
+		if max == 0 {
+			max = min(int(cfg.Cache.MaxObjectSize), 1<<20-512)
+		}
+		if f.mc, err = memcachel2.New(memcachel2.Options{Servers: m.Servers, Timeout: cmp.Or(m.Timeout, config.DefaultMemcachedTimeout).D(),
+			KeyPrefix: m.KeyPrefix, MaxObjectSize: max, CompressAbove: int(m.CompressAbove)}); err != nil {
+			return nil, fmt.Errorf("server: cache.memcached: %w", err)
+		}
+		f.l2, f.timeout, f.queue = f.mc, cmp.Or(m.Timeout, config.DefaultMemcachedTimeout).D(), cmp.Or(m.WriteQueue, config.DefaultRedisWriteQueue)
+	}
+	if nb := cfg.Cache.NATSBus; nb != nil {
+		if f.natsBus, err = natsbus.New(natsbus.Options{URL: nb.URL, Subject: nb.Subject, Token: nb.Token, Username: nb.Username,
+			Password: nb.Password, Grace: nb.Grace.D(), Logger: log}); err != nil {
+			return nil, fmt.Errorf("server: cache.nats_bus: %w", err)
+		}
+		f.bus = f.natsBus
+	}
 	if cfg.Cache.Redis == nil {
-		return &fleet{}, nil
+		return f, nil
 	}
 	r := cfg.Cache.Redis.WithDefaults(cfg.Cache.MaxObjectSize)
 	c, err := openRedis(cfg, observe)
@@ -47,10 +79,11 @@ func newFleet(cfg *config.Config, log *slog.Logger, observe func(string, time.Du
 		log.Warn("Redis does not answer yet; serving from memory and the origin until it does", "err", err)
 	}
 	bus := c.Bus(redisl2.BusOptions{Retention: r.Bus.Retention, Grace: r.Bus.Grace.D(), Logger: log})
-	return &fleet{
-		client: c, l2: c.Tier(), bus: bus, versions: c.Versions(), lease: c.Lease(),
-		timeout: r.Timeout.D(), queue: r.WriteQueue, busStats: bus,
-	}, nil
+	f.client, f.bus, f.versions, f.lease, f.busStats = c, bus, c.Versions(), c.Lease(), bus
+	if f.mc == nil {
+		f.l2, f.timeout, f.queue = c.Tier(), r.Timeout.D(), r.WriteQueue
+	}
+	return f, nil
 }
 
 // OpenRedis returns a client of the config's cache.redis (which must be
@@ -82,6 +115,12 @@ func openRedis(cfg *config.Config, observe func(string, time.Duration, error)) (
 func (f *fleet) close() {
 	if f.client != nil {
 		f.client.Close()
+	}
+	if f.mc != nil {
+		f.mc.Close()
+	}
+	if f.natsBus != nil {
+		f.natsBus.Close()
 	}
 }
 
@@ -163,16 +202,30 @@ func absoluteURL(key string) string {
 // stats is the "fleet" part of /api/stats: L2, leases, the bus and the
 // nodes heard on it; nil without Redis.
 func (f *fleet) stats(g *gateway.Handler) map[string]any {
-	if f.client == nil {
+	if f.client == nil && f.mc == nil && f.natsBus == nil {
 		return nil
 	}
-	out := map[string]any{"redis_connected": f.client.Connected()}
+	out := map[string]any{}
+	if f.mc != nil {
+		out["l2_tier"] = "memcached"
+	} else if f.client != nil {
+		out["l2_tier"] = "redis"
+	}
+	if f.natsBus != nil {
+		b := f.natsBus.Stats()
+		out["nats_bus"] = map[string]any{"published": b.Published, "received": b.Received, "dropped": b.Dropped,
+			"malformed": b.Malformed, "lost": b.Lost, "connected": b.Connected}
+	}
 	if l, ok := g.L2Stats(); ok {
 		out["l2"] = map[string]any{
 			"hits": l.Hits, "misses": l.Misses, "refused": l.Refused, "errors": l.Errors,
 			"written": l.Written, "dropped": l.Dropped, "purge_errors": l.PurgeErrors, "breaker_open": l.Open,
 		}
 	}
+	if f.client == nil {
+		return out
+	}
+	out["redis_connected"] = f.client.Connected()
 	if l, ok := g.LeaseStats(); ok {
 		out["lease"] = map[string]any{"acquired": l.Acquired, "contended": l.Contended, "waited": l.Waited, "errors": l.Errors}
 	}

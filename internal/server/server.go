@@ -25,6 +25,7 @@ import (
 	"github.com/moatproxy/moat/internal/admin/ui"
 	"github.com/moatproxy/moat/internal/auth"
 	"github.com/moatproxy/moat/internal/config"
+	"github.com/moatproxy/moat/internal/events"
 	"github.com/moatproxy/moat/internal/fanout"
 	"github.com/moatproxy/moat/internal/hotkeys"
 	"github.com/moatproxy/moat/internal/metrics"
@@ -53,6 +54,7 @@ type Server struct {
 	sessions   *admin.Sessions  // dashboard logins, kept across reloads (a new admin token ends them)
 	reloads    *prometheus.CounterVec
 	reloadedAt prometheus.Gauge
+	events     *events.Runner // nil without events.sources
 	stopHot    context.CancelFunc
 	hotDone    chan struct{}
 
@@ -141,6 +143,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.cur.Store(g)
 	s.gens = []*generation{g}
+	if s.events, err = newEvents(cfg, log, s.applyEvent); err != nil {
+		g.gw.Close()
+		mem.Close()
+		fl.close()
+		return nil, err
+	}
+	if s.events != nil {
+		reg.MustRegister(s.events.Collector())
+	}
 	s.reloadedAt.SetToCurrentTime()
 	metrics.RegisterComponents(reg, metrics.Components{
 		Gateway:   func() *gateway.Handler { return s.cur.Load().gw },
@@ -435,6 +446,9 @@ func (s *Server) Start() (proxyAddr, adminAddr string, err error) {
 			s.fleet.publishHot(ctx, s.tracker, cfg.Hotkeys.Top, cfg.Hotkeys.Interval.D(), s.log)
 		}()
 	}
+	if s.events != nil {
+		s.events.Start() // purges from the application's change streams
+	}
 	s.serve(s.proxy, ln)
 	proxyAddr = ln.Addr().String()
 	if s.admin != nil {
@@ -523,6 +537,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopFleetHot()
 		<-s.fleetHotDone
 	}
+	if s.events != nil {
+		s.events.Close() // each source commits what it applied
+	}
 	// Purges accepted before shutdown still reach the other layers.
 	g := s.cur.Load()
 	gwErr := g.gw.Close()
@@ -558,13 +575,17 @@ func (s *Server) Stats() any {
 			"evictions":   m.Evictions,
 			"expirations": m.Expirations,
 		},
-		"refreshes":     refreshes,
-		"purges":        g.Purges.Load(),
-		"invalidations": g.Invalidations.Load(),
-		"collapsed":     g.Collapsed.Load(),
-		"stored":        g.Stored.Load(),
-		"shed":          g.Shed.Load(),
-		"origin_errors": g.OriginErrors.Load(),
+		"refreshes":      refreshes,
+		"purges":         g.Purges.Load(),
+		"invalidations":  g.Invalidations.Load(),
+		"collapsed":      g.Collapsed.Load(),
+		"stored":         g.Stored.Load(),
+		"shed":           g.Shed.Load(),
+		"origin_errors":  g.OriginErrors.Load(),
+		"write_throughs": g.WriteThroughs.Load(),
+	}
+	if s.events != nil {
+		out["events"] = s.events.Stats()
 	}
 	if u := s.upstreamStats(); u != nil {
 		out["upstreams"] = u
