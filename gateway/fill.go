@@ -48,11 +48,11 @@ type fill struct {
 	store      bool // the response may be stored (request side)
 	asGET      bool // a HEAD sent to the origin as GET
 	reqTime    time.Time
-	gen        uint64    // purge generation when the fill started
+	gen        uint64 // purge generation when the fill started
 	// writeThrough: the answer to a write, stored for its GET after the
 	// write's purge (see writethrough.go); L2 gets it with Replace.
 	writeThrough bool
-	started    time.Time // wall clock, for FetchTime: the injected clock may stand still
+	started      time.Time // wall clock, for FetchTime: the injected clock may stand still
 
 	result     Result        // how the client was answered
 	originTime time.Duration // until the origin's response header
