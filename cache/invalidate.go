@@ -31,14 +31,14 @@ type Invalidator interface {
 
 // A Replacer is an Invalidator that can store the entry a write put in
 // place of what its invalidation removed (a write-through: the answer to a
-// PUT that carries the resource's new state). Replace stores like Set
-// without the fence check: that invalidation's fence would refuse the
-// entry, whose state is newer than the invalidation. A later invalidation
-// removes it as it removes any entry; the gateway calls Replace only after
-// the write's own invalidation was applied to the tier.
+// PUT that carries the resource's new state). Replace stores like Set, but
+// only the fences of invalidations made after `after` refuse the entry:
+// the write's own invalidation, done by then, would refuse it although its
+// state is newer. The gateway calls Replace only after the write's own
+// invalidation was applied to the tier.
 type Replacer interface {
 	Invalidator
-	Replace(ctx context.Context, key string, e *Entry) error
+	Replace(ctx context.Context, key string, e *Entry, after time.Time) error
 }
 
 // FenceFor is how long an Invalidator keeps refusing entries whose fill

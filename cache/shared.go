@@ -73,15 +73,20 @@ func (s *SharedMemory) Get(ctx context.Context, key string) (*Entry, error) {
 // either the check sees the invalidation or the invalidation removes the
 // entry.
 func (s *SharedMemory) Set(ctx context.Context, key string, e *Entry) error {
-	return s.set(ctx, key, e, true)
+	if e.RequestTime.IsZero() || s.now().Sub(e.RequestTime) > FenceFor {
+		return s.set(ctx, key, e, 0)
+	}
+	return s.set(ctx, key, e, e.RequestTime.UnixNano())
 }
 
-// Replace implements Replacer: Set without the fence check.
-func (s *SharedMemory) Replace(ctx context.Context, key string, e *Entry) error {
-	return s.set(ctx, key, e, false)
+// Replace implements Replacer: fenced by invalidations after `after` only.
+func (s *SharedMemory) Replace(ctx context.Context, key string, e *Entry, after time.Time) error {
+	return s.set(ctx, key, e, after.UnixNano()+1)
 }
 
-func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, fence bool) error {
+// set stores e, and removes it again if an invalidation covering it was
+// stamped at or after since (UnixNano; 0: none is checked).
+func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, since int64) error {
 	c := *e
 	c.Tags = append(slices.Clip(e.Tags), PrefixTags(PathOf(key))...)
 	if err := s.idx.Add(key, &c); err != nil {
@@ -91,7 +96,7 @@ func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, fence bool
 		s.idx.Remove(key, &c)
 		return err
 	}
-	if fence && s.fenced(key, &c) {
+	if since != 0 && s.fenced(key, &c, since) {
 		return s.Memory.Delete(ctx, key)
 	}
 	return nil
@@ -107,11 +112,7 @@ func (s *SharedMemory) slot(kind byte, name string) *atomic.Int64 {
 
 // fenced reports whether an invalidation of key or of one of c's tags was
 // made at or after c's fill started.
-func (s *SharedMemory) fenced(key string, c *Entry) bool {
-	start := c.RequestTime.UnixNano()
-	if c.RequestTime.IsZero() || s.now().Sub(c.RequestTime) > FenceFor {
-		return false
-	}
+func (s *SharedMemory) fenced(key string, c *Entry, start int64) bool {
 	if s.slot('k', key).Load() >= start {
 		return true
 	}

@@ -49,9 +49,10 @@ type fill struct {
 	asGET      bool // a HEAD sent to the origin as GET
 	reqTime    time.Time
 	gen        uint64 // purge generation when the fill started
-	// writeThrough: the answer to a write, stored for its GET after the
-	// write's purge (see writethrough.go); L2 gets it with Replace.
-	writeThrough bool
+	// writeThrough (not zero): the answer to a write, stored for its GET
+	// after the write's purge, done then (see writethrough.go); L2 gets it
+	// with Replace, refused by later fences only.
+	writeThrough time.Time
 	started      time.Time // wall clock, for FetchTime: the injected clock may stand still
 
 	result     Result        // how the client was answered
@@ -189,22 +190,8 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	h.ensureDate(resp.Header)
 	h.originInvalidation(ctx, resp)
 	if p, ok := ctx.Value(passKey{}).(*pass); ok {
-		write := p.in != nil && invalidates(p.in.Method)
-		var wt *writeThroughPlan
-		if write {
-			wt = h.planWriteThrough(p.in, p.pol, resp)
-			h.invalidateAfterWrite(ctx, p.in, resp, wt.keepIDs())
-		}
-		if write && p.pol != nil && len(p.pol.Invalidate) > 0 && resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			// Write-path rules: the route names the tags this write made wrong.
-			if tags := p.pol.Expand(p.pol.Invalidate, p.in.URL.EscapedPath()); len(tags) > 0 {
-				if _, err := h.purge(ctx, Purge{Tags: tags}, PurgeWrite); err != nil {
-					h.log.Warn("write-path invalidation failed", "route", p.pol.Pattern, "err", err)
-				}
-			}
-		}
-		if wt != nil {
-			h.writeThrough(ctx, wt, resp)
+		if p.in != nil && invalidates(p.in.Method) {
+			h.afterWrite(ctx, p, resp)
 		}
 		if p.ranged != nil {
 			h.rangeFill(p, resp)
@@ -483,7 +470,7 @@ func (h *Handler) commit(ctx context.Context, f *fill, e *cache.Entry, body []by
 		// marker the purge removed.
 		m := f.primary
 		if h.keep(ctx, f.key, m, func() bool { return f.overtaken(nil, m.Route) }) == nil {
-			h.toL2op(l2op{key: f.key, e: m, done: f.handOffLease(), replace: f.writeThrough}) // the other nodes find marker and variant
+			h.toL2op(l2op{key: f.key, e: m, done: f.handOffLease(), replaceAfter: f.writeThrough}) // the other nodes find marker and variant
 		}
 	}
 	f.release()
@@ -510,7 +497,7 @@ func (h *Handler) store(ctx context.Context, f *fill, e *cache.Entry) bool {
 			// or its Vary marker's (see commit).
 			done = f.handOffLease()
 		}
-		h.toL2op(l2op{key: e.Key, e: e, done: done, replace: f.writeThrough}) // queued: sent after the answer, off the request path
+		h.toL2op(l2op{key: e.Key, e: e, done: done, replaceAfter: f.writeThrough}) // queued: sent after the answer, off the request path
 	}
 	return err == nil
 }
@@ -627,12 +614,48 @@ func (h *Handler) answerWith(resp *http.Response, e *cache.Entry, now time.Time,
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 }
 
+// afterWrite invalidates what a write's answer made wrong: RFC 9111 §4.4
+// and the route's write-path rules; and stores the answer for its GET if
+// it is the target's new state (write-through). A write-through's purge
+// is one, with the rules' tags: its entry counts from it, and a purge
+// after it would remove the entry.
+func (h *Handler) afterWrite(ctx context.Context, p *pass, resp *http.Response) {
+	var tags []string
+	if p.pol != nil && len(p.pol.Invalidate) > 0 && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Write-path rules: the route names the tags this write made wrong.
+		tags = p.pol.Expand(p.pol.Invalidate, p.in.URL.EscapedPath())
+	}
+	if wt := h.planWriteThrough(p.in, p.pol, resp); wt != nil {
+		res, err := h.invalidateAfterWrite(ctx, p.in, resp, wt.keepIDs(), tags)
+		if err != nil {
+			// Not applied to L2 in time: its entry could land before the
+			// purge. No write-through then; the next GET fills.
+			h.log.Warn("write-through skipped: the write's invalidation did not complete", "url", p.in.URL.String(), "err", err)
+			return
+		}
+		wt.gen = res.gen
+		h.writeThrough(ctx, wt, resp)
+		return
+	}
+	if _, err := h.invalidateAfterWrite(ctx, p.in, resp, nil, nil); err != nil {
+		h.log.Warn("RFC 9111 §4.4 invalidation failed", "url", p.in.URL.String(), "err", err)
+	}
+	if len(tags) > 0 {
+		if _, err := h.purge(ctx, Purge{Tags: tags}, PurgeWrite); err != nil {
+			h.log.Warn("write-path invalidation failed", "route", p.pol.Pattern, "err", err)
+		}
+	}
+}
+
+// errNoTargets says a write's answer named nothing to invalidate.
+var errNoTargets = errors.New("gateway: nothing to invalidate")
+
 // invalidateAfterWrite removes the stored responses a successful unsafe
-// request made stale (RFC 9111 §4.4).
+// request made stale (RFC 9111 §4.4), and the entries of tags.
 //
 // keep are the IDs of the entries a write-through is about to store in
 // place of what the purge removes (see writethrough.go).
-func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, resp *http.Response, keep []string) {
+func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, resp *http.Response, keep, tags []string) (PurgeResult, error) {
 	scheme := "http"
 	if in.TLS != nil {
 		scheme = "https"
@@ -640,22 +663,20 @@ func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, re
 	target := &url.URL{Scheme: scheme, Host: in.Host, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
 	targets := httpcache.InvalidationTargets(in.Method, resp.StatusCode, target, resp.Header)
 	if len(targets) == 0 {
-		return
+		return PurgeResult{}, errNoTargets
 	}
 	// The one invalidation path: stamped, applied, counted and handed to
 	// OnPurge (the other nodes and layers) like any purge.
-	p := Purge{Keep: keep}
+	p := Purge{Keep: keep, Tags: tags}
 	for _, u := range targets {
 		if u.Host != "" {
 			p.URLs = append(p.URLs, u.String())
 		}
 	}
 	if len(p.URLs) == 0 {
-		return
+		return PurgeResult{}, errNoTargets
 	}
-	if _, err := h.purge(ctx, p, PurgeRFC); err != nil {
-		h.log.Warn("RFC 9111 §4.4 invalidation failed", "url", target.String(), "err", err)
-	}
+	return h.purge(ctx, p, PurgeRFC)
 }
 
 // ensureDate adds Date to a response that lacks one (RFC 9110 §6.6.1).

@@ -103,7 +103,7 @@ func raise(a *atomic.Uint64, gen uint64) {
 }
 
 // stamp records a purge of the given tags, keys and prefixes.
-func (g *generations) stamp(tags, keys, prefixes []string) {
+func (g *generations) stamp(tags, keys, prefixes []string) uint64 {
 	gen := g.seq.Add(1)
 	at := g.now().UnixNano()
 	for _, t := range tags {
@@ -117,7 +117,7 @@ func (g *generations) stamp(tags, keys, prefixes []string) {
 		raiseTime(&g.times[i], at)
 	}
 	if len(prefixes) == 0 {
-		return
+		return gen
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -135,6 +135,7 @@ func (g *generations) stamp(tags, keys, prefixes []string) {
 		raise(&g.floor, os.gen)
 		raiseTime(&g.floorAt, os.at)
 	}
+	return gen
 }
 
 // raiseTime stores t in a unless a holds a later time.

@@ -61,7 +61,10 @@ type l2op struct {
 	key     string
 	e       *cache.Entry
 	done    func()
-	replace bool // a write-through: written with cache.Replacer.Replace where L2 has it
+	// replaceAfter (not zero): a write-through, written with
+	// cache.Replacer.Replace where L2 has it, past the fences of the
+	// write's own purge, done by then.
+	replaceAfter time.Time
 }
 
 // Breaker: after l2BreakerFailures failures in a row, L2 is left alone for
@@ -185,8 +188,8 @@ func (l *l2) apply(op l2op) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	var err error
-	if r, ok := l.tier.(cache.Replacer); ok && op.replace && op.e != nil {
-		err = r.Replace(ctx, op.key, op.e)
+	if r, ok := l.tier.(cache.Replacer); ok && !op.replaceAfter.IsZero() && op.e != nil {
+		err = r.Replace(ctx, op.key, op.e, op.replaceAfter)
 	} else if op.e != nil {
 		err = l.tier.Set(ctx, op.key, op.e)
 	} else {
@@ -260,6 +263,17 @@ func (l *l2) result(err error) {
 // l2PurgeTimeouts is how many lookup deadlines a purge may take in L2:
 // it walks indexes and deletes what they name.
 const l2PurgeTimeouts = 20
+
+// purgeWait bounds how long a purge waits for L2 to apply it: its own
+// call's deadline and as long again for the purges queued before it. A
+// write-through's wait holds the write's answer: shorter, and past it the
+// write-through is skipped.
+func (l *l2) purgeWait(writeThrough bool) time.Duration {
+	if writeThrough {
+		return max(10*l.timeout, 50*time.Millisecond)
+	}
+	return max(2*l2PurgeTimeouts*l.timeout, 250*time.Millisecond)
+}
 
 // invalidate applies a purge to an L2 that can (see cache.Invalidator),
 // under its own deadline. An error means entries of the purge may be left

@@ -75,6 +75,8 @@ type PurgeResult struct {
 	// (random: see Versions).
 	Versions map[string]uint64 `json:"versions,omitempty"`
 	Soft     bool              `json:"soft,omitempty"`
+
+	gen uint64 // the generation the purge stamped (see writethrough.go)
 }
 
 // ranger is a tier that can list its entries (cache.Memory).
@@ -192,11 +194,15 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		}
 		p.Versions, versionErr = h.newVersions(ctx, names, p.Versions, kind)
 	}
-	h.gens.stamp(stamps, keys, p.Prefixes)
+	gen := h.gens.stamp(stamps, keys, p.Prefixes)
 	if kind == PurgeRemote && len(p.Keep) > 0 {
 		h.kept.add(p.Keep, h.now())
 	}
-	res := PurgeResult{Soft: p.Soft}
+	res := PurgeResult{Soft: p.Soft, gen: gen}
+	// With an L2 that applies purges, the node that made a purge applied
+	// it to L2 (below): the nodes that hear it clear their L1 alone. (A
+	// delete of theirs could land after a write-through's entry.)
+	toL2 := !(kind == PurgeRemote && h.l2 != nil && h.l2.inv != nil)
 	ctx = context.WithoutCancel(ctx) // a purge half done is worse than one finished late
 
 	if p.All {
@@ -212,11 +218,11 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	h.core.adoptVersions(p.Versions)
 	for _, tag := range p.Tags {
 		for _, key := range h.tags.Keys(tag) {
-			res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
+			res.Affected += h.invalidateKey(ctx, key, p.Soft, now, toL2)
 		}
 	}
 	for _, key := range keys {
-		res.Affected += h.invalidateURL(ctx, key, p.Soft, now)
+		res.Affected += h.invalidateURL(ctx, key, p.Soft, now, toL2)
 	}
 	if len(p.Prefixes) > 0 {
 		if rg, ok := h.tier.(ranger); ok {
@@ -232,7 +238,7 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 				return true
 			})
 			for _, key := range matched {
-				res.Affected += h.invalidateKey(ctx, key, p.Soft, now)
+				res.Affected += h.invalidateKey(ctx, key, p.Soft, now, toL2)
 			}
 		}
 	}
@@ -249,7 +255,14 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 		}
 		// A write-through's purge waits too: its entry goes to L2 after
 		// the purge, which would remove it.
-		l2Err = h.purges.add(ctx, cache.Invalidation{Keys: keys, Tags: tags, Prefixes: p.Prefixes}, p, kind == PurgeAPI || len(p.Keep) > 0)
+		//
+		// An event's purge waits as well: its source acknowledges the event
+		// only once the fleet has it. Each wait is bounded, as purges queue
+		// behind one that L2 keeps refusing.
+		wait := kind == PurgeAPI || kind == PurgeEvent || len(p.Keep) > 0
+		wctx, cancel := context.WithTimeout(ctx, h.l2.purgeWait(len(p.Keep) > 0))
+		l2Err = h.purges.add(wctx, cache.Invalidation{Keys: keys, Tags: tags, Prefixes: p.Prefixes}, p, wait)
+		cancel()
 		queued = true
 	}
 	h.stats.Purges.Add(1)
@@ -261,6 +274,11 @@ func (h *Handler) purge(ctx context.Context, p Purge, kind PurgeKind) (PurgeResu
 	}
 	if kind != PurgeRemote && !queued && h.publish != nil { // (a remote purge may arrive while New joins the Bus)
 		h.publish(p)
+	}
+	if versionErr != nil || l2Err != nil {
+		// Not shared: a retry of it (same ID) must be applied again, not
+		// taken as a duplicate.
+		h.seen.forget(p.ID)
 	}
 	if versionErr != nil {
 		return res, fmt.Errorf("%w: namespace versions: %w", ErrPurgeNotShared, versionErr)
@@ -310,20 +328,20 @@ func (h *Handler) newVersions(ctx context.Context, names []string, carried map[s
 // invalidateURL invalidates the entry of a URL's base key and every scoped
 // or dimensioned entry of the URL (keys that extend base with a scope
 // suffix), which carry the URL's tag (see urlTag).
-func (h *Handler) invalidateURL(ctx context.Context, base string, soft bool, now time.Time) int {
-	n := h.invalidateKey(ctx, base, soft, now)
+func (h *Handler) invalidateURL(ctx context.Context, base string, soft bool, now time.Time, toL2 bool) int {
+	n := h.invalidateKey(ctx, base, soft, now, toL2)
 	for _, k := range h.tags.Keys(urlTag(base)) {
-		n += h.invalidateKey(ctx, k, soft, now)
+		n += h.invalidateKey(ctx, k, soft, now, toL2)
 	}
 	return n
 }
 
-// invalidateKey removes the entry under key, or marks it stale (soft). It
-// returns 1 if there was an entry.
-func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now time.Time) int {
+// invalidateKey removes the entry under key, or marks it stale (soft), in
+// L1 and (toL2) in L2. It returns 1 if there was an entry.
+func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now time.Time, toL2 bool) int {
 	e, _ := h.tier.Get(ctx, key)
 	if e == nil {
-		if h.l2 != nil && h.l2.inv == nil {
+		if toL2 && h.l2 != nil && h.l2.inv == nil {
 			// L2 may hold what L1 does not, and does not apply purges
 			// itself (an Invalidator L2 gets the whole purge, once).
 			h.deleteL2(key)
@@ -336,10 +354,18 @@ func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now 
 		c.Lifetime = min(c.Lifetime, c.Age(now)) // stale from now on
 		if err := h.tags.Add(key, c); err == nil {
 			if h.tier.Set(ctx, key, c) == nil {
-				h.toL2(key, c, nil)
+				if toL2 {
+					h.toL2(key, c, nil)
+				}
 				return 1
 			}
 		}
+	}
+	if !toL2 {
+		if err := h.tier.Delete(ctx, key); err != nil {
+			h.tierFailed("delete", key, err)
+		}
+		return 1
 	}
 	h.tierDelete(ctx, key)
 	return 1
@@ -433,6 +459,22 @@ type purgeIDs struct {
 	set  map[string]struct{}
 	ring [4096]string
 	next int
+}
+
+// forget drops id, if it is remembered: a purge that failed to reach the
+// fleet, retried with its ID, is applied again.
+func (s *purgeIDs) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.set[id]; !ok {
+		return
+	}
+	delete(s.set, id)
+	for i, v := range s.ring { // rare (a purge that failed): a scan
+		if v == id {
+			s.ring[i] = "" // or its turn would drop a later add of id
+		}
+	}
 }
 
 // add records id and reports whether it was new.

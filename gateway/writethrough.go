@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ type writeThroughPlan struct {
 	pol      *policy.Policy
 	entryID  uint64
 	markerID uint64 // for a Vary marker the entry may need
+	gen      uint64 // the generation the write's purge stamped
 }
 
 // planWriteThrough reports whether resp, the answer to the write in, is to
@@ -49,7 +51,19 @@ func (h *Handler) planWriteThrough(in *http.Request, writePol *policy.Policy, re
 	if in.Method != http.MethodPut && in.Method != http.MethodPatch {
 		return nil
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || resp.StatusCode == http.StatusNoContent || resp.ContentLength == 0 {
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusCreated, http.StatusNonAuthoritativeInfo:
+		// 202 and the others describe the request, not the resource.
+	default:
+		return nil
+	}
+	if resp.ContentLength == 0 {
+		return nil
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// The write passed with its client's Accept-Encoding: an encoded
+		// answer would be stored as if it were not (a fill asks for what
+		// moat decodes). moat encodes the identity one itself.
 		return nil
 	}
 	if _, partial := resp.Header["Content-Range"]; partial {
@@ -107,8 +121,10 @@ func (h *Handler) writeThrough(ctx context.Context, wt *writeThroughPlan, resp *
 	}
 	ctx = context.WithoutCancel(ctx)
 	now := h.now()
+	// The fill counts from the write's own purge: any purge after it (a
+	// concurrent write's) overtakes it, here and in L2 (Replace's after).
 	f := &fill{h: h, pol: wt.pol, key: q.key, base: q.base, reqCC: q.cc, auth: q.auth, in: q.r,
-		store: !q.cc.NoStore, reqTime: now, started: time.Now(), gen: h.gens.current(), writeThrough: true}
+		store: !q.cc.NoStore, reqTime: now, started: time.Now(), gen: wt.gen, writeThrough: now}
 	if m, _ := h.tier.Get(ctx, q.key); m != nil && m.VaryMarker && m.Key == q.key {
 		f.primary = m
 	}

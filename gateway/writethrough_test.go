@@ -15,12 +15,12 @@ import (
 
 // Replace makes the test fleet's shared tier a cache.Replacer, through the
 // codec as its Set is.
-func (r remoteInvalidator) Replace(ctx context.Context, key string, e *cache.Entry) error {
+func (r remoteInvalidator) Replace(ctx context.Context, key string, e *cache.Entry, after time.Time) error {
 	c, err := cache.DecodeEntry(cache.AppendEntry(nil, e))
 	if err != nil {
 		return err
 	}
-	return r.inv.(cache.Replacer).Replace(ctx, key, c)
+	return r.inv.(cache.Replacer).Replace(ctx, key, c, after)
 }
 
 // bookOrigin keeps /books/{id} in memory: GET answers the current state,
@@ -101,8 +101,13 @@ func TestWriteThroughIsAHitOnEveryNode(t *testing.T) {
 	fl := newSharedFleet(t, o.origin, bookRoutes, nil)
 	a, b, c := fl.start(), fl.start(), fl.start()
 	for _, n := range []*node{a, b, c} {
-		if r := n.do(t, "GET", "/books/1"); r.body != "old /books/1" {
+		w := n.gw.l2.Written.Load()
+		r := n.do(t, "GET", "/books/1")
+		if r.body != "old /books/1" {
 			t.Fatalf("first read: %q", r.body)
+		}
+		if r.header.Get("X-Cache") == "MISS" {
+			n.written(t, w+1) // a fill that reaches L2 after the write is fenced, and so removes it from L2
 		}
 	}
 	gets := o.count("GET /books/1")

@@ -145,17 +145,23 @@ const fenceSkew = time.Second
 // cache.Invalidator).
 func (t *Tier) Set(ctx context.Context, key string, e *cache.Entry) (err error) {
 	defer t.c.observed("set", time.Now(), &err)
-	return t.set(ctx, key, e, true)
+	// Fences are stamped with the purging node's clock: allow it to be
+	// behind this one's by up to fenceSkew (a fill that started just after
+	// a purge is then not written to L2, at worst).
+	return t.set(ctx, key, e, e.RequestTime.Add(-fenceSkew))
 }
 
-// Replace implements cache.Replacer: Set without the fence check, for the
-// entry a write put in place of what its own purge removed.
-func (t *Tier) Replace(ctx context.Context, key string, e *cache.Entry) (err error) {
+// Replace implements cache.Replacer: for the entry a write put in place of
+// what its own purge removed, fenced only by purges stamped after `after`
+// (the write's node stamped its own before then, on its own clock).
+func (t *Tier) Replace(ctx context.Context, key string, e *cache.Entry, after time.Time) (err error) {
 	defer t.c.observed("set", time.Now(), &err)
-	return t.set(ctx, key, e, false)
+	return t.set(ctx, key, e, after.Add(time.Millisecond))
 }
 
-func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, fence bool) error {
+// set stores e, and deletes it again if a fence of its key or tags is as
+// recent as since (skipped for fills older than cache.FenceFor).
+func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, since time.Time) error {
 	c := t.c
 	rc, err := c.r()
 	if err != nil {
@@ -198,7 +204,7 @@ func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, fence bool) 
 			return err
 		}
 	}
-	if !fence || e.RequestTime.IsZero() || now.Sub(e.RequestTime) > cache.FenceFor {
+	if e.RequestTime.IsZero() || now.Sub(e.RequestTime) > cache.FenceFor {
 		return nil
 	}
 	fences := make(rueidis.Commands, 0, 1+len(tags))
@@ -206,10 +212,7 @@ func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, fence bool) 
 	for _, tag := range tags {
 		fences = append(fences, rc.B().Get().Key(c.tagFenceKey(tag)).Build())
 	}
-	// Fences are stamped with the purging node's clock: allow it to be
-	// behind this one's by up to fenceSkew (a fill that started just after
-	// a purge is then not written to L2, at worst).
-	start := e.RequestTime.Add(-fenceSkew).UnixMilli()
+	start := since.UnixMilli()
 	for _, r := range rc.DoMulti(ctx, fences...) {
 		at, err := r.AsInt64()
 		if rueidis.IsRedisNil(err) {

@@ -118,7 +118,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "struct_got_scalar",
 			in:   "cache: big\n",
-			want: []string{`moat.yaml:1: cache: want a mapping with keys memory, max_object_size, heuristic_max, coalesce_timeout, hit_for_miss, client_cache_control, range_requests, name, targeted_cache_control, compression, refresh_concurrency, refresh_budget, redis, got "big"`},
+			want: []string{`moat.yaml:1: cache: want a mapping with keys memory, max_object_size, heuristic_max, coalesce_timeout, hit_for_miss, client_cache_control, range_requests, name, targeted_cache_control, compression, refresh_concurrency, refresh_budget, redis, memcached, nats_bus, got "big"`},
 		},
 		{
 			name: "list_got_mapping",

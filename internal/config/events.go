@@ -213,6 +213,7 @@ type RedisStreamSource struct {
 // Event defaults.
 const (
 	DefaultEventDedupe     = 100_000
+	MaxEventDedupe         = 2_000_000
 	DefaultEventAckWait    = Duration(30 * time.Second)
 	DefaultEventClaimAfter = Duration(30 * time.Second)
 )
@@ -270,8 +271,8 @@ func castWhen(w map[string]StringList) map[string][]string {
 
 func (k *checker) events() {
 	e := &k.c.Events
-	if e.Dedupe < 0 {
-		k.errorf("events.dedupe", nil, "must not be negative (default %d), got %d", DefaultEventDedupe, e.Dedupe)
+	if e.Dedupe < 0 || e.Dedupe > MaxEventDedupe {
+		k.errorf("events.dedupe", nil, "want 0 (default %d) to %d IDs (each takes up to about 200 bytes), got %d", DefaultEventDedupe, MaxEventDedupe, e.Dedupe)
 	}
 	if e.Node != "" && !eventSourceName.MatchString(e.Node) {
 		k.errorf("events.node", nil, "want letters, digits, '-' and '_' (up to 64), got %q", e.Node)
@@ -297,6 +298,13 @@ func (k *checker) events() {
 		}
 		if len(s.Rules) == 0 {
 			k.errorf(base+".rules", []string{base}, "required: at least one rule mapping events to purges")
+		}
+		for j, r := range s.Rules {
+			for n, route := range r.Routes {
+				if !k.hasRoute(route) {
+					k.errorf(fmt.Sprintf("%s.rules[%d].routes[%d]", base, j, n), nil, "no route %q in routes (write it as its match: is written)", route)
+				}
+			}
 		}
 		if _, errs := mapping.Compile(s.MappingRules()); len(errs) > 0 {
 			for _, err := range errs {
@@ -345,6 +353,8 @@ func (k *checker) eventTransport(base string, s *EventSource) {
 		k.natsURL(nb+".url", nb, s.NATS.URL)
 		if s.NATS.Subject == "" {
 			k.errorf(nb+".subject", []string{nb}, "required: the subject to subscribe to, e.g. catalog.>")
+		} else if !natsSubject(s.NATS.Subject, true) {
+			k.errorf(nb+".subject", nil, "want dot-separated tokens (wildcards * and a last >), got %q", s.NATS.Subject)
 		}
 	case s.JetStream != nil:
 		jb := base + ".jetstream"
@@ -363,6 +373,9 @@ func (k *checker) eventTransport(base string, s *EventSource) {
 		k.redisAddrs(rb, s.RedisPubSub.Addrs)
 		if len(s.RedisPubSub.Channels)+len(s.RedisPubSub.Patterns) == 0 {
 			k.errorf(rb+".channels", []string{rb}, "required: channels or patterns to subscribe to")
+		}
+		if slices.Contains(s.RedisPubSub.Channels, "") || slices.Contains(s.RedisPubSub.Patterns, "") {
+			k.errorf(rb+".channels", []string{rb + ".patterns"}, "an empty channel or pattern")
 		}
 	case s.RedisStream != nil:
 		rb := base + ".redis_stream"
@@ -431,4 +444,16 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("want a value or a list of values")
+}
+
+// hasRoute reports whether routes has one whose match is pattern (spaces
+// around and between its method and path aside).
+func (k *checker) hasRoute(pattern string) bool {
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, r := range k.c.Routes {
+		if norm(r.Match) == norm(pattern) {
+			return true
+		}
+	}
+	return false
 }

@@ -66,8 +66,8 @@ func (k *checker) memcached() {
 		if nb.Grace < 0 {
 			k.errorf("cache.nats_bus.grace", nil, "must not be negative")
 		}
-		if strings.ContainsAny(nb.Subject, " \t*>") {
-			k.errorf("cache.nats_bus.subject", nil, "a subject to publish to: no spaces or wildcards, got %q", nb.Subject)
+		if nb.Subject != "" && !natsSubject(nb.Subject, false) {
+			k.errorf("cache.nats_bus.subject", nil, "a subject to publish to: dot-separated tokens, no spaces or wildcards, got %q", nb.Subject)
 		}
 	}
 	if m == nil {
@@ -76,17 +76,59 @@ func (k *checker) memcached() {
 	if len(m.Servers) == 0 {
 		k.errorf("cache.memcached.servers", []string{"cache.memcached"}, "required: the memcached servers, e.g. [\"127.0.0.1:11211\"]")
 	}
+	seen := map[string]bool{}
 	for i, s := range m.Servers {
-		k.remoteAddr(fmt.Sprintf("cache.memcached.servers[%d]", i), "cache.memcached.servers", s)
+		key := fmt.Sprintf("cache.memcached.servers[%d]", i)
+		if seen[s] {
+			k.errorf(key, []string{"cache.memcached.servers"}, "%q is listed twice", s)
+		}
+		seen[s] = true
+		if strings.HasPrefix(s, "/") {
+			continue // a Unix socket
+		}
+		k.remoteAddr(key, "cache.memcached.servers", s)
 	}
 	if m.Timeout < 0 || m.Timeout > Duration(5*time.Second) {
 		k.errorf("cache.memcached.timeout", nil, "want a positive duration up to 5s (default %s), got %s", DefaultMemcachedTimeout, m.Timeout)
 	}
-	if strings.ContainsAny(m.KeyPrefix, " \t\r\n") || len(m.KeyPrefix) > 200 {
-		k.errorf("cache.memcached.key_prefix", nil, "printable, without spaces, at most 200 bytes")
+	if !printableASCII(m.KeyPrefix) || len(m.KeyPrefix) > 200 {
+		k.errorf("cache.memcached.key_prefix", nil, "printable ASCII without spaces, at most 200 bytes (memcached's item names), got %q", m.KeyPrefix)
 	}
 	if m.MaxObjectSize < 0 || m.CompressAbove < 0 || m.WriteQueue < 0 {
 		k.errorf("cache.memcached", nil, "max_object_size, compress_above and write_queue must not be negative")
 	}
 }
 
+
+// printableASCII reports whether s is printable ASCII without spaces.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// natsSubject reports whether s is a NATS subject: dot-separated non-empty
+// tokens of printable ASCII; with wildcards, a token may be "*" and the
+// last one ">".
+func natsSubject(s string, wildcards bool) bool {
+	if s == "" || !printableASCII(s) {
+		return false
+	}
+	tokens := strings.Split(s, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return false
+		case t == "*" || (t == ">" && i == len(tokens)-1):
+			if !wildcards {
+				return false
+			}
+		case strings.ContainsAny(t, "*>"):
+			return false
+		}
+	}
+	return true
+}

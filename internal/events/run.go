@@ -142,6 +142,7 @@ func (r *Runner) deliver(ctx context.Context, s *running, m Message) error {
 			return nil
 		}
 	}
+	rejected := 0
 	for i, mp := range res.Purges {
 		p := gateway.Purge{Tags: mp.Tags, URLs: mp.URLs, Prefixes: mp.Prefixes, Routes: mp.Routes, All: mp.All, Soft: mp.Soft}
 		if res.ID != "" {
@@ -150,15 +151,27 @@ func (r *Runner) deliver(ctx context.Context, s *running, m Message) error {
 			p.ID = "event:" + s.name + ":" + res.ID + ":" + strconv.Itoa(i)
 		}
 		pr, err := r.o.Apply(ctx, p)
+		if errors.Is(err, gateway.ErrBadPurge) && len(p.Routes) > 0 {
+			// A route this configuration does not have (a reload removed
+			// it): counted, and the rest of the purge still applies.
+			r.deadLetter(s, deadRejected, m, err)
+			p.Routes = nil
+			if p.Empty() {
+				rejected++
+				continue
+			}
+			pr, err = r.o.Apply(ctx, p)
+		}
 		switch {
 		case errors.Is(err, gateway.ErrBadPurge):
 			r.deadLetter(s, deadRejected, m, err)
-			return nil
-		case errors.Is(err, gateway.ErrPurgeNotShared):
-			// Applied here and queued for the fleet, which the gateway
-			// retries: the event is done.
-			r.log.Warn("event purge not shared yet", "source", s.name, "err", err)
+			rejected++
+			continue
 		case err != nil:
+			// Not applied, or applied here but not shared with the fleet
+			// (L2 or the versions store refused it): not acknowledged, so
+			// the source delivers it again; the gateway does not take the
+			// retry for a duplicate.
 			s.failed.Add(1)
 			return err
 		}
@@ -174,7 +187,9 @@ func (r *Runner) deliver(ctx context.Context, s *running, m Message) error {
 	if dedupeKey != "" {
 		r.seen.add(dedupeKey)
 	}
-	s.applied.Add(1)
+	if rejected < len(res.Purges) {
+		s.applied.Add(1)
+	}
 	return nil
 }
 
