@@ -125,9 +125,9 @@ func TestHangUntilContextEnds(t *testing.T) {
 			m := newMemory(t)
 			ft := faulttier.New(m)
 			ft.Inject(faulttier.Fault{Hang: true}, op)
+			start := time.Now() // before the deadline is set: a loaded machine may pause between the two
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			defer cancel()
-			start := time.Now()
 			err := call(ctx, ft, op, "k")
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err = %v, want one wrapping context.DeadlineExceeded", err)
