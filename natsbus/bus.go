@@ -31,10 +31,11 @@ type Options struct {
 	Node string
 	// Grace is how long the connection may stay down before the members
 	// stop trusting what they hold, and again each Grace while it is down.
-	// Default 5s.
+	// It is also how often a member that sent purges meanwhile sends a
+	// tail (see the package comment). Default 5s.
 	Grace time.Duration
 	// Queue bounds the purges waiting for the NATS client; past it they
-	// are dropped and counted. Default 10,000.
+	// are dropped, counted, and the other nodes told. Default 10,000.
 	Queue int
 	// Logger receives the bus's warnings. Default slog.Default().
 	Logger *slog.Logger
@@ -63,21 +64,34 @@ type Bus struct {
 	instance  string // tells this Bus's members from those of another process
 	nc        *natsgo.Conn
 	sub       *natsgo.Subscription
-	queue     chan []byte
+	queue     chan outgoing
+	wake      chan struct{} // the send goroutine: a purge was dropped, or tail every stream (force)
 	closing   chan struct{}
 	workers   sync.WaitGroup // sender and watcher
 	closeOnce sync.Once
 
 	mu      sync.Mutex
 	members map[*member]struct{}
+	streams map[*member]struct{} // the members the send goroutine may owe a tail: members, and those that left until it owes none
 	next    int
 	everUp  bool          // the connection was up once: members joining now hear from the start
 	up      chan struct{} // closed when everUp is set
 
 	downSince atomic.Int64 // UnixNano the connection went down (or New started); 0 while up
 
-	published, received, dropped, malformed, lost atomic.Int64
-	dropWarn, malformedWarn                       limiter
+	// The send side's flags: a member has numbers no message handed over
+	// carries (owed), and tail every stream (force: reconnected).
+	owed, force atomic.Bool
+
+	// The receive side's sequence checks (see receive). Moments on mono.
+	heard       *senders
+	listenSince atomic.Int64 // the subscription was first in place; never until then
+	firstJoin   atomic.Int64 // the first Join; never until then
+	lastLost    atomic.Int64 // every member was last told lost; 0: never
+
+	published, received, dropped, malformed, lost, gaps, duplicates atomic.Int64
+	tails                                                           atomic.Int64 // handed to the client (for tests)
+	dropWarn, malformedWarn, gapWarn, duplicateWarn                 limiter
 }
 
 var _ gateway.Bus = (*Bus)(nil)
@@ -87,9 +101,16 @@ type BusStats struct {
 	Published int64 // purges handed to the NATS client
 	Received  int64 // purges from other members delivered here
 	Dropped   int64 // purges that could not be published (queue or client buffer full, too big, closed)
-	Malformed int64 // messages on the subject that were no purge (too big, not an envelope), dropped
-	Lost      int64 // times the members were told they may have missed purges
-	Connected bool
+	Malformed int64 // messages on the subject that were no purge (too big, not an envelope, no sequence number), dropped
+	Lost      int64 // times the members were told they may have missed purges (Gaps included)
+	// Gaps counts the times a sender's numbers skipped some never heard
+	// here, which no earlier lost covered: each told the members lost.
+	Gaps int64
+	// Duplicates counts purges numbered at or below the last heard from
+	// their sender (heard twice, or out of order), dropped.
+	Duplicates int64
+	Senders    int // senders whose last number is remembered (at most 4,096)
+	Connected  bool
 }
 
 // New connects to NATS and subscribes to the subject. It returns at once
@@ -115,9 +136,12 @@ func New(o Options) (*Bus, error) {
 		o.Logger = slog.Default()
 	}
 	o.Logger = o.Logger.With("bus", "nats", "node", o.Node)
-	b := &Bus{o: o, instance: randomID(), queue: make(chan []byte, o.Queue), closing: make(chan struct{}),
-		members: map[*member]struct{}{}, up: make(chan struct{})}
+	b := &Bus{o: o, instance: randomID(), queue: make(chan outgoing, o.Queue), wake: make(chan struct{}, 1),
+		closing: make(chan struct{}), members: map[*member]struct{}{}, streams: map[*member]struct{}{},
+		up: make(chan struct{}), heard: newSenders(maxSenders)}
 	b.downSince.Store(time.Now().UnixNano()) // until the connect handler says otherwise
+	b.listenSince.Store(never)
+	b.firstJoin.Store(never)
 	nc, err := natsgo.Connect(o.URL, b.clientOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: URL: %w", ErrOptions, err)
@@ -143,11 +167,13 @@ func New(o Options) (*Bus, error) {
 		nc.Close()
 		return nil, fmt.Errorf("%w: Subject %q: %w", ErrOptions, o.Subject, err)
 	}
+	b.mu.Lock()
 	b.sub = sub
+	b.mu.Unlock()
 	if nc.IsConnected() {
 		// The subscription is in place once the server answers: purges
 		// published from now on reach the members.
-		_ = nc.FlushTimeout(2 * time.Second)
+		b.listening(nc)
 	}
 	b.workers.Add(2)
 	go b.send()
@@ -172,9 +198,16 @@ func (b *Bus) clientOptions() []natsgo.Option {
 			b.o.Logger.Warn("natsbus: disconnected; purges may pass this node by", "err", err)
 		}),
 		natsgo.ReconnectHandler(func(c *natsgo.Conn) {
-			_ = c.FlushTimeout(2 * time.Second) // the subscription is in place again
+			b.listening(c) // the subscription is in place again
 			b.downSince.Store(0)
 			b.lostAll("reconnected: purges published meanwhile were not heard")
+			// What this node wrote as the connection broke may be lost:
+			// every stream sends its last number again.
+			b.force.Store(true)
+			select {
+			case b.wake <- struct{}{}:
+			default:
+			}
 		}),
 		natsgo.ErrorHandler(func(_ *natsgo.Conn, _ *natsgo.Subscription, err error) {
 			if errors.Is(err, natsgo.ErrSlowConsumer) {
@@ -195,7 +228,7 @@ func (b *Bus) clientOptions() []natsgo.Option {
 
 // connected runs when the first connection is up: the members that
 // joined before may have cached without hearing purges.
-func (b *Bus) connected(*natsgo.Conn) {
+func (b *Bus) connected(c *natsgo.Conn) {
 	b.downSince.Store(0)
 	b.mu.Lock()
 	var early []*member
@@ -208,38 +241,112 @@ func (b *Bus) connected(*natsgo.Conn) {
 			}
 		}
 	}
+	subscribed := b.sub != nil // else New subscribes, and calls listening, after this
 	b.mu.Unlock()
+	if subscribed {
+		b.listening(c)
+	}
 	if len(early) > 0 {
-		b.tell(early, "connected after the members joined without NATS")
+		b.tell(early, false, nil, "connected after the members joined without NATS")
 	}
 }
 
-// send hands queued purges to the client until Close, then what is left.
+// listening waits until the server has the subscription, then notes the
+// moment, the first time: numbers taken since are heard here unless lost
+// (see receive).
+func (b *Bus) listening(c *natsgo.Conn) {
+	if c.FlushTimeout(2*time.Second) == nil {
+		b.listenSince.CompareAndSwap(never, mono())
+	}
+}
+
+// send numbers queued purges and hands them to the client, and sends the
+// tails, until Close; then it sends what is left. It alone numbers the
+// members' messages, so they go out in the order of their numbers.
 func (b *Bus) send() {
 	defer b.workers.Done()
+	t := time.NewTicker(b.o.Grace)
+	defer t.Stop()
 	for {
 		select {
-		case body := <-b.queue:
-			b.put(body)
-		case <-b.closing:
-			for {
-				select {
-				case body := <-b.queue:
-					b.put(body)
-				default:
-					return
-				}
+		case out := <-b.queue:
+			b.put(out)
+			if len(b.queue) == 0 {
+				b.settle(false)
 			}
+		case <-b.wake:
+			if len(b.queue) == 0 { // else after the queue, which carries the numbers too
+				b.settle(false)
+			}
+		case <-t.C:
+			b.settle(true)
+		case <-b.closing:
+			for len(b.queue) > 0 { // this goroutine alone takes from the queue
+				b.put(<-b.queue)
+			}
+			b.settle(true)
+			return
 		}
 	}
 }
 
-func (b *Bus) put(body []byte) {
-	if err := b.nc.Publish(b.o.Subject, body); err != nil {
+// put numbers a purge and hands it to the client. A purge the client
+// refuses keeps its number: the next message of its stream shows it.
+func (b *Bus) put(out outgoing) {
+	m := out.m
+	m.fold()
+	prior := m.seqAt
+	m.seq++
+	m.seqAt = m.age()
+	if err := b.nc.Publish(b.o.Subject, stamp(out.body, m.seqAt, prior, m.seq)); err != nil {
+		b.owed.Store(true)
 		b.drop(err)
 		return
 	}
+	m.told = m.seq
 	b.published.Add(1)
+}
+
+// settle sends the tails owed: for the numbers of purges dropped that no
+// message handed over carries yet, at once; every Grace (periodic), for
+// the streams that moved since their last tail, so that a purge lost on
+// the way shows within about Grace even if its sender falls silent; and
+// for every stream after a reconnect (force). A tail the client refuses
+// is sent again at the next periodic settle.
+func (b *Bus) settle(periodic bool) {
+	force := b.force.Swap(false)
+	owed := b.owed.Swap(false)
+	if !periodic && !force && !owed {
+		return
+	}
+	b.mu.Lock()
+	streams := make([]*member, 0, len(b.streams))
+	for m := range b.streams {
+		streams = append(streams, m)
+	}
+	b.mu.Unlock()
+	for _, m := range streams {
+		m.fold()
+		if m.seq > 0 && (force || m.told < m.seq || periodic && m.tailed < m.seq) {
+			b.tail(m)
+		}
+		if periodic && m.left.Load() && m.skipped.Load() == 0 && m.tailed == m.seq && len(b.queue) == 0 {
+			b.mu.Lock()
+			delete(b.streams, m) // gone, and owes nothing
+			b.mu.Unlock()
+		}
+	}
+}
+
+// tail sends a message without a purge carrying m's last number.
+func (b *Bus) tail(m *member) {
+	body := make([]byte, 0, len(m.head)+stampRoom)
+	body = stamp(append(body, m.head...), m.age(), m.seqAt, m.seq)
+	if b.nc.Publish(b.o.Subject, body) != nil {
+		return // counted with the purges it should reveal
+	}
+	m.told, m.tailed = m.seq, m.seq
+	b.tails.Add(1)
 }
 
 // drop counts a purge that will not reach the other nodes.
@@ -274,13 +381,15 @@ func (b *Bus) watch() {
 func (b *Bus) Stats() BusStats {
 	return BusStats{
 		Published: b.published.Load(), Received: b.received.Load(), Dropped: b.dropped.Load(),
-		Malformed: b.malformed.Load(), Lost: b.lost.Load(), Connected: b.nc.IsConnected(),
+		Malformed: b.malformed.Load(), Lost: b.lost.Load(), Gaps: b.gaps.Load(), Duplicates: b.duplicates.Load(),
+		Senders: b.heard.len(), Connected: b.nc.IsConnected(),
 	}
 }
 
-// Close publishes what is queued (into the client's buffer), flushes it
-// for a while and closes the connection. Members should leave first;
-// their publish drops purges from then on. Close is idempotent.
+// Close publishes what is queued (into the client's buffer) and the tails
+// owed, flushes them for a while and closes the connection. Members should
+// leave first; their publish drops purges from then on. Close is
+// idempotent.
 func (b *Bus) Close() {
 	b.closeOnce.Do(func() {
 		close(b.closing)

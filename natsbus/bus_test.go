@@ -192,8 +192,9 @@ func TestBus(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer app.Close()
-		big := `{"member":"x","purge":{"tags":["` + strings.Repeat("t", maxMessage) + `"]}}`
-		for _, body := range []string{"not json", `{"purge":{"tags":["no member"]}}`, big, `{"member":1}`} {
+		big := `{"member":"x","seq":1,"purge":{"tags":["` + strings.Repeat("t", maxMessage) + `"]}}`
+		for _, body := range []string{"not json", `{"seq":1,"purge":{"tags":["no member"]}}`, big, `{"member":1,"seq":1}`,
+			`{"member":"x","purge":{"tags":["no seq"]}}`, `{"member":"x","seq":-1}`} {
 			if err := app.Publish(DefaultSubject, []byte(body)); err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +202,7 @@ func TestBus(t *testing.T) {
 		if err := app.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "four malformed", func() bool { return a.bus.Stats().Malformed == 4 && b.bus.Stats().Malformed == 4 })
+		waitFor(t, "six malformed", func() bool { return a.bus.Stats().Malformed == 6 && b.bus.Stats().Malformed == 6 })
 		a.publish(purge("after"))
 		waitFor(t, "the bus still works", func() bool { return len(b.tags()) == 1 })
 		if len(a.tags()) != 0 {
@@ -359,7 +360,9 @@ func TestNewChecksOptions(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add([]byte(`{"node":"a","member":"m-1","purge":{"tags":["t"],"versions":{"ns":3}}}`))
+	f.Add([]byte(`{"node":"a","member":"m-1","purge":{"tags":["t"],"versions":{"ns":3}},"age":12,"prior":7,"seq":3}`))
+	f.Add([]byte(`{"node":"a","member":"m-1","age":12,"prior":7,"seq":3}`))
+	f.Add([]byte(`{"member":"m-1","purge":{"tags":["no seq"]}}`))
 	f.Add([]byte(`{"member":""}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -367,7 +370,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if e.Member == "" || len(data) > maxMessage {
+		if e.Member == "" || e.Seq == 0 || len(data) > maxMessage {
 			t.Errorf("accepted %q as %+v", data, e)
 		}
 		if _, err := encode(e); err != nil && len(data) <= maxMessage/2 {

@@ -214,7 +214,8 @@ func (f *fleet) stats(g *gateway.Handler) map[string]any {
 	if f.natsBus != nil {
 		b := f.natsBus.Stats()
 		out["nats_bus"] = map[string]any{"published": b.Published, "received": b.Received, "dropped": b.Dropped,
-			"malformed": b.Malformed, "lost": b.Lost, "connected": b.Connected}
+			"malformed": b.Malformed, "lost": b.Lost, "gaps": b.Gaps, "duplicates": b.Duplicates, "senders": b.Senders,
+			"connected": b.Connected}
 	}
 	if l, ok := g.L2Stats(); ok {
 		out["l2"] = map[string]any{
