@@ -235,17 +235,33 @@ events:
 				ids[i] = 100 + i
 			}
 			fill(ids...)
+			appliedBy := func(ns ...*Server) (n int64) {
+				for _, s := range ns {
+					n += sourceStats(s).Applied
+				}
+				return n
+			}
+			before := appliedBy(nodes...)
+			var gone1 int64 // what the first n1 applied, before it stopped
 			for i, id := range ids {
 				if i == burst/3 {
 					// A clean restart of n1 in the middle: what it read
 					// and applied is committed, the rest is read again
 					// by n1 or the others.
 					nodes[0].Shutdown(context.Background())
+					gone1 = sourceStats(nodes[0]).Applied
 					nodes[0] = start("n1")
 				}
 				publish(t, fmt.Sprintf(`{"type":"book","id":%d}`, id))
 			}
 			waitUntil(t, "every event of the burst applied", gone(ids...))
+			// Each event was applied by the one node that read it (the
+			// others heard its purge on the bus); one the restart handed
+			// to another node is a duplicate there, not applied again.
+			waitUntil(t, "the burst counted", func() bool { return gone1+appliedBy(nodes...)-before >= burst })
+			if got := gone1 + appliedBy(nodes...) - before; got != burst {
+				t.Errorf("events of the burst applied %d times, want %d", got, burst)
+			}
 		})
 	}
 }
