@@ -2,60 +2,22 @@ package natsbus
 
 import (
 	"errors"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/moatproxy/moat/gateway"
+	"github.com/moatproxy/moat/internal/natstest"
 )
 
-// testServer is a real nats-server in process, on a random loopback port
-// that stays the same across restarts.
-type testServer struct {
-	t    *testing.T
-	opts *server.Options
-	s    *server.Server
-}
-
-func startServer(t *testing.T) *testServer {
-	t.Helper()
-	ts := &testServer{t: t, opts: &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		MaxPayload: 4 << 20}} // room for an oversized message
-	ts.start()
-	ts.opts.Port = ts.s.Addr().(*net.TCPAddr).Port
-	t.Cleanup(ts.stop)
-	return ts
-}
-
-func (ts *testServer) start() {
-	ts.t.Helper()
-	s, err := server.NewServer(ts.opts)
-	if err != nil {
-		ts.t.Fatalf("nats-server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		ts.t.Fatal("nats-server not ready")
-	}
-	ts.s = s
-}
-
-func (ts *testServer) stop() {
-	if ts.s != nil {
-		ts.s.Shutdown()
-		ts.s.WaitForShutdown()
-		ts.s = nil
-	}
-}
-
-func (ts *testServer) url() string {
-	return "nats://" + net.JoinHostPort(ts.opts.Host, strconv.Itoa(ts.opts.Port))
+// startServer starts a real nats-server (natstest), with room for an
+// oversized message.
+func startServer(t *testing.T) *natstest.Server {
+	return natstest.Start(t, natstest.Options{MaxPayload: 4 << 20})
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -142,7 +104,7 @@ func TestBus(t *testing.T) {
 	srv := startServer(t)
 
 	t.Run("others_get_it_sender_does_not", func(t *testing.T) {
-		nodes := fleet(t, srv.url(), "a", "b", "c")
+		nodes := fleet(t, srv.URL(), "a", "b", "c")
 		a, b, c := nodes[0], nodes[1], nodes[2]
 		a.publish(purge("from-a"))
 		waitFor(t, "b and c", func() bool { return len(b.tags()) == 1 && len(c.tags()) == 1 })
@@ -173,7 +135,7 @@ func TestBus(t *testing.T) {
 	})
 
 	t.Run("members_of_one_bus_hear_each_other", func(t *testing.T) {
-		bus := newBus(t, Options{URL: srv.url(), Subject: "moat.one"})
+		bus := newBus(t, Options{URL: srv.URL(), Subject: "moat.one"})
 		m1, m2 := join(t, bus), join(t, bus)
 		m1.publish(purge("x"))
 		waitFor(t, "m2", func() bool { return len(m2.tags()) == 1 })
@@ -185,9 +147,9 @@ func TestBus(t *testing.T) {
 	})
 
 	t.Run("malformed_messages_dropped_and_counted", func(t *testing.T) {
-		nodes := fleet(t, srv.url(), "a", "b")
+		nodes := fleet(t, srv.URL(), "a", "b")
 		a, b := nodes[0], nodes[1]
-		app, err := natsgo.Connect(srv.url())
+		app, err := natsgo.Connect(srv.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +173,7 @@ func TestBus(t *testing.T) {
 	})
 
 	t.Run("oversized_purge_not_sent", func(t *testing.T) {
-		nodes := fleet(t, srv.url(), "a", "b")
+		nodes := fleet(t, srv.URL(), "a", "b")
 		a, b := nodes[0], nodes[1]
 		a.publish(gateway.Purge{Tags: []string{strings.Repeat("t", maxMessage)}})
 		if got := a.bus.Stats().Dropped; got != 1 {
@@ -225,7 +187,7 @@ func TestBus(t *testing.T) {
 	})
 
 	t.Run("after_leave_and_close", func(t *testing.T) {
-		bus, err := New(Options{URL: srv.url()})
+		bus, err := New(Options{URL: srv.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +207,7 @@ func TestBus(t *testing.T) {
 
 func TestBusSlowMembersAreToldLost(t *testing.T) {
 	srv := startServer(t)
-	nodes := fleet(t, srv.url(), "a", "b")
+	nodes := fleet(t, srv.URL(), "a", "b")
 	a, b := nodes[0], nodes[1]
 	if err := b.bus.sub.SetPendingLimits(5, 1<<20); err != nil {
 		t.Fatal(err)
@@ -280,16 +242,16 @@ func TestBusSlowMembersAreToldLost(t *testing.T) {
 
 func TestBusServerRestart(t *testing.T) {
 	srv := startServer(t)
-	nodes := fleet(t, srv.url(), "a", "b", "c")
+	nodes := fleet(t, srv.URL(), "a", "b", "c")
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	a.publish(purge("before"))
 	waitFor(t, "before", func() bool { return len(b.tags()) == 1 && len(c.tags()) == 1 })
 
-	srv.stop()
+	srv.Stop()
 	waitFor(t, "all disconnected", func() bool {
 		return !a.bus.Stats().Connected && !b.bus.Stats().Connected && !c.bus.Stats().Connected
 	})
-	srv.start()
+	srv.Start()
 	waitFor(t, "lost on every member", func() bool {
 		return a.lostCount() > 0 && b.lostCount() > 0 && c.lostCount() > 0
 	})
@@ -305,9 +267,9 @@ func TestBusServerRestart(t *testing.T) {
 
 func TestBusLostEveryGraceWhileDown(t *testing.T) {
 	srv := startServer(t)
-	bus := newBus(t, Options{URL: srv.url(), Grace: 100 * time.Millisecond})
+	bus := newBus(t, Options{URL: srv.URL(), Grace: 100 * time.Millisecond})
 	n := join(t, bus)
-	srv.stop()
+	srv.Stop()
 	waitFor(t, "lost twice while down", func() bool { return n.lostCount() >= 2 })
 	if bus.Stats().Connected {
 		t.Error("connected with the server down")
@@ -316,8 +278,8 @@ func TestBusLostEveryGraceWhileDown(t *testing.T) {
 
 func TestBusStartsWithoutServer(t *testing.T) {
 	srv := startServer(t)
-	url := srv.url()
-	srv.stop()
+	url := srv.URL()
+	srv.Stop()
 	bus, err := New(Options{URL: url, Grace: time.Hour})
 	if err != nil {
 		t.Fatalf("New with the server away: %v", err)
@@ -332,9 +294,9 @@ func TestBusStartsWithoutServer(t *testing.T) {
 }
 
 // fleetLater starts the server again and joins a second node to it.
-func fleetLater(t *testing.T, srv *testServer, url string) *node {
+func fleetLater(t *testing.T, srv *natstest.Server, url string) *node {
 	t.Helper()
-	srv.start()
+	srv.Start()
 	return join(t, newBus(t, Options{URL: url}))
 }
 

@@ -20,7 +20,7 @@ func TestBusDroppedPurgeIsTold(t *testing.T) {
 	srv := startServer(t)
 
 	t.Run("oversized_in_a_known_stream", func(t *testing.T) {
-		nodes := fleet(t, srv.url(), "a", "b", "c")
+		nodes := fleet(t, srv.URL(), "a", "b", "c")
 		a, b, c := nodes[0], nodes[1], nodes[2]
 		a.publish(purge("1"))
 		waitFor(t, "1 everywhere", func() bool { return len(b.tags()) == 1 && len(c.tags()) == 1 })
@@ -41,8 +41,8 @@ func TestBusDroppedPurgeIsTold(t *testing.T) {
 	t.Run("first_purge_of_a_new_sender", func(t *testing.T) {
 		// b listens before a joins: a's first number, dropped, is one b
 		// would have heard.
-		b := join(t, newBus(t, Options{URL: srv.url(), Node: "b"}))
-		a := join(t, newBus(t, Options{URL: srv.url(), Node: "a"}))
+		b := join(t, newBus(t, Options{URL: srv.URL(), Node: "b"}))
+		a := join(t, newBus(t, Options{URL: srv.URL(), Node: "a"}))
 		a.publish(oversized())
 		waitFor(t, "b told lost", func() bool { return b.lostCount() == 1 })
 		a.publish(purge("next"))
@@ -53,8 +53,8 @@ func TestBusDroppedPurgeIsTold(t *testing.T) {
 	})
 
 	t.Run("queue_overflow_in_a_flood", func(t *testing.T) {
-		a := join(t, newBus(t, Options{URL: srv.url(), Node: "a", Queue: 1}))
-		b := join(t, newBus(t, Options{URL: srv.url(), Node: "b"}))
+		a := join(t, newBus(t, Options{URL: srv.URL(), Node: "a", Queue: 1}))
+		b := join(t, newBus(t, Options{URL: srv.URL(), Node: "b"}))
 		i := 0
 		waitFor(t, "a drop", func() bool {
 			for range 500 {
@@ -86,7 +86,7 @@ func TestBusSteadyTrafficHasNoGaps(t *testing.T) {
 	var nodes []*node
 	for _, name := range []string{"a", "b", "c"} {
 		// A short Grace: tails every 20ms, among the purges.
-		nodes = append(nodes, join(t, newBus(t, Options{URL: srv.url(), Node: name, Grace: 20 * time.Millisecond})))
+		nodes = append(nodes, join(t, newBus(t, Options{URL: srv.URL(), Node: name, Grace: 20 * time.Millisecond})))
 	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	done := make(chan struct{})
@@ -145,9 +145,9 @@ func (n *node) id() string {
 // restarted receiver starts from what it hears.
 func TestBusRestartsAreNoGaps(t *testing.T) {
 	srv := startServer(t)
-	b := join(t, newBus(t, Options{URL: srv.url(), Node: "b"}))
+	b := join(t, newBus(t, Options{URL: srv.URL(), Node: "b"}))
 
-	a1bus, err := New(Options{URL: srv.url(), Node: "a", Grace: 20 * time.Millisecond})
+	a1bus, err := New(Options{URL: srv.URL(), Node: "a", Grace: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestBusRestartsAreNoGaps(t *testing.T) {
 	a1.leave()
 	a1bus.Close()
 
-	a2 := join(t, newBus(t, Options{URL: srv.url(), Node: "a", Grace: 20 * time.Millisecond})) // same Node, new process
+	a2 := join(t, newBus(t, Options{URL: srv.URL(), Node: "a", Grace: 20 * time.Millisecond})) // same Node, new process
 	for i := range 3 {
 		a2.publish(purge("a2-" + strconv.Itoa(i)))
 	}
@@ -173,7 +173,7 @@ func TestBusRestartsAreNoGaps(t *testing.T) {
 	// 50ms before b2 exists, far beyond the bound's 100µs slack), not a
 	// synchronization: nothing is waited for.
 	time.Sleep(50 * time.Millisecond)
-	b2 := join(t, newBus(t, Options{URL: srv.url(), Node: "b2"}))
+	b2 := join(t, newBus(t, Options{URL: srv.URL(), Node: "b2"}))
 	aTails := a2.bus.tails.Load() // a2's purges so far were tailed long ago
 	a2.publish(purge("a2-3"))
 	waitFor(t, "a2-3 at b2", func() bool { return len(b2.tags()) == 1 })
@@ -231,8 +231,8 @@ func (r *rawSender) flush() {
 // TestBusSequenceChecks drives one Bus with crafted streams.
 func TestBusSequenceChecks(t *testing.T) {
 	srv := startServer(t)
-	n := join(t, newBus(t, Options{URL: srv.url(), Node: "n"}))
-	raw := newRawSender(t, srv.url())
+	n := join(t, newBus(t, Options{URL: srv.URL(), Node: "n"}))
+	raw := newRawSender(t, srv.URL())
 	const (
 		long       = 10 * time.Minute // "taken long ago": before this Bus listened
 		sinceFloor = -1               // half as long ago as the latest of listened, joined, told lost
@@ -301,8 +301,8 @@ func TestBusSequenceChecks(t *testing.T) {
 // after that starts afresh unless its numbers were taken since.
 func TestBusForgetsTheLeastRecentlyHeard(t *testing.T) {
 	srv := startServer(t)
-	n := join(t, newBus(t, Options{URL: srv.url(), Node: "n"}))
-	raw := newRawSender(t, srv.url())
+	n := join(t, newBus(t, Options{URL: srv.URL(), Node: "n"}))
+	raw := newRawSender(t, srv.URL())
 	raw.send("old", 1, "old1", 0)
 	raw.send("kept", 1, "kept1", 0)
 	for i := range maxSenders - 2 {

@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"github.com/moatproxy/moat/internal/demo"
+	"github.com/moatproxy/moat/internal/natstest"
 )
 
 // TestDashboardEventSources: with events.sources, the dashboard shows each
@@ -18,15 +17,7 @@ import (
 // received and applied, one no rule maps is a dead letter.
 func TestDashboardEventSources(t *testing.T) {
 	chromiumPath(t)
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
+	ns := natstest.Start(t, natstest.Options{})
 	m := startMoat(t, demo.Options{NoLatency: true}, fmt.Sprintf(`events:
   sources:
     - name: catalog
@@ -34,7 +25,7 @@ func TestDashboardEventSources(t *testing.T) {
       rules:
         - when: {type: product}
           tags: ["product:{id}"]
-`, ns.ClientURL()))
+`, ns.URL()))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	page := newBrowser(t, ctx, 1280, 900)
@@ -48,11 +39,7 @@ func TestDashboardEventSources(t *testing.T) {
 	waitFor[bool](t, page, "the source shown connected",
 		`document.querySelector('#events-table tbody').textContent.includes('connected')`)
 
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := ns.Client(t)
 	nc.Publish("catalog.product", []byte(`{"type":"product","id":1}`))
 	nc.Publish("catalog.product", []byte(`{"type":"review","id":7}`))
 	nc.Flush()

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/rueidis"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/events"
+	"github.com/moatproxy/moat/internal/natstest"
 	"github.com/moatproxy/moat/internal/redistest"
 )
 
@@ -105,18 +105,7 @@ var eventTransports = []eventTransport{
 }
 
 func startNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	return ns.ClientURL()
+	return natstest.Start(t, natstest.Options{JetStream: true}).URL()
 }
 
 func redisClient(t *testing.T, addr string) rueidis.Client {

@@ -43,10 +43,10 @@ func publishN(t *testing.T, nc *natsgo.Conn, subject string, n int) {
 
 func TestCore(t *testing.T) {
 	srv := startServer(t)
-	app := srv.client(t)
+	app := srv.Client(t)
 
 	t.Run("in_order_with_headers", func(t *testing.T) {
-		c := newCore(t, configNATS(srv.url(), "order.>"))
+		c := newCore(t, configNATS(srv.URL(), "order.>"))
 		var r recorder
 		run(t, c, r.deliver)
 		waitFor(t, "subscribed", func() bool { return c.Status().Connected })
@@ -79,7 +79,7 @@ func TestCore(t *testing.T) {
 	})
 
 	t.Run("queue_group_each_message_to_one", func(t *testing.T) {
-		cfg := configNATS(srv.url(), "queue.x")
+		cfg := configNATS(srv.URL(), "queue.x")
 		cfg.Queue = "moat"
 		var r1, r2 recorder
 		c1, c2 := newCore(t, cfg), newCore(t, cfg)
@@ -104,7 +104,7 @@ func TestCore(t *testing.T) {
 	})
 
 	t.Run("without_queue_each_gets_all", func(t *testing.T) {
-		cfg := configNATS(srv.url(), "fanout.x")
+		cfg := configNATS(srv.URL(), "fanout.x")
 		var r1, r2 recorder
 		c1, c2 := newCore(t, cfg), newCore(t, cfg)
 		run(t, c1, r1.deliver)
@@ -116,7 +116,7 @@ func TestCore(t *testing.T) {
 	})
 
 	t.Run("deliver_error_retried_then_dropped", func(t *testing.T) {
-		c := newCore(t, configNATS(srv.url(), "retry.x"))
+		c := newCore(t, configNATS(srv.URL(), "retry.x"))
 		var mu sync.Mutex
 		calls := map[string]int{}
 		var r recorder
@@ -155,7 +155,7 @@ func TestCore(t *testing.T) {
 	})
 
 	t.Run("slow_consumer_drops_are_bounded_and_reported", func(t *testing.T) {
-		c := newCore(t, configNATS(srv.url(), "flood.x"))
+		c := newCore(t, configNATS(srv.URL(), "flood.x"))
 		c.pendingMsgs = 10
 		release := make(chan struct{})
 		var r recorder
@@ -188,7 +188,7 @@ func TestCore(t *testing.T) {
 	})
 
 	t.Run("bad_subject_fails_run", func(t *testing.T) {
-		c := newCore(t, configNATS(srv.url(), "bad subject"))
+		c := newCore(t, configNATS(srv.URL(), "bad subject"))
 		if err := c.Run(context.Background(), (&recorder{}).deliver); !errors.Is(err, ErrConfig) {
 			t.Errorf("Run = %v, want ErrConfig", err)
 		}

@@ -81,13 +81,13 @@ func checkExactlyOnce(t *testing.T, n int, rs ...*recorder) {
 
 func TestJetStream(t *testing.T) {
 	srv := startServer(t)
-	app := srv.client(t)
+	app := srv.Client(t)
 
 	t.Run("at_least_once_across_restart", func(t *testing.T) {
 		js := stream(t, app, "RESTART", "restart")
 		const n = 200
 		jsPublish(t, js, "restart.x", 0, n)
-		cfg := config.JetStreamSource{URL: srv.url(), Stream: "RESTART", Start: "all"}
+		cfg := config.JetStreamSource{URL: srv.URL(), Stream: "RESTART", Start: "all"}
 
 		first := newJS(t, cfg, "")
 		var r1 recorder
@@ -120,7 +120,7 @@ func TestJetStream(t *testing.T) {
 
 	t.Run("deliver_error_redelivered", func(t *testing.T) {
 		js := stream(t, app, "FAIL", "fail")
-		s := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "FAIL"}, "")
+		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "FAIL"}, "")
 		var mu sync.Mutex
 		calls := 0
 		var r recorder
@@ -150,7 +150,7 @@ func TestJetStream(t *testing.T) {
 
 	t.Run("per_node_durables_each_get_all", func(t *testing.T) {
 		js := stream(t, app, "PERNODE", "pernode")
-		cfg := config.JetStreamSource{URL: srv.url(), Stream: "PERNODE", PerNode: true}
+		cfg := config.JetStreamSource{URL: srv.URL(), Stream: "PERNODE", PerNode: true}
 		a, b := newJS(t, cfg, "a"), newJS(t, cfg, "b")
 		if a.Durable() != "moat-src-a" || b.Durable() != "moat-src-b" {
 			t.Fatalf("durables %q, %q, want moat-src-a, moat-src-b", a.Durable(), b.Durable())
@@ -168,7 +168,7 @@ func TestJetStream(t *testing.T) {
 
 	t.Run("shared_durable_splits", func(t *testing.T) {
 		js := stream(t, app, "SHARED", "shared")
-		cfg := config.JetStreamSource{URL: srv.url(), Stream: "SHARED"}
+		cfg := config.JetStreamSource{URL: srv.URL(), Stream: "SHARED"}
 		a, b := newJS(t, cfg, "a"), newJS(t, cfg, "b")
 		var ra, rb recorder
 		run(t, a, ra.deliver)
@@ -188,7 +188,7 @@ func TestJetStream(t *testing.T) {
 
 	t.Run("lag_while_deliver_blocks", func(t *testing.T) {
 		js := stream(t, app, "LAG", "lag")
-		s := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "LAG"}, "")
+		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "LAG"}, "")
 		release := make(chan struct{})
 		var r recorder
 		deliver := func(ctx context.Context, m events.Message) error {
@@ -211,8 +211,8 @@ func TestJetStream(t *testing.T) {
 	t.Run("start_all_vs_new", func(t *testing.T) {
 		js := stream(t, app, "START", "start")
 		jsPublish(t, js, "start.x", 0, 5) // before either consumer exists
-		all := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "START", Start: "all", Durable: "all"}, "")
-		fresh := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "START", Durable: "new"}, "")
+		all := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "START", Start: "all", Durable: "all"}, "")
+		fresh := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "START", Durable: "new"}, "")
 		var ra, rn recorder
 		run(t, all, ra.deliver)
 		run(t, fresh, rn.deliver)
@@ -229,7 +229,7 @@ func TestJetStream(t *testing.T) {
 	})
 
 	t.Run("stream_created_later", func(t *testing.T) {
-		s := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "LATER", Start: "all"}, "")
+		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "LATER", Start: "all"}, "")
 		var r recorder
 		run(t, s, r.deliver)
 		waitFor(t, "the missing stream reported", func() bool { return s.Status().LastError != "" })
@@ -243,7 +243,7 @@ func TestJetStream(t *testing.T) {
 
 	t.Run("headers_and_subject", func(t *testing.T) {
 		js := stream(t, app, "HDR", "hdr")
-		s := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "HDR", Subject: "hdr.books"}, "")
+		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "HDR", Subject: "hdr.books"}, "")
 		var r recorder
 		run(t, s, r.deliver)
 		waitFor(t, "consumer", func() bool { return s.Status().Connected })
@@ -264,7 +264,7 @@ func TestJetStream(t *testing.T) {
 
 	t.Run("refused_consumer_fails_run", func(t *testing.T) {
 		stream(t, app, "BAD", "bad")
-		s := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "BAD", Durable: "a.b"}, "")
+		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "BAD", Durable: "a.b"}, "")
 		if err := s.Run(context.Background(), (&recorder{}).deliver); !errors.Is(err, ErrConfig) {
 			t.Errorf("Run = %v, want ErrConfig", err)
 		}
@@ -273,9 +273,9 @@ func TestJetStream(t *testing.T) {
 
 func TestJetStreamServerRestart(t *testing.T) {
 	srv := startServer(t)
-	app := srv.client(t)
+	app := srv.Client(t)
 	js := stream(t, app, "EVENTS", "events")
-	s := newJS(t, config.JetStreamSource{URL: srv.url(), Stream: "EVENTS"}, "")
+	s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "EVENTS"}, "")
 	var r recorder
 	blocked, release := make(chan struct{}), make(chan struct{})
 	deliver := func(ctx context.Context, m events.Message) error {
@@ -294,7 +294,7 @@ func TestJetStreamServerRestart(t *testing.T) {
 	jsPublish(t, js, "events.x", 0, 100)
 	<-blocked
 
-	srv.restart() // same port, same store: the stream and the consumer survive
+	srv.Restart() // same port, same store: the stream and the consumer survive
 	close(release)
 	waitFor(t, "application reconnected", app.IsConnected)
 	jsPublish(t, js, "events.x", 100, 200)

@@ -3,76 +3,18 @@ package nats
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/moatproxy/moat/internal/events"
+	"github.com/moatproxy/moat/internal/natstest"
 )
 
-// testServer is a real nats-server with JetStream, in process, on a random
-// loopback port that stays the same across restarts.
-type testServer struct {
-	t    *testing.T
-	opts *server.Options
-	s    *server.Server
-}
-
-func startServer(t *testing.T) *testServer {
-	t.Helper()
-	ts := &testServer{t: t, opts: &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true}}
-	ts.start()
-	ts.opts.Port = ts.s.Addr().(*net.TCPAddr).Port
-	t.Cleanup(ts.stop)
-	return ts
-}
-
-func (ts *testServer) start() {
-	ts.t.Helper()
-	s, err := server.NewServer(ts.opts)
-	if err != nil {
-		ts.t.Fatalf("nats-server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		ts.t.Fatal("nats-server not ready")
-	}
-	ts.s = s
-}
-
-func (ts *testServer) stop() {
-	if ts.s != nil {
-		ts.s.Shutdown()
-		ts.s.WaitForShutdown()
-		ts.s = nil
-	}
-}
-
-func (ts *testServer) restart() {
-	ts.t.Helper()
-	ts.stop()
-	ts.start()
-}
-
-func (ts *testServer) url() string {
-	return "nats://" + net.JoinHostPort(ts.opts.Host, strconv.Itoa(ts.opts.Port))
-}
-
-// client is the application's connection, closed when the test ends.
-func (ts *testServer) client(t *testing.T) *natsgo.Conn {
-	t.Helper()
-	nc, err := natsgo.Connect(ts.url(), natsgo.MaxReconnects(-1), natsgo.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+// startServer starts a real nats-server with JetStream (natstest).
+func startServer(t *testing.T) *natstest.Server {
+	return natstest.Start(t, natstest.Options{JetStream: true})
 }
 
 // waitFor polls cond until it holds, failing the test after a deadline.
