@@ -58,9 +58,9 @@ type l2 struct {
 // l2op is a queued write (e set) or delete (e nil). done, if set, is
 // called once the op was applied or dropped.
 type l2op struct {
-	key     string
-	e       *cache.Entry
-	done    func()
+	key  string
+	e    *cache.Entry
+	done func()
 	// replaceAfter (not zero): a write-through, written with
 	// cache.Replacer.Replace where L2 has it, past the fences of the
 	// write's own purge, done by then.

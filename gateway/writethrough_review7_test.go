@@ -1,18 +1,18 @@
 package gateway
 
 import (
-	"net/http/httptest"
-	"net/url"
-	"sync/atomic"
-	"context"
-	"errors"
-	"sync"
-	"github.com/moatproxy/moat/cache"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"errors"
+	"github.com/moatproxy/moat/cache"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,11 +162,11 @@ func TestWriteThroughConcurrentWritesKeepTheNewer(t *testing.T) {
 	rel1 := <-hold // W1's purge is in L2 (stamped here already)
 	go put("v2", d2)
 	time.Sleep(200 * time.Millisecond) // W2's answer arrives, its purge is stamped and queued behind W1's
-	close(rel1)                         // W1's purge returns; W1's write-through starts now
+	close(rel1)                        // W1's purge returns; W1's write-through starts now
 	rel2 := <-hold
 	close(rel2)
-	<-d2                                // W2 stored v2
-	close(bodyHold)                     // W1's body ends: stored last
+	<-d2            // W2 stored v2
+	close(bodyHold) // W1's body ends: stored last
 	<-d1
 	time.Sleep(100 * time.Millisecond)
 	r := a.do(t, "GET", "/books/9")

@@ -159,7 +159,7 @@ type JetStreamSource struct {
 	Start string `yaml:"start"`
 	// AckWait is how long an event handed to a node may stay
 	// unacknowledged before JetStream hands it out again. Default 30s.
-	AckWait Duration `yaml:"ack_wait"`
+	AckWait  Duration `yaml:"ack_wait"`
 	Token    string   `yaml:"token" config:"env"`
 	Username string   `yaml:"username" config:"env"`
 	Password string   `yaml:"password" config:"env"`

@@ -99,7 +99,6 @@ func (k *checker) memcached() {
 	}
 }
 
-
 // printableASCII reports whether s is printable ASCII without spaces.
 func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -54,9 +54,9 @@ type running struct {
 	purges     atomic.Int64
 	affected   atomic.Int64
 	duplicates atomic.Int64
-	failed     atomic.Int64          // deliveries that failed (retried by the source)
+	failed     atomic.Int64                 // deliveries that failed (retried by the source)
 	dead       [numDeadReasons]atomic.Int64 // dead letters, by reason
-	lastEvent  atomic.Int64          // UnixNano of the last event received
+	lastEvent  atomic.Int64                 // UnixNano of the last event received
 	lastDead   atomic.Pointer[string]
 }
 

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/moatproxy/moat/internal/events"
 	"github.com/moatproxy/moat/internal/natstest"
 )
