@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/events"
 	"github.com/moatproxy/moat/internal/natstest"
 	"github.com/moatproxy/moat/internal/redistest"
@@ -134,7 +132,7 @@ func TestEventSourcesPurgeEveryNode(t *testing.T) {
 			t.Cleanup(origin.Close)
 			source, publish := tr.start(t, rs.Addr)
 			start := func(node string) *Server {
-				cfg, err := config.Parse(fmt.Appendf(nil, `listen: 127.0.0.1:0
+				srv, _ := startServer(t, fmt.Sprintf(`listen: 127.0.0.1:0
 origin: {url: %s}
 cache:
   redis: {addrs: [%q], timeout: 200ms, key_prefix: "ev-%s:"}
@@ -150,18 +148,7 @@ events:
       rules:
         - when: {type: book}
           tags: ["book:{id}"]
-`, origin.URL, rs.Addr, tr.name, node, source), "events.yaml")
-				if err != nil {
-					t.Fatal(err)
-				}
-				srv, err := New(cfg, slog.New(slog.DiscardHandler))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, _, err := srv.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { srv.Shutdown(context.Background()) })
+`, origin.URL, rs.Addr, tr.name, node, source))
 				return srv
 			}
 			nodes := []*Server{start("n1"), start("n2"), start("n3")}

@@ -1,10 +1,8 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/memcachel2/memcachedtest"
 )
 
@@ -39,7 +36,7 @@ func TestMemcachedFleet(t *testing.T) {
 	}))
 	t.Cleanup(origin.Close)
 	start := func() *Server {
-		cfg, err := config.Parse(fmt.Appendf(nil, `listen: 127.0.0.1:0
+		srv, _ := startServer(t, fmt.Sprintf(`listen: 127.0.0.1:0
 origin: {url: %s}
 cache:
   memcached: {servers: [%q, %q], timeout: 200ms}
@@ -47,18 +44,7 @@ cache:
 routes:
   - match: GET /books/{id}
     ttl: 5m
-`, origin.URL, m1.Addr(), m2.Addr(), natsURL), "memcached.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Shutdown(context.Background()) })
+`, origin.URL, m1.Addr(), m2.Addr(), natsURL))
 		return srv
 	}
 	nodes := []*Server{start(), start(), start()}
