@@ -36,12 +36,12 @@ func TestDeliversInPartitionOrder(t *testing.T) {
 
 	var rec recorder
 	s := newSource(t, c, "catalog", "n1", nil, topic)
-	r := start(t, s, rec.deliver)
-	waitFor(t, "every event", func() bool { return rec.len() >= len(rs) })
+	r := start(t, s, rec.Deliver)
+	waitFor(t, "every event", func() bool { return rec.Len() >= len(rs) })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
-	got := rec.messages()
+	got := rec.Messages()
 	if len(got) != len(rs) {
 		t.Fatalf("got %d messages, want %d", len(got), len(rs))
 	}
@@ -93,7 +93,7 @@ func TestRestartResumes(t *testing.T) {
 	// The first Source applies half the events, then blocks until its ctx
 	// is canceled and reports the one in hand as not applied.
 	firstDeliver := func(ctx context.Context, m events.Message) error {
-		if first.len() == half {
+		if first.Len() == half {
 			select {
 			case <-reached:
 			default:
@@ -102,7 +102,7 @@ func TestRestartResumes(t *testing.T) {
 			<-ctx.Done()
 			return ctx.Err()
 		}
-		return first.deliver(ctx, m)
+		return first.Deliver(ctx, m)
 	}
 	r := start(t, newSource(t, c, "catalog", "n1", nil, topic), firstDeliver)
 	select {
@@ -115,16 +115,16 @@ func TestRestartResumes(t *testing.T) {
 	}
 
 	var second recorder
-	r = start(t, newSource(t, c, "catalog", "n1", nil, topic), second.deliver)
-	waitFor(t, "the rest of the events", func() bool { return first.len()+second.len() >= n })
+	r = start(t, newSource(t, c, "catalog", "n1", nil, topic), second.Deliver)
+	waitFor(t, "the rest of the events", func() bool { return first.Len()+second.Len() >= n })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
 
-	if got := first.len(); got != half {
+	if got := first.Len(); got != half {
 		t.Errorf("first Source applied %d, want %d", got, half)
 	}
-	seen := count(append(first.messages(), second.messages()...))
+	seen := count(append(first.Messages(), second.Messages()...))
 	if len(seen) != n {
 		t.Errorf("%d distinct events delivered, want %d", len(seen), n)
 	}
@@ -163,7 +163,7 @@ func (f *flaky) deliver(ctx context.Context, m events.Message) error {
 			return errors.New("purge target down")
 		}
 	}
-	return f.recorder.deliver(ctx, m)
+	return f.recorder.Deliver(ctx, m)
 }
 
 func (f *flaky) attempted() int {
@@ -206,7 +206,7 @@ func TestFailedEventIsRetried(t *testing.T) {
 		f := &flaky{failID: failID, failUntil: 3}
 		s := newSource(t, c, "catalog", "n1", nil, topic)
 		r := start(t, s, f.deliver)
-		waitFor(t, "every event", func() bool { return f.len() >= partitions*perPartition })
+		waitFor(t, "every event", func() bool { return f.Len() >= partitions*perPartition })
 		// Rewinds abandon fetches: not a transport error.
 		if st := s.Status(); st.LastError != "" {
 			t.Errorf("LastError = %q, want none", st.LastError)
@@ -215,7 +215,7 @@ func TestFailedEventIsRetried(t *testing.T) {
 			t.Fatalf("Run = %v, want nil", err)
 		}
 		for p := range int32(partitions) {
-			if got, want := offsets(f.messages(), topic, p), upTo(0, perPartition); !slices.Equal(got, want) {
+			if got, want := offsets(f.Messages(), topic, p), upTo(0, perPartition); !slices.Equal(got, want) {
 				t.Errorf("partition %d delivered %v, want %v", p, got, want)
 			}
 		}
@@ -245,7 +245,7 @@ func TestFailedEventIsRetried(t *testing.T) {
 		if got := committed(t, adm, "moat-catalog", topic, partitions)[0]; got != k {
 			t.Errorf("partition 0 committed at %d while event %d was not applied, want %d", got, k, k)
 		}
-		if got, want := offsets(f.messages(), topic, 0), upTo(0, k); !slices.Equal(got, want) {
+		if got, want := offsets(f.Messages(), topic, 0), upTo(0, k); !slices.Equal(got, want) {
 			t.Errorf("partition 0 delivered %v, want %v", got, want)
 		}
 		// Stopped while event k is in deliver (which then fails): the
@@ -258,15 +258,15 @@ func TestFailedEventIsRetried(t *testing.T) {
 		}
 
 		var again recorder
-		r = start(t, newSource(t, c, "catalog", "n1", nil, topic), again.deliver)
-		waitFor(t, "the rest of partition 0", func() bool { return again.len() >= perPartition-k })
+		r = start(t, newSource(t, c, "catalog", "n1", nil, topic), again.Deliver)
+		waitFor(t, "the rest of partition 0", func() bool { return again.Len() >= perPartition-k })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}
-		if got, want := offsets(again.messages(), topic, 0), upTo(k, perPartition); !slices.Equal(got, want) {
+		if got, want := offsets(again.Messages(), topic, 0), upTo(k, perPartition); !slices.Equal(got, want) {
 			t.Errorf("after restart, partition 0 delivered %v, want %v", got, want)
 		}
-		if got := offsets(again.messages(), topic, 1); len(got) != 0 {
+		if got := offsets(again.Messages(), topic, 1); len(got) != 0 {
 			t.Errorf("after restart, partition 1 delivered %v again, want nothing", got)
 		}
 	})
@@ -296,7 +296,7 @@ func TestStart(t *testing.T) {
 		t.Run("start_"+cmp.Or(tt.start, "default"), func(t *testing.T) {
 			var rec recorder
 			s := newSource(t, c, fmt.Sprintf("s%d", i), "n1", func(k *config.KafkaSource) { k.Start = tt.start }, topic)
-			start(t, s, rec.deliver)
+			start(t, s, rec.Deliver)
 			waitFor(t, "an assignment", func() bool { return s.Status().Connected && assigned(s) == 1 })
 			// Where a new group starts is fuzzy for an event written while
 			// the client lists the partition's offsets (kgo lists by time
@@ -305,7 +305,7 @@ func TestStart(t *testing.T) {
 			isNew := func(m events.Message) bool { return strings.HasPrefix(string(m.Data), newPrefix) }
 			n := 0
 			waitFor(t, "a new event", func() bool {
-				if slices.ContainsFunc(rec.messages(), isNew) {
+				if slices.ContainsFunc(rec.Messages(), isNew) {
 					return true
 				}
 				produce(t, app, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "%s%d", newPrefix, n)})
@@ -313,7 +313,7 @@ func TestStart(t *testing.T) {
 				return false
 			})
 			var gotOld []string
-			for _, m := range rec.messages() {
+			for _, m := range rec.Messages() {
 				if string(m.Data) == "old-0" || string(m.Data) == "old-1" {
 					gotOld = append(gotOld, string(m.Data))
 				}

@@ -31,8 +31,8 @@ func TestGroups(t *testing.T) {
 			a := newSource(t, c, "catalog", "a", edit, topic)
 			b := newSource(t, c, "catalog", "b", edit, topic)
 			var gotA, gotB recorder
-			start(t, a, gotA.deliver)
-			start(t, b, gotB.deliver)
+			start(t, a, gotA.Deliver)
+			start(t, b, gotB.Deliver)
 			want := partitions // per node
 			if !tt.perNode {
 				want = partitions / 2 // cooperative-sticky splits them evenly
@@ -46,10 +46,10 @@ func TestGroups(t *testing.T) {
 			if tt.perNode {
 				total = 2 * n
 			}
-			waitFor(t, "every event", func() bool { return gotA.len()+gotB.len() >= total })
+			waitFor(t, "every event", func() bool { return gotA.Len()+gotB.Len() >= total })
 
 			for node, got := range map[string]*recorder{"a": &gotA, "b": &gotB} {
-				seen := count(got.messages())
+				seen := count(got.Messages())
 				for id, k := range seen {
 					if k != 1 {
 						t.Errorf("node %s got %s %d times, want once", node, id, k)
@@ -60,12 +60,12 @@ func TestGroups(t *testing.T) {
 				}
 			}
 			if !tt.perNode {
-				union := count(append(gotA.messages(), gotB.messages()...))
-				if len(union) != n || gotA.len()+gotB.len() != n {
-					t.Errorf("nodes got %d + %d events, %d distinct, want %d in all, each once", gotA.len(), gotB.len(), len(union), n)
+				union := count(append(gotA.Messages(), gotB.Messages()...))
+				if len(union) != n || gotA.Len()+gotB.Len() != n {
+					t.Errorf("nodes got %d + %d events, %d distinct, want %d in all, each once", gotA.Len(), gotB.Len(), len(union), n)
 				}
-				if gotA.len() == 0 || gotB.len() == 0 {
-					t.Errorf("nodes got %d and %d events, want both some", gotA.len(), gotB.len())
+				if gotA.Len() == 0 || gotB.Len() == 0 {
+					t.Errorf("nodes got %d and %d events, want both some", gotA.Len(), gotB.Len())
 				}
 			}
 		})
@@ -95,20 +95,20 @@ func TestRebalanceHandover(t *testing.T) {
 		if off >= first && assigned(b) == 0 {
 			return errors.New("not yet")
 		}
-		return gotA.deliver(ctx, m)
+		return gotA.Deliver(ctx, m)
 	}
 	start(t, a, deliverA)
-	waitFor(t, "node a stuck", func() bool { return gotA.len() == partitions*first })
-	start(t, b, gotB.deliver)
-	waitFor(t, "every event", func() bool { return gotA.len()+gotB.len() >= n })
+	waitFor(t, "node a stuck", func() bool { return gotA.Len() == partitions*first })
+	start(t, b, gotB.Deliver)
+	waitFor(t, "every event", func() bool { return gotA.Len()+gotB.Len() >= n })
 
-	union := count(append(gotA.messages(), gotB.messages()...))
+	union := count(append(gotA.Messages(), gotB.Messages()...))
 	for id, k := range union {
 		if k != 1 {
 			t.Errorf("%s applied %d times, want once", id, k)
 		}
 	}
-	if len(union) != n || gotB.len() == 0 {
-		t.Errorf("nodes applied %d + %d events, %d distinct, want %d, b some", gotA.len(), gotB.len(), len(union), n)
+	if len(union) != n || gotB.Len() == 0 {
+		t.Errorf("nodes applied %d + %d events, %d distinct, want %d, b some", gotA.Len(), gotB.Len(), len(union), n)
 	}
 }

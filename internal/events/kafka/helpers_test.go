@@ -16,6 +16,7 @@ import (
 
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/events"
+	"github.com/moatproxy/moat/internal/events/eventstest"
 )
 
 // waitTimeout bounds every wait; the conditions hold in well under a
@@ -119,31 +120,6 @@ func (r *runner) stop(t *testing.T) error {
 	return r.err
 }
 
-// recorder is a deliver that keeps every message.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []events.Message
-}
-
-func (r *recorder) deliver(_ context.Context, m events.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return nil
-}
-
-func (r *recorder) messages() []events.Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]events.Message(nil), r.msgs...)
-}
-
-func (r *recorder) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
-
 // waitFor polls cond until it holds, failing the test after waitTimeout.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -203,3 +179,6 @@ func count(msgs []events.Message) map[string]int {
 	}
 	return n
 }
+
+// recorder is eventstest.Recorder.
+type recorder = eventstest.Recorder

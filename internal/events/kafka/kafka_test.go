@@ -94,21 +94,21 @@ func TestSASL(t *testing.T) {
 					k.Username, k.Password, k.Mechanism = "moat", "secret", tt.mechanism
 				}, topic)
 				var rec recorder
-				start(t, s, rec.deliver)
-				waitFor(t, "the event", func() bool { return rec.len() == 1 })
+				start(t, s, rec.Deliver)
+				waitFor(t, "the event", func() bool { return rec.Len() == 1 })
 			})
 			t.Run("bad_password", func(t *testing.T) {
 				s := newSource(t, c, "bad", "n1", func(k *config.KafkaSource) {
 					k.Username, k.Password, k.Mechanism = "moat", "wrong", tt.mechanism
 				}, topic)
 				var rec recorder
-				r := start(t, s, rec.deliver)
+				r := start(t, s, rec.Deliver)
 				waitFor(t, "a LastError", func() bool { return s.Status().LastError != "" })
 				if err := r.stop(t); err != nil {
 					t.Fatalf("Run = %v, want nil", err)
 				}
-				if st := s.Status(); rec.len() != 0 || st.Connected {
-					t.Errorf("read %d events, Status %+v; want none, not connected", rec.len(), st)
+				if st := s.Status(); rec.Len() != 0 || st.Connected {
+					t.Errorf("read %d events, Status %+v; want none, not connected", rec.Len(), st)
 				}
 			})
 		})
@@ -125,7 +125,7 @@ func TestTLS(t *testing.T) {
 	t.Cleanup(c.Close)
 	s := newSource(t, c, "catalog", "n1", func(k *config.KafkaSource) { k.TLS = true }, "catalog")
 	var rec recorder
-	r := start(t, s, rec.deliver)
+	r := start(t, s, rec.Deliver)
 	waitFor(t, "a LastError", func() bool { return s.Status().LastError != "" })
 	if got := s.Status().LastError; !strings.Contains(got, "certificate") {
 		t.Errorf("LastError = %q, want a certificate error", got)

@@ -27,7 +27,7 @@ func TestStatus(t *testing.T) {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			return rec.deliver(ctx, m)
+			return rec.Deliver(ctx, m)
 		}
 		r := start(t, s, deliver)
 		waitFor(t, "Connected", func() bool { return s.Status().Connected })
@@ -35,7 +35,7 @@ func TestStatus(t *testing.T) {
 		waitFor(t, "Lag = 5 while deliver blocks", func() bool { return s.Status().Lag == n })
 
 		close(release)
-		waitFor(t, "Lag = 0 once delivered", func() bool { return rec.len() == n && s.Status().Lag == 0 })
+		waitFor(t, "Lag = 0 once delivered", func() bool { return rec.Len() == n && s.Status().Lag == 0 })
 		if st := s.Status(); !st.Connected || st.LastError != "" {
 			t.Errorf("after draining: Status = %+v, want connected, no error", st)
 		}
@@ -51,7 +51,7 @@ func TestStatus(t *testing.T) {
 		c := newCluster(t, 1, "catalog")
 		s := newSource(t, c, "catalog", "n1", func(k *config.KafkaSource) { k.Brokers = []string{"127.0.0.1:1"} }, "catalog")
 		var rec recorder
-		r := start(t, s, rec.deliver)
+		r := start(t, s, rec.Deliver)
 		waitFor(t, "a LastError", func() bool { return s.Status().LastError != "" })
 		if st := s.Status(); st.Connected || st.LastErrorAt.IsZero() {
 			t.Errorf("Status = %+v, want not connected, with the error's time", st)
@@ -65,9 +65,9 @@ func TestStatus(t *testing.T) {
 		c := newCluster(t, 1, "catalog")
 		s := newSource(t, c, "catalog", "n1", nil, "catalog")
 		var rec recorder
-		start(t, s, rec.deliver)
+		start(t, s, rec.Deliver)
 		waitFor(t, "Connected", func() bool { return s.Status().Connected })
-		if err := s.Run(t.Context(), rec.deliver); err != ErrRunning {
+		if err := s.Run(t.Context(), rec.Deliver); err != ErrRunning {
 			t.Errorf("second Run = %v, want ErrRunning", err)
 		}
 	})
@@ -78,8 +78,8 @@ func TestStatus(t *testing.T) {
 		before := runtime.NumGoroutine()
 		s := newSource(t, c, "catalog", "n1", nil, "catalog")
 		var rec recorder
-		r := start(t, s, rec.deliver)
-		waitFor(t, "the event", func() bool { return rec.len() == 1 })
+		r := start(t, s, rec.Deliver)
+		waitFor(t, "the event", func() bool { return rec.Len() == 1 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}

@@ -48,7 +48,7 @@ func TestCore(t *testing.T) {
 	t.Run("in_order_with_headers", func(t *testing.T) {
 		c := newCore(t, configNATS(srv.URL(), "order.>"))
 		var r recorder
-		run(t, c, r.deliver)
+		run(t, c, r.Deliver)
 		waitFor(t, "subscribed", func() bool { return c.Status().Connected })
 		const n = 200
 		for i := range n {
@@ -58,8 +58,8 @@ func TestCore(t *testing.T) {
 				t.Fatalf("publish: %v", err)
 			}
 		}
-		waitFor(t, "all messages", func() bool { return r.len() == n })
-		for i, m := range r.all() {
+		waitFor(t, "all messages", func() bool { return r.Len() == n })
+		for i, m := range r.Messages() {
 			if got, want := string(m.Data), strconv.Itoa(i); got != want {
 				t.Fatalf("message %d: data %q, want %q (out of order)", i, got, want)
 			}
@@ -83,14 +83,14 @@ func TestCore(t *testing.T) {
 		cfg.Queue = "moat"
 		var r1, r2 recorder
 		c1, c2 := newCore(t, cfg), newCore(t, cfg)
-		run(t, c1, r1.deliver)
-		run(t, c2, r2.deliver)
+		run(t, c1, r1.Deliver)
+		run(t, c2, r2.Deliver)
 		waitFor(t, "both subscribed", func() bool { return c1.Status().Connected && c2.Status().Connected })
 		const n = 200
 		publishN(t, app, "queue.x", n)
-		waitFor(t, "all messages", func() bool { return r1.len()+r2.len() >= n })
+		waitFor(t, "all messages", func() bool { return r1.Len()+r2.Len() >= n })
 		seen := map[string]int{}
-		for _, m := range append(r1.all(), r2.all()...) {
+		for _, m := range append(r1.Messages(), r2.Messages()...) {
 			seen[string(m.Data)]++
 		}
 		for i := range n {
@@ -98,8 +98,8 @@ func TestCore(t *testing.T) {
 				t.Errorf("message %d delivered %d times, want 1", i, got)
 			}
 		}
-		if r1.len() == 0 || r2.len() == 0 {
-			t.Errorf("split %d/%d, want both members to get some", r1.len(), r2.len())
+		if r1.Len() == 0 || r2.Len() == 0 {
+			t.Errorf("split %d/%d, want both members to get some", r1.Len(), r2.Len())
 		}
 	})
 
@@ -107,12 +107,12 @@ func TestCore(t *testing.T) {
 		cfg := configNATS(srv.URL(), "fanout.x")
 		var r1, r2 recorder
 		c1, c2 := newCore(t, cfg), newCore(t, cfg)
-		run(t, c1, r1.deliver)
-		run(t, c2, r2.deliver)
+		run(t, c1, r1.Deliver)
+		run(t, c2, r2.Deliver)
 		waitFor(t, "both subscribed", func() bool { return c1.Status().Connected && c2.Status().Connected })
 		const n = 100
 		publishN(t, app, "fanout.x", n)
-		waitFor(t, "all messages on both", func() bool { return r1.len() == n && r2.len() == n })
+		waitFor(t, "all messages on both", func() bool { return r1.Len() == n && r2.Len() == n })
 	})
 
 	t.Run("deliver_error_retried_then_dropped", func(t *testing.T) {
@@ -131,14 +131,14 @@ func TestCore(t *testing.T) {
 			case string(m.Data) == "2": // never recovers
 				return errors.New("purge failed")
 			}
-			return r.deliver(ctx, m)
+			return r.Deliver(ctx, m)
 		}
 		run(t, c, deliver)
 		waitFor(t, "subscribed", func() bool { return c.Status().Connected })
 		publishN(t, app, "retry.x", 4)
-		waitFor(t, "messages", func() bool { return r.len() == 3 })
+		waitFor(t, "messages", func() bool { return r.Len() == 3 })
 		var got []string
-		for _, m := range r.all() {
+		for _, m := range r.Messages() {
 			got = append(got, string(m.Data))
 		}
 		if strings.Join(got, ",") != "0,1,3" {
@@ -160,10 +160,10 @@ func TestCore(t *testing.T) {
 		release := make(chan struct{})
 		var r recorder
 		deliver := func(ctx context.Context, m events.Message) error {
-			if r.len() == 0 {
+			if r.Len() == 0 {
 				<-release
 			}
-			return r.deliver(ctx, m)
+			return r.Deliver(ctx, m)
 		}
 		run(t, c, deliver)
 		waitFor(t, "subscribed", func() bool { return c.Status().Connected })
@@ -176,10 +176,10 @@ func TestCore(t *testing.T) {
 			if err := app.Publish("flood.x", []byte("end")); err != nil {
 				t.Fatalf("publish: %v", err)
 			}
-			all := r.all()
+			all := r.Messages()
 			return len(all) > 0 && string(all[len(all)-1].Data) == "end"
 		})
-		if n := r.len(); n >= 1000 {
+		if n := r.Len(); n >= 1000 {
 			t.Errorf("delivered %d messages, want some of the 1000 dropped", n)
 		}
 		if st := c.Status(); !strings.Contains(st.LastError, "slow consumer") {
@@ -189,7 +189,7 @@ func TestCore(t *testing.T) {
 
 	t.Run("bad_subject_fails_run", func(t *testing.T) {
 		c := newCore(t, configNATS(srv.URL(), "bad subject"))
-		if err := c.Run(context.Background(), (&recorder{}).deliver); !errors.Is(err, ErrConfig) {
+		if err := c.Run(context.Background(), (&recorder{}).Deliver); !errors.Is(err, ErrConfig) {
 			t.Errorf("Run = %v, want ErrConfig", err)
 		}
 	})

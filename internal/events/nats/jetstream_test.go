@@ -59,7 +59,7 @@ func jsPublish(t *testing.T, js jetstream.JetStream, subject string, from, to in
 func seqCounts(rs ...*recorder) map[string]int {
 	out := map[string]int{}
 	for _, r := range rs {
-		for _, m := range r.all() {
+		for _, m := range r.Messages() {
 			out[m.TransportID]++
 		}
 	}
@@ -93,8 +93,8 @@ func TestJetStream(t *testing.T) {
 		var r1 recorder
 		ctx, cancel := context.WithCancel(context.Background())
 		deliver := func(ctx context.Context, m events.Message) error {
-			err := r1.deliver(ctx, m)
-			if r1.len() == n/2 {
+			err := r1.Deliver(ctx, m)
+			if r1.Len() == n/2 {
 				cancel() // the node stops mid-way, cleanly
 			}
 			return err
@@ -102,16 +102,16 @@ func TestJetStream(t *testing.T) {
 		if err := first.Run(ctx, deliver); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}
-		if got := r1.len(); got != n/2 {
+		if got := r1.Len(); got != n/2 {
 			t.Fatalf("first run delivered %d, want %d (nothing after the stop)", got, n/2)
 		}
 
 		var r2 recorder
 		second := newJS(t, cfg, "")
-		run(t, second, r2.deliver)
+		run(t, second, r2.Deliver)
 		waitFor(t, "the rest", func() bool { return len(seqCounts(&r1, &r2)) == n })
 		checkExactlyOnce(t, n, &r1, &r2)
-		for i, m := range r1.all() {
+		for i, m := range r1.Messages() {
 			if got, want := string(m.Data), strconv.Itoa(i); got != want {
 				t.Fatalf("first run, message %d: %q, want %q (in order)", i, got, want)
 			}
@@ -134,12 +134,12 @@ func TestJetStream(t *testing.T) {
 					return errors.New("purge failed")
 				}
 			}
-			return r.deliver(ctx, m)
+			return r.Deliver(ctx, m)
 		}
 		run(t, s, deliver)
 		waitFor(t, "consumer", func() bool { return s.Status().Connected })
 		jsPublish(t, js, "fail.x", 0, 10)
-		waitFor(t, "all delivered", func() bool { return r.len() == 10 })
+		waitFor(t, "all delivered", func() bool { return r.Len() == 10 })
 		checkExactlyOnce(t, 10, &r)
 		mu.Lock()
 		defer mu.Unlock()
@@ -156,12 +156,12 @@ func TestJetStream(t *testing.T) {
 			t.Fatalf("durables %q, %q, want moat-src-a, moat-src-b", a.Durable(), b.Durable())
 		}
 		var ra, rb recorder
-		run(t, a, ra.deliver)
-		run(t, b, rb.deliver)
+		run(t, a, ra.Deliver)
+		run(t, b, rb.Deliver)
 		waitFor(t, "consumers", func() bool { return a.Status().Connected && b.Status().Connected })
 		const n = 50
 		jsPublish(t, js, "pernode.x", 0, n)
-		waitFor(t, "all on both", func() bool { return ra.len() == n && rb.len() == n })
+		waitFor(t, "all on both", func() bool { return ra.Len() == n && rb.Len() == n })
 		checkExactlyOnce(t, n, &ra)
 		checkExactlyOnce(t, n, &rb)
 	})
@@ -171,18 +171,18 @@ func TestJetStream(t *testing.T) {
 		cfg := config.JetStreamSource{URL: srv.URL(), Stream: "SHARED"}
 		a, b := newJS(t, cfg, "a"), newJS(t, cfg, "b")
 		var ra, rb recorder
-		run(t, a, ra.deliver)
-		run(t, b, rb.deliver)
+		run(t, a, ra.Deliver)
+		run(t, b, rb.Deliver)
 		waitFor(t, "both nodes waiting on the consumer", func() bool {
 			c, err := js.Consumer(context.Background(), "SHARED", "moat-src")
 			return err == nil && c.CachedInfo().NumWaiting == 2
 		})
 		const n = 200
 		jsPublish(t, js, "shared.x", 0, n)
-		waitFor(t, "all", func() bool { return ra.len()+rb.len() >= n })
+		waitFor(t, "all", func() bool { return ra.Len()+rb.Len() >= n })
 		checkExactlyOnce(t, n, &ra, &rb)
-		if ra.len() == 0 || rb.len() == 0 {
-			t.Errorf("split %d/%d, want both nodes to get some", ra.len(), rb.len())
+		if ra.Len() == 0 || rb.Len() == 0 {
+			t.Errorf("split %d/%d, want both nodes to get some", ra.Len(), rb.Len())
 		}
 	})
 
@@ -197,14 +197,14 @@ func TestJetStream(t *testing.T) {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			return r.deliver(ctx, m)
+			return r.Deliver(ctx, m)
 		}
 		run(t, s, deliver)
 		waitFor(t, "consumer", func() bool { return s.Status().Connected })
 		jsPublish(t, js, "lag.x", 0, 10)
 		waitFor(t, "lag > 0", func() bool { return s.Status().Lag > 0 })
 		close(release)
-		waitFor(t, "all delivered", func() bool { return r.len() == 10 })
+		waitFor(t, "all delivered", func() bool { return r.Len() == 10 })
 		waitFor(t, "lag 0", func() bool { return s.Status().Lag == 0 })
 	})
 
@@ -214,14 +214,14 @@ func TestJetStream(t *testing.T) {
 		all := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "START", Start: "all", Durable: "all"}, "")
 		fresh := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "START", Durable: "new"}, "")
 		var ra, rn recorder
-		run(t, all, ra.deliver)
-		run(t, fresh, rn.deliver)
+		run(t, all, ra.Deliver)
+		run(t, fresh, rn.Deliver)
 		waitFor(t, "consumers", func() bool { return all.Status().Connected && fresh.Status().Connected })
 		jsPublish(t, js, "start.x", 5, 8)
-		waitFor(t, "all: old and new", func() bool { return ra.len() == 8 })
-		waitFor(t, "new: new only", func() bool { return rn.len() == 3 })
+		waitFor(t, "all: old and new", func() bool { return ra.Len() == 8 })
+		waitFor(t, "new: new only", func() bool { return rn.Len() == 3 })
 		checkExactlyOnce(t, 8, &ra)
-		for _, m := range rn.all() {
+		for _, m := range rn.Messages() {
 			if seq, _ := strconv.Atoi(m.TransportID); seq <= 5 {
 				t.Errorf("start new delivered sequence %d, published before the consumer", seq)
 			}
@@ -231,21 +231,21 @@ func TestJetStream(t *testing.T) {
 	t.Run("stream_created_later", func(t *testing.T) {
 		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "LATER", Start: "all"}, "")
 		var r recorder
-		run(t, s, r.deliver)
+		run(t, s, r.Deliver)
 		waitFor(t, "the missing stream reported", func() bool { return s.Status().LastError != "" })
 		if s.Status().Connected {
 			t.Error("Connected without a consumer")
 		}
 		js := stream(t, app, "LATER", "later")
 		jsPublish(t, js, "later.x", 0, 3)
-		waitFor(t, "delivered", func() bool { return r.len() == 3 })
+		waitFor(t, "delivered", func() bool { return r.Len() == 3 })
 	})
 
 	t.Run("headers_and_subject", func(t *testing.T) {
 		js := stream(t, app, "HDR", "hdr")
 		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "HDR", Subject: "hdr.books"}, "")
 		var r recorder
-		run(t, s, r.deliver)
+		run(t, s, r.Deliver)
 		waitFor(t, "consumer", func() bool { return s.Status().Connected })
 		msg := &natsgo.Msg{Subject: "hdr.authors", Data: []byte("filtered out")}
 		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
@@ -255,8 +255,8 @@ func TestJetStream(t *testing.T) {
 		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "delivered", func() bool { return r.len() == 1 })
-		m := r.all()[0]
+		waitFor(t, "delivered", func() bool { return r.Len() == 1 })
+		m := r.Messages()[0]
 		if m.Topic != "hdr.books" || m.TransportID != "2" || m.Headers["Ce-Id"] != "e1" || string(m.Data) != `{"id":1}` {
 			t.Errorf("got %+v, want hdr.books, sequence 2, Ce-Id e1", m)
 		}
@@ -265,7 +265,7 @@ func TestJetStream(t *testing.T) {
 	t.Run("refused_consumer_fails_run", func(t *testing.T) {
 		stream(t, app, "BAD", "bad")
 		s := newJS(t, config.JetStreamSource{URL: srv.URL(), Stream: "BAD", Durable: "a.b"}, "")
-		if err := s.Run(context.Background(), (&recorder{}).deliver); !errors.Is(err, ErrConfig) {
+		if err := s.Run(context.Background(), (&recorder{}).Deliver); !errors.Is(err, ErrConfig) {
 			t.Errorf("Run = %v, want ErrConfig", err)
 		}
 	})
@@ -287,7 +287,7 @@ func TestJetStreamServerRestart(t *testing.T) {
 				<-release // the server restarts while this node holds a batch
 			}
 		}
-		return r.deliver(ctx, m)
+		return r.Deliver(ctx, m)
 	}
 	run(t, s, deliver)
 	waitFor(t, "consumer", func() bool { return s.Status().Connected })
@@ -300,7 +300,7 @@ func TestJetStreamServerRestart(t *testing.T) {
 	jsPublish(t, js, "events.x", 100, 200)
 	waitFor(t, "everything", func() bool { return len(seqCounts(&r)) == 200 })
 	waitFor(t, "source connected", func() bool { return s.Status().Connected })
-	if dup := r.len() - 200; dup != 0 {
+	if dup := r.Len() - 200; dup != 0 {
 		t.Logf("%d duplicates across the restart (allowed: at-least-once)", dup)
 	}
 }

@@ -2,14 +2,13 @@ package redisevents
 
 import (
 	"context"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/moatproxy/moat/internal/events"
+	"github.com/moatproxy/moat/internal/events/eventstest"
 )
 
 // waitTimeout bounds every wait of these tests.
@@ -77,70 +76,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// start runs src until the returned stop is called (or the test ends),
-// and checks that Run returns nil soon after.
+// start is eventstest.Run.
 func start(t *testing.T, src events.Source, deliver events.Deliver) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, deliver) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v, want nil", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Errorf("Run did not return %v after its context ended", waitTimeout)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return eventstest.Run(t, src, deliver)
 }
 
-// recorder is a Deliver that records what it is given.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []events.Message
-}
-
-func (r *recorder) deliver(_ context.Context, m events.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return nil
-}
-
-func (r *recorder) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
-
-func (r *recorder) got() []events.Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.msgs)
-}
-
-// data returns the payloads received, in order.
-func (r *recorder) data() []string {
-	var out []string
-	for _, m := range r.got() {
-		out = append(out, string(m.Data))
-	}
-	return out
-}
-
-// ids returns the TransportIDs received, in order.
-func (r *recorder) ids() []string {
-	var out []string
-	for _, m := range r.got() {
-		out = append(out, m.TransportID)
-	}
-	return out
-}
+// recorder is eventstest.Recorder.
+type recorder = eventstest.Recorder

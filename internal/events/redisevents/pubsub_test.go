@@ -57,7 +57,7 @@ func blockingDeliver(rec *recorder, got chan<- struct{}, release <-chan struct{}
 				return ctx.Err()
 			}
 		}
-		return rec.deliver(ctx, m)
+		return rec.Deliver(ctx, m)
 	}
 }
 
@@ -71,7 +71,7 @@ func TestPubSub(t *testing.T) {
 			t.Fatalf("Status before Run = %+v, want not connected, lag -1", got)
 		}
 		var rec recorder
-		start(t, p, rec.deliver)
+		start(t, p, rec.Deliver)
 		waitUntil(t, "subscribed", func() bool { return p.Status().Connected })
 
 		var wantTopics, wantData []string
@@ -89,15 +89,15 @@ func TestPubSub(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitUntil(t, "40 messages delivered", func() bool { return rec.len() >= 40 })
+		waitUntil(t, "40 messages delivered", func() bool { return rec.Len() >= 40 })
 		var gotTopics []string
-		for _, m := range rec.got() {
+		for _, m := range rec.Messages() {
 			gotTopics = append(gotTopics, m.Topic)
 			if m.TransportID != "" || m.Headers != nil || m.Key != nil {
 				t.Errorf("message %+v: want no TransportID, Headers or Key", m)
 			}
 		}
-		if got := rec.data(); !slices.Equal(got, wantData) {
+		if got := rec.Data(); !slices.Equal(got, wantData) {
 			t.Errorf("data = %q, want %q", got, wantData)
 		}
 		if !slices.Equal(gotTopics, wantTopics) {
@@ -137,8 +137,8 @@ func TestPubSub(t *testing.T) {
 		}
 		close(release)
 		want := []string{"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"}
-		waitUntil(t, "the queued messages delivered", func() bool { return rec.len() >= len(want) })
-		if got := rec.data(); !slices.Equal(got, want) {
+		waitUntil(t, "the queued messages delivered", func() bool { return rec.Len() >= len(want) })
+		if got := rec.Data(); !slices.Equal(got, want) {
 			t.Errorf("delivered %q, want %q", got, want)
 		}
 	})
@@ -164,7 +164,7 @@ func TestPubSub(t *testing.T) {
 			t.Errorf("queue held %d bytes at once, bound %d", peak, maxBytes)
 		}
 		close(release)
-		waitUntil(t, "the queued messages delivered", func() bool { return rec.len() >= 5 })
+		waitUntil(t, "the queued messages delivered", func() bool { return rec.Len() >= 5 })
 		if q := p.queue.bytes.Load(); q != 0 {
 			t.Errorf("queue counts %d bytes once empty, want 0", q)
 		}
@@ -179,12 +179,12 @@ func TestPubSub(t *testing.T) {
 				fails--
 				return errors.New("purge failed")
 			}
-			return rec.deliver(ctx, m)
+			return rec.Deliver(ctx, m)
 		})
 		waitUntil(t, "subscribed", func() bool { return p.Status().Connected })
 		publish(t, app, "retry", "a", "b")
-		waitUntil(t, "both delivered", func() bool { return rec.len() >= 2 })
-		if got := rec.data(); !slices.Equal(got, []string{"a", "b"}) {
+		waitUntil(t, "both delivered", func() bool { return rec.Len() >= 2 })
+		if got := rec.Data(); !slices.Equal(got, []string{"a", "b"}) {
 			t.Errorf("delivered %q, want [a b]", got)
 		}
 	})
@@ -192,9 +192,9 @@ func TestPubSub(t *testing.T) {
 	t.Run("run_twice", func(t *testing.T) {
 		p := newTestPubSub(t, srv.Addr, []string{"twice"}, nil)
 		var rec recorder
-		start(t, p, rec.deliver)
+		start(t, p, rec.Deliver)
 		waitUntil(t, "subscribed", func() bool { return p.Status().Connected })
-		if err := p.Run(context.Background(), rec.deliver); !errors.Is(err, ErrRunning) {
+		if err := p.Run(context.Background(), rec.Deliver); !errors.Is(err, ErrRunning) {
 			t.Errorf("second Run = %v, want ErrRunning", err)
 		}
 	})

@@ -68,7 +68,7 @@ func TestRejectedSettings(t *testing.T) {
 	t.Run("allowed_settings_run", func(t *testing.T) {
 		s := stream(func(*config.RedisStreamSource) {})(t)
 		var rec recorder
-		start(t, s, rec.deliver)
+		start(t, s, rec.Deliver)
 		waitUntil(t, "connected", func() bool { return s.Status().Connected })
 	})
 }

@@ -20,8 +20,8 @@ func TestFrozenServer(t *testing.T) {
 	s := newTestStream(t, srv.Addr, "frozen", "n1", func(c *config.RedisStreamSource) { c.ClaimAfter = config.Duration(2 * time.Second) })
 	p.conn.timeout, s.conn.timeout = time.Second, time.Second
 	var fromPubSub, fromStream recorder
-	start(t, p, fromPubSub.deliver)
-	start(t, s, fromStream.deliver)
+	start(t, p, fromPubSub.Deliver)
+	start(t, s, fromStream.Deliver)
 	waitUntil(t, "both connected", func() bool { return p.Status().Connected && s.Status().Connected })
 
 	srv.Freeze()
@@ -31,7 +31,7 @@ func TestFrozenServer(t *testing.T) {
 
 	publish(t, app, "c", "after")
 	xadd(t, app, "frozen", "data", "after")
-	waitUntil(t, "both deliver again", func() bool { return fromPubSub.len() == 1 && fromStream.len() == 1 })
+	waitUntil(t, "both deliver again", func() bool { return fromPubSub.Len() == 1 && fromStream.Len() == 1 })
 	for _, st := range []struct {
 		name string
 		err  string
@@ -50,8 +50,8 @@ func TestStartsBeforeRedis(t *testing.T) {
 	p := newTestPubSub(t, srv.Addr, []string{"c"}, nil)
 	s := newTestStream(t, srv.Addr, "late", "n1", nil)
 	var fromPubSub, fromStream recorder
-	start(t, p, fromPubSub.deliver)
-	start(t, s, fromStream.deliver)
+	start(t, p, fromPubSub.Deliver)
+	start(t, s, fromStream.Deliver)
 	waitUntil(t, "both record the refused connection", func() bool {
 		return p.Status().LastError != "" && s.Status().LastError != ""
 	})
@@ -61,7 +61,7 @@ func TestStartsBeforeRedis(t *testing.T) {
 	app := appClient(t, srv.Addr)
 	publish(t, app, "c", "hello")
 	xadd(t, app, "late", "data", "hello")
-	waitUntil(t, "both deliver", func() bool { return fromPubSub.len() == 1 && fromStream.len() == 1 })
+	waitUntil(t, "both deliver", func() bool { return fromPubSub.Len() == 1 && fromStream.Len() == 1 })
 }
 
 func TestPubSubResubscribesAfterRestart(t *testing.T) {
@@ -69,10 +69,10 @@ func TestPubSubResubscribesAfterRestart(t *testing.T) {
 	app := appClient(t, srv.Addr)
 	p := newTestPubSub(t, srv.Addr, []string{"c"}, []string{"p.*"})
 	var rec recorder
-	start(t, p, rec.deliver)
+	start(t, p, rec.Deliver)
 	waitUntil(t, "subscribed", func() bool { return p.Status().Connected })
 	publish(t, app, "c", "before")
-	waitUntil(t, "the first message delivered", func() bool { return rec.len() == 1 })
+	waitUntil(t, "the first message delivered", func() bool { return rec.Len() == 1 })
 
 	srv.Kill()
 	waitUntil(t, "the source sees the loss", func() bool { return !p.Status().Connected })
@@ -90,8 +90,8 @@ func TestPubSubResubscribesAfterRestart(t *testing.T) {
 			return err == nil && n == 1
 		})
 	}
-	waitUntil(t, "the messages after the restart delivered", func() bool { return rec.len() >= 3 })
-	if got, want := rec.data()[:3], []string{"before", "after c", "after p.x"}; !slices.Equal(got, want) {
+	waitUntil(t, "the messages after the restart delivered", func() bool { return rec.Len() >= 3 })
+	if got, want := rec.Data()[:3], []string{"before", "after c", "after p.x"}; !slices.Equal(got, want) {
 		t.Errorf("delivered %q, want %q", got, want)
 	}
 }
@@ -101,9 +101,9 @@ func TestStreamReconnectsAfterRestart(t *testing.T) {
 	app := appClient(t, srv.Addr)
 	s := newTestStream(t, srv.Addr, "events", "n1", nil)
 	var rec recorder
-	start(t, s, rec.deliver)
+	start(t, s, rec.Deliver)
 	xadd(t, app, "events", "data", "before")
-	waitUntil(t, "the first entry delivered", func() bool { return rec.len() == 1 })
+	waitUntil(t, "the first entry delivered", func() bool { return rec.Len() == 1 })
 
 	srv.Kill()
 	waitUntil(t, "the source sees the loss", func() bool { return !s.Status().Connected })
@@ -112,8 +112,8 @@ func TestStreamReconnectsAfterRestart(t *testing.T) {
 	waitUntil(t, "the application reconnected", func() bool {
 		return app.Do(context.Background(), app.B().Xadd().Key("events").Id("*").FieldValue().FieldValue("data", "after").Build()).Error() == nil
 	})
-	waitUntil(t, "the entry after the restart delivered", func() bool { return rec.len() >= 2 })
-	if got := rec.data(); !slices.Equal(got, []string{"before", "after"}) {
+	waitUntil(t, "the entry after the restart delivered", func() bool { return rec.Len() >= 2 })
+	if got := rec.Data(); !slices.Equal(got, []string{"before", "after"}) {
 		t.Errorf("delivered %q, want [before after]", got)
 	}
 	if st := s.Status(); st.LastError == "" {

@@ -33,7 +33,7 @@ func TestStopsCleanly(t *testing.T) {
 			before := runtime.NumGoroutine()
 			src := tc.src(t)
 			var rec recorder
-			stop := start(t, src, rec.deliver)
+			stop := start(t, src, rec.Deliver)
 			waitUntil(t, "reading", func() bool {
 				list := srv.Do(t, "CLIENT", "LIST")
 				return strings.Contains(list, "cmd=xreadgroup") || strings.Contains(list, "cmd=psubscribe")

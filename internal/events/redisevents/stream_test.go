@@ -50,15 +50,15 @@ func TestStream(t *testing.T) {
 		ids, data := add(t, "in-order", 150) // more than one read's count
 		s := newTestStream(t, srv.Addr, "in-order", "n1", nil)
 		var rec recorder
-		start(t, s, rec.deliver)
-		waitUntil(t, "150 entries delivered", func() bool { return rec.len() >= 150 })
-		if got := rec.ids(); !slices.Equal(got, ids) {
+		start(t, s, rec.Deliver)
+		waitUntil(t, "150 entries delivered", func() bool { return rec.Len() >= 150 })
+		if got := rec.IDs(); !slices.Equal(got, ids) {
 			t.Errorf("IDs = %q, want %q", got, ids)
 		}
-		if got := rec.data(); !slices.Equal(got, data) {
+		if got := rec.Data(); !slices.Equal(got, data) {
 			t.Errorf("data = %q, want %q", got, data)
 		}
-		if m := rec.got()[0]; m.Topic != "in-order" || m.Headers != nil {
+		if m := rec.Messages()[0]; m.Topic != "in-order" || m.Headers != nil {
 			t.Errorf("message %+v: want topic in-order and no headers", m)
 		}
 		waitUntil(t, "every entry acknowledged", func() bool { return pendingCount(t, app, "in-order", "moat-test") == 0 })
@@ -68,11 +68,11 @@ func TestStream(t *testing.T) {
 		add(t, "new-only", 3)
 		s := newTestStream(t, srv.Addr, "new-only", "n1", func(c *config.RedisStreamSource) { c.Start = "" })
 		var rec recorder
-		start(t, s, rec.deliver)
+		start(t, s, rec.Deliver)
 		waitUntil(t, "group created", func() bool { return s.Status().Connected })
 		id := xadd(t, app, "new-only", "data", "fresh")
-		waitUntil(t, "the new entry delivered", func() bool { return rec.len() >= 1 })
-		if got := rec.ids(); !slices.Equal(got, []string{id}) {
+		waitUntil(t, "the new entry delivered", func() bool { return rec.Len() >= 1 })
+		if got := rec.IDs(); !slices.Equal(got, []string{id}) {
 			t.Errorf("IDs = %q, want only the new %s", got, id)
 		}
 	})
@@ -86,7 +86,7 @@ func TestStream(t *testing.T) {
 		// Stopped mid-batch, as it delivers the 150th entry: the rest of
 		// its second read (151-200) is left pending.
 		err := first.Run(ctx, func(ctx context.Context, m events.Message) error {
-			if rec.deliver(ctx, m); rec.len() == 150 {
+			if rec.Deliver(ctx, m); rec.Len() == 150 {
 				cancel()
 			}
 			return nil
@@ -98,10 +98,10 @@ func TestStream(t *testing.T) {
 			t.Errorf("pending after the stop = %d, want 50 (the 150th, delivered as Run stopped, is acknowledged)", got)
 		}
 		second := newTestStream(t, srv.Addr, "restart", "n1", nil)
-		start(t, second, rec.deliver)
-		waitUntil(t, "200 entries delivered", func() bool { return rec.len() >= 200 })
+		start(t, second, rec.Deliver)
+		waitUntil(t, "200 entries delivered", func() bool { return rec.Len() >= 200 })
 		waitUntil(t, "every entry acknowledged", func() bool { return pendingCount(t, app, "restart", "moat-test") == 0 })
-		if got := rec.ids(); !slices.Equal(got, ids) {
+		if got := rec.IDs(); !slices.Equal(got, ids) {
 			t.Errorf("IDs delivered = %d in all, want each of the 200 once, in order", len(got))
 		}
 	})
@@ -123,18 +123,18 @@ func TestStream(t *testing.T) {
 					return errors.New("purge failed again")
 				}
 			}
-			return rec.deliver(ctx, m)
+			return rec.Deliver(ctx, m)
 		})
 		<-failing
 		if n := pendingCount(t, app, "retry", "moat-test"); n != 3 {
 			t.Errorf("pending while the first entry fails = %d, want 3 (none acknowledged)", n)
 		}
-		if n := rec.len(); n != 0 {
+		if n := rec.Len(); n != 0 {
 			t.Errorf("%d entries delivered past the failing one", n)
 		}
 		close(proceed)
-		waitUntil(t, "3 entries delivered", func() bool { return rec.len() >= 3 })
-		if got := rec.ids(); !slices.Equal(got, ids) {
+		waitUntil(t, "3 entries delivered", func() bool { return rec.Len() >= 3 })
+		if got := rec.IDs(); !slices.Equal(got, ids) {
 			t.Errorf("IDs = %q, want %q", got, ids)
 		}
 		if n := attempts.Load(); n != 3 {
@@ -153,10 +153,10 @@ func TestStream(t *testing.T) {
 		later := xadd(t, app, "own", "data", "later")
 		s := newTestStream(t, srv.Addr, "own", "n1", nil)
 		var rec recorder
-		start(t, s, rec.deliver)
+		start(t, s, rec.Deliver)
 		want := []string{ids[0], ids[2], ids[3], later}
-		waitUntil(t, "4 entries delivered", func() bool { return rec.len() >= len(want) })
-		if got := rec.ids(); !slices.Equal(got, want) {
+		waitUntil(t, "4 entries delivered", func() bool { return rec.Len() >= len(want) })
+		if got := rec.IDs(); !slices.Equal(got, want) {
 			t.Errorf("IDs = %q, want %q (not the deleted one)", got, want)
 		}
 		waitUntil(t, "every entry acknowledged, the deleted one too", func() bool { return pendingCount(t, app, "own", "moat-test") == 0 })
@@ -176,12 +176,12 @@ func TestStream(t *testing.T) {
 		})
 		began := time.Now()
 		var rec recorder
-		start(t, s, rec.deliver)
-		waitUntil(t, "the dead consumer's entries delivered", func() bool { return rec.len() >= 5 })
+		start(t, s, rec.Deliver)
+		waitUntil(t, "the dead consumer's entries delivered", func() bool { return rec.Len() >= 5 })
 		if waited := time.Since(began); waited < 200*time.Millisecond {
 			t.Errorf("claimed after %v, before ClaimAfter", waited)
 		}
-		if got := rec.ids(); !slices.Equal(got, ids) {
+		if got := rec.IDs(); !slices.Equal(got, ids) {
 			t.Errorf("IDs = %q, want %q", got, ids)
 		}
 		waitUntil(t, "every entry acknowledged", func() bool { return pendingCount(t, app, "claim", "g") == 0 })
@@ -195,14 +195,14 @@ func TestStream(t *testing.T) {
 			t.Fatalf("groups %q and %q, want moat-test-a and moat-test-b", a.Group(), b.Group())
 		}
 		var recA, recB recorder
-		start(t, a, recA.deliver)
-		start(t, b, recB.deliver)
+		start(t, a, recA.Deliver)
+		start(t, b, recB.Deliver)
 		ids, _ := add(t, "per-node", 30)
-		waitUntil(t, "both nodes got 30", func() bool { return recA.len() >= 30 && recB.len() >= 30 })
-		if got := recA.ids(); !slices.Equal(got, ids) {
+		waitUntil(t, "both nodes got 30", func() bool { return recA.Len() >= 30 && recB.Len() >= 30 })
+		if got := recA.IDs(); !slices.Equal(got, ids) {
 			t.Errorf("node a got %q, want %q", got, ids)
 		}
-		if got := recB.ids(); !slices.Equal(got, ids) {
+		if got := recB.IDs(); !slices.Equal(got, ids) {
 			t.Errorf("node b got %q, want %q", got, ids)
 		}
 	})
@@ -211,17 +211,17 @@ func TestStream(t *testing.T) {
 		a := newTestStream(t, srv.Addr, "shared", "a", nil)
 		b := newTestStream(t, srv.Addr, "shared", "b", nil)
 		var recA, recB recorder
-		start(t, a, recA.deliver)
-		start(t, b, recB.deliver)
+		start(t, a, recA.Deliver)
+		start(t, b, recB.Deliver)
 		// Both wait in XREADGROUP BLOCK: Redis then hands the entries to
 		// them in turn.
 		waitUntil(t, "both nodes blocked in XREADGROUP", func() bool {
 			return strings.Count(srv.Do(t, "CLIENT", "LIST"), "cmd=xreadgroup") == 2
 		})
 		ids, _ := add(t, "shared", 100)
-		waitUntil(t, "100 entries delivered", func() bool { return recA.len()+recB.len() >= 100 })
+		waitUntil(t, "100 entries delivered", func() bool { return recA.Len()+recB.Len() >= 100 })
 		seen := map[string]int{}
-		for _, id := range append(recA.ids(), recB.ids()...) {
+		for _, id := range append(recA.IDs(), recB.IDs()...) {
 			seen[id]++
 		}
 		for _, id := range ids {
@@ -232,8 +232,8 @@ func TestStream(t *testing.T) {
 		if len(seen) != len(ids) {
 			t.Errorf("%d distinct entries delivered, want %d", len(seen), len(ids))
 		}
-		if recA.len() == 0 || recB.len() == 0 {
-			t.Errorf("split %d/%d, want both nodes to get some", recA.len(), recB.len())
+		if recA.Len() == 0 || recB.Len() == 0 {
+			t.Errorf("split %d/%d, want both nodes to get some", recA.Len(), recB.Len())
 		}
 	})
 
@@ -251,7 +251,7 @@ func TestStream(t *testing.T) {
 		add(t, "lag", 5)
 		waitUntil(t, "lag 5 while deliver blocks", func() bool { return s.Status().Lag == 5 })
 		close(release)
-		waitUntil(t, "6 delivered and lag 0", func() bool { return rec.len() >= 6 && s.Status().Lag == 0 })
+		waitUntil(t, "6 delivered and lag 0", func() bool { return rec.Len() >= 6 && s.Status().Lag == 0 })
 	})
 
 	t.Run("payload", func(t *testing.T) {
@@ -259,11 +259,11 @@ func TestStream(t *testing.T) {
 		withData := xadd(t, app, "payload", "data", `{"type":"book"}`, "source", "catalog")
 		custom := xadd(t, app, "payload-field", "body", "b", "data", "d")
 		var rec recorder
-		start(t, newTestStream(t, srv.Addr, "payload", "n1", nil), rec.deliver)
-		start(t, newTestStream(t, srv.Addr, "payload-field", "n1", func(c *config.RedisStreamSource) { c.Field = "body" }), rec.deliver)
-		waitUntil(t, "3 entries delivered", func() bool { return rec.len() >= 3 })
+		start(t, newTestStream(t, srv.Addr, "payload", "n1", nil), rec.Deliver)
+		start(t, newTestStream(t, srv.Addr, "payload-field", "n1", func(c *config.RedisStreamSource) { c.Field = "body" }), rec.Deliver)
+		waitUntil(t, "3 entries delivered", func() bool { return rec.Len() >= 3 })
 		byID := map[string]events.Message{} // by key and ID: IDs repeat across streams
-		for _, m := range rec.got() {
+		for _, m := range rec.Messages() {
 			byID[m.Topic+" "+m.TransportID] = m
 		}
 		for _, tc := range []struct {
