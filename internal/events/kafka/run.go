@@ -52,7 +52,7 @@ func (s *Source) Run(ctx context.Context, deliver events.Deliver) error {
 // consume is Run's loop: poll, deliver, rewind what failed, allow the
 // rebalances the poll blocked, back off after a failure.
 func (s *Source) consume(ctx context.Context, cl *kgo.Client, deliver events.Deliver) {
-	var retry backoff
+	retry := events.Backoff{First: minBackoff, Max: maxBackoff}
 	for ctx.Err() == nil {
 		fetches := cl.PollRecords(ctx, maxPollRecords)
 		fetchFailed := s.fetchErrors(ctx, fetches)
@@ -65,11 +65,11 @@ func (s *Source) consume(ctx context.Context, cl *kgo.Client, deliver events.Del
 		cl.AllowRebalance()
 		switch {
 		case len(rewind) > 0, fetchFailed && fetches.NumRecords() == 0:
-			if !retry.wait(ctx) {
+			if !retry.Wait(ctx) {
 				return
 			}
 		case fetches.NumRecords() > 0:
-			retry.reset()
+			retry.Reset()
 		}
 	}
 }
@@ -165,22 +165,3 @@ func message(r *kgo.Record) events.Message {
 		TransportID: fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset),
 	}
 }
-
-// backoff counts consecutive failures.
-type backoff struct{ failures int }
-
-// wait sleeps for the next backoff, or until ctx is done (then false).
-func (b *backoff) wait(ctx context.Context) bool {
-	d := min(minBackoff<<min(b.failures, 10), maxBackoff)
-	b.failures++
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-func (b *backoff) reset() { b.failures = 0 }

@@ -1,7 +1,6 @@
 package nats
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -127,26 +126,3 @@ func message(data []byte, hdr natsgo.Header, subject, id string) events.Message 
 	}
 	return m
 }
-
-// backoff is a doubling wait between first and most.
-type backoff struct {
-	first, most, next time.Duration
-}
-
-// wait sleeps the next step, or reports false when ctx ends first.
-func (b *backoff) wait(ctx context.Context) bool {
-	if b.next == 0 {
-		b.next = b.first
-	}
-	t := time.NewTimer(b.next)
-	defer t.Stop()
-	b.next = min(2*b.next, b.most)
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-func (b *backoff) reset() { b.next = 0 }

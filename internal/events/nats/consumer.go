@@ -32,7 +32,7 @@ func (s *JetStream) setup(ctx context.Context, js jetstream.JetStream, first boo
 			return nil, fmt.Errorf("%w: jetstream consumer %q on stream %q: %w", ErrConfig, s.durable, s.cfg.Stream, err)
 		}
 		s.h.fail("consumer not in place", err)
-		if !wait.wait(ctx) {
+		if !wait.Wait(ctx) {
 			return nil, nil
 		}
 	}

@@ -21,10 +21,10 @@ type Core struct {
 	h    *health
 
 	// Tuning, fixed by NewCore; tests shorten them.
-	pendingMsgs, pendingBytes int           // the subscription's buffer; beyond it messages are dropped
-	attempts                  int           // deliveries of one message before it is dropped
-	retry                     backoff       // between those deliveries
-	resubscribe               time.Duration // wait before subscribing again after a failure
+	pendingMsgs, pendingBytes int            // the subscription's buffer; beyond it messages are dropped
+	attempts                  int            // deliveries of one message before it is dropped
+	retry                     events.Backoff // between those deliveries
+	resubscribe               time.Duration  // wait before subscribing again after a failure
 }
 
 var _ events.Source = (*Core)(nil)
@@ -41,7 +41,7 @@ func NewCore(cfg config.NATSSource, sourceName string, log *slog.Logger) (*Core,
 	return &Core{
 		cfg: cfg, name: sourceName, h: newHealth(sourceName, log),
 		pendingMsgs: 65_536, pendingBytes: 64 << 20,
-		attempts: 4, retry: backoff{first: 100 * time.Millisecond, most: time.Second},
+		attempts: 4, retry: events.Backoff{First: 100 * time.Millisecond, Max: time.Second},
 		resubscribe: time.Second,
 	}, nil
 }
@@ -80,7 +80,7 @@ func (c *Core) Run(ctx context.Context, deliver events.Deliver) error {
 			// The subscription broke (closed by the server, a permissions
 			// error): subscribe again after a pause.
 			c.h.fail("subscription", err)
-			if !sleep(ctx, c.resubscribe) {
+			if !events.Sleep(ctx, c.resubscribe) {
 				return nil
 			}
 			if !sub.IsValid() {
@@ -133,14 +133,8 @@ func (c *Core) deliver(ctx context.Context, deliver events.Deliver, m events.Mes
 			c.h.log.Error("events: message dropped: NATS core cannot redeliver it", "err", err)
 			return
 		}
-		if !wait.wait(ctx) {
+		if !wait.Wait(ctx) {
 			return
 		}
 	}
-}
-
-// sleep waits d, or reports false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	b := backoff{first: d, most: d}
-	return b.wait(ctx)
 }

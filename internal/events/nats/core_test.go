@@ -25,7 +25,7 @@ func newCore(t *testing.T, cfg config.NATSSource) *Core {
 	if err != nil {
 		t.Fatalf("NewCore: %v", err)
 	}
-	c.retry = backoff{first: time.Millisecond, most: time.Millisecond}
+	c.retry = events.Backoff{First: time.Millisecond, Max: time.Millisecond}
 	return c
 }
 

@@ -26,14 +26,14 @@ type JetStream struct {
 	h       *health
 
 	// Tuning, fixed by NewJetStream; tests shorten them.
-	batch            int           // messages per fetch
-	maxAckPending    int           // messages handed out and not yet acknowledged, fleet-wide
-	fetchWait        time.Duration // how long one fetch waits for messages
-	lagEvery         time.Duration // how often Status.Lag is refreshed
-	attempts         int           // deliveries in place before a message is handed back
-	retry            backoff       // between those deliveries
-	nakFirst, nakMax time.Duration // redelivery delay of a handed-back message, doubling per delivery
-	failure          backoff       // after a fetch or a setup failed
+	batch            int            // messages per fetch
+	maxAckPending    int            // messages handed out and not yet acknowledged, fleet-wide
+	fetchWait        time.Duration  // how long one fetch waits for messages
+	lagEvery         time.Duration  // how often Status.Lag is refreshed
+	attempts         int            // deliveries in place before a message is handed back
+	retry            events.Backoff // between those deliveries
+	nakFirst, nakMax time.Duration  // redelivery delay of a handed-back message, doubling per delivery
+	failure          events.Backoff // after a fetch or a setup failed
 }
 
 var _ events.Source = (*JetStream)(nil)
@@ -68,9 +68,9 @@ func NewJetStream(cfg config.JetStreamSource, sourceName, node string, log *slog
 	return &JetStream{
 		cfg: cfg, name: sourceName, durable: durable, ackWait: ackWait, h: newHealth(sourceName, log),
 		batch: 32, maxAckPending: 1000, fetchWait: 5 * time.Second, lagEvery: 5 * time.Second,
-		attempts: 4, retry: backoff{first: 100 * time.Millisecond, most: time.Second},
+		attempts: 4, retry: events.Backoff{First: 100 * time.Millisecond, Max: time.Second},
 		nakFirst: time.Second, nakMax: 30 * time.Second,
-		failure: backoff{first: 100 * time.Millisecond, most: 5 * time.Second},
+		failure: events.Backoff{First: 100 * time.Millisecond, Max: 5 * time.Second},
 	}, nil
 }
 
@@ -127,10 +127,10 @@ func (s *JetStream) Run(ctx context.Context, deliver events.Deliver) error {
 			s.h.fail("fetch", err)
 			s.h.ready.Store(false)
 			cons = nil
-			fail.wait(ctx)
+			fail.Wait(ctx)
 			continue
 		}
-		fail.reset()
+		fail.Reset()
 	}
 	return nil
 }
@@ -191,7 +191,7 @@ func (s *JetStream) handle(ctx context.Context, m jetstream.Msg, deliver events.
 			return
 		}
 		_ = m.InProgress()
-		if !wait.wait(ctx) {
+		if !wait.Wait(ctx) {
 			_ = m.Nak()
 			return
 		}

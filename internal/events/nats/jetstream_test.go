@@ -26,9 +26,9 @@ func newJS(t *testing.T, cfg config.JetStreamSource, node string) *JetStream {
 		t.Fatalf("NewJetStream: %v", err)
 	}
 	s.fetchWait, s.lagEvery = time.Second, 20*time.Millisecond
-	s.retry = backoff{first: time.Millisecond, most: time.Millisecond}
+	s.retry = events.Backoff{First: time.Millisecond, Max: time.Millisecond}
 	s.nakFirst, s.nakMax = 10*time.Millisecond, 50*time.Millisecond
-	s.failure = backoff{first: 10 * time.Millisecond, most: 200 * time.Millisecond}
+	s.failure = events.Backoff{First: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 	return s
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -135,36 +134,10 @@ func (h *health) status() events.Status {
 	return events.Status{Connected: h.connected.Load(), Lag: h.lag.Load(), LastError: h.lastErr, LastErrorAt: h.lastErrAt}
 }
 
-// backoff is a bounded exponential wait with ±20% jitter, so that a fleet
-// that lost its Redis does not reconnect in step. Its zero wait starts at
-// min.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	b.cur = min(max(2*b.cur, b.min), b.max)
-	return time.Duration(float64(b.cur) * (0.8 + 0.4*rand.Float64()))
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d, and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // deliverRetrying calls deliver until it returns nil (true), backing off
 // with b between errors, or until ctx ends (false). A nil error returned
 // as ctx ends counts: the message was applied.
-func deliverRetrying(ctx context.Context, deliver events.Deliver, m events.Message, b backoff, log *slog.Logger) bool {
+func deliverRetrying(ctx context.Context, deliver events.Deliver, m events.Message, b events.Backoff, log *slog.Logger) bool {
 	for attempt := 1; ; attempt++ {
 		err := deliver(ctx, m)
 		if err == nil {
@@ -173,9 +146,9 @@ func deliverRetrying(ctx context.Context, deliver events.Deliver, m events.Messa
 		if ctx.Err() != nil {
 			return false
 		}
-		wait := b.next()
+		wait := b.Next()
 		log.Warn("redisevents: deliver failed; retrying", "topic", m.Topic, "id", m.TransportID, "attempt", attempt, "retry_in", wait, "err", err)
-		if !sleep(ctx, wait) {
+		if !events.Sleep(ctx, wait) {
 			return false
 		}
 	}

@@ -49,7 +49,7 @@ type PubSub struct {
 	running  atomic.Bool
 
 	// Backoffs, set by NewPubSub (tests shorten them).
-	reconnect, retry backoff
+	reconnect, retry events.Backoff
 }
 
 var _ events.Source = (*PubSub)(nil)
@@ -77,8 +77,8 @@ func NewPubSub(cfg config.RedisPubSubSource, sourceName string, log *slog.Logger
 		patterns:  slices.Clone(cfg.Patterns),
 		log:       orDiscard(log).With("source", sourceName, "transport", "redis_pubsub"),
 		queue:     newQueue(pubSubQueueLen, pubSubQueueBytes),
-		reconnect: backoff{min: reconnectMin, max: reconnectMax},
-		retry:     backoff{min: deliverRetryMin, max: deliverRetryMax},
+		reconnect: events.Backoff{First: reconnectMin, Max: reconnectMax},
+		retry:     events.Backoff{First: deliverRetryMin, Max: deliverRetryMax},
 	}
 	p.lag.Store(-1) // pub/sub cannot tell
 	return p, nil
@@ -139,11 +139,11 @@ func (p *PubSub) subscribeLoop(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 		if up {
-			wait.reset()
+			wait.Reset()
 		}
-		d := wait.next()
+		d := wait.Next()
 		p.log.Warn("redisevents: subscription lost; reconnecting", "retry_in", d, "err", err)
-		if !sleep(ctx, d) {
+		if !events.Sleep(ctx, d) {
 			return nil
 		}
 	}

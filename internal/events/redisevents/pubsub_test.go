@@ -24,8 +24,8 @@ func newTestPubSub(t *testing.T, addr string, channels, patterns []string) *PubS
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.reconnect = backoff{min: 10 * time.Millisecond, max: 100 * time.Millisecond}
-	p.retry = backoff{min: time.Millisecond, max: 10 * time.Millisecond}
+	p.reconnect = events.Backoff{First: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+	p.retry = events.Backoff{First: time.Millisecond, Max: 10 * time.Millisecond}
 	return p
 }
 

@@ -42,8 +42,8 @@ type Stream struct {
 	block      time.Duration // of XREADGROUP: how late a claim sweep may start
 	claimEvery time.Duration
 	lagEvery   time.Duration
-	reconnect  backoff
-	retry      backoff
+	reconnect  events.Backoff
+	retry      events.Backoff
 }
 
 var _ events.Source = (*Stream)(nil)
@@ -100,8 +100,8 @@ func NewStream(cfg config.RedisStreamSource, sourceName, node string, log *slog.
 		claimEvery: max(claimAfter/2, claimEveryFloor),
 		block:      min(max(claimAfter/2, claimEveryFloor), streamBlockMax),
 		lagEvery:   streamLagEvery,
-		reconnect:  backoff{min: reconnectMin, max: reconnectMax},
-		retry:      backoff{min: deliverRetryMin, max: deliverRetryMax},
+		reconnect:  events.Backoff{First: reconnectMin, Max: reconnectMax},
+		retry:      events.Backoff{First: deliverRetryMin, Max: deliverRetryMax},
 	}
 	s.lag.Store(-1)
 	return s, nil
@@ -143,11 +143,11 @@ func (s *Stream) Run(ctx context.Context, deliver events.Deliver) error {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 		if up {
-			wait.reset()
+			wait.Reset()
 		}
-		d := wait.next()
+		d := wait.Next()
 		s.log.Warn("redisevents: stream read failed; reconnecting", "retry_in", d, "err", err)
-		if !sleep(ctx, d) {
+		if !events.Sleep(ctx, d) {
 			return nil
 		}
 	}

@@ -28,8 +28,8 @@ func newTestStream(t *testing.T, addr, key, node string, edit func(*config.Redis
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.reconnect = backoff{min: 10 * time.Millisecond, max: 100 * time.Millisecond}
-	s.retry = backoff{min: time.Millisecond, max: 10 * time.Millisecond}
+	s.reconnect = events.Backoff{First: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+	s.retry = events.Backoff{First: time.Millisecond, Max: 10 * time.Millisecond}
 	s.lagEvery = 20 * time.Millisecond
 	return s
 }
