@@ -190,8 +190,10 @@ events:
 
 			publish(t, `{"type":"author","id":9}`)
 			publish(t, `not json`)
+			began = time.Now()
 			publish(t, `{"type":"book","id":2}`)
 			waitUntil(t, "book 2 purged on every node", gone(2))
+			t.Logf("%s: the next event in %v", tr.name, time.Since(began).Round(time.Millisecond))
 			waitUntil(t, "dead letters counted", func() bool {
 				var unmapped, parse int64
 				for _, n := range nodes {
