@@ -134,6 +134,37 @@ func (h *health) status() events.Status {
 	return events.Status{Connected: h.connected.Load(), Lag: h.lag.Load(), LastError: h.lastErr, LastErrorAt: h.lastErrAt}
 }
 
+// keepUp runs one connection's work (session) again and again until ctx
+// ends (nil), backing off with wait between sessions (from its start
+// again after one that was up), and records each session's error in h.
+// It returns ErrRejected when Redis refused the settings before any
+// session was ever up. what names the failure in the log.
+func (h *health) keepUp(ctx context.Context, wait events.Backoff, log *slog.Logger, what string, session func(ctx context.Context, attempt int) (up bool, err error)) error {
+	everUp := false
+	for attempt := 0; ; attempt++ {
+		up, err := session(ctx, attempt)
+		if ctx.Err() != nil {
+			h.connected.Store(false)
+			return nil
+		}
+		// The error first: who sees Connected false sees why.
+		h.fail(err)
+		h.connected.Store(false)
+		everUp = everUp || up
+		if !everUp && rejected(err) {
+			return fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+		if up {
+			wait.Reset()
+		}
+		d := wait.Next()
+		log.Warn("redisevents: "+what+"; reconnecting", "retry_in", d, "err", err)
+		if !events.Sleep(ctx, d) {
+			return nil
+		}
+	}
+}
+
 // deliverRetrying calls deliver until it returns nil (true), backing off
 // with b between errors, or until ctx ends (false). A nil error returned
 // as ctx ends counts: the message was applied.

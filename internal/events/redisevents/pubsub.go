@@ -123,30 +123,7 @@ func (p *PubSub) Run(ctx context.Context, deliver events.Deliver) error {
 // subscribeLoop keeps a subscription up until ctx ends (nil), or returns
 // the error of settings that Redis rejected before it ever subscribed.
 func (p *PubSub) subscribeLoop(ctx context.Context) error {
-	wait := p.reconnect
-	everUp := false
-	for attempt := 0; ; attempt++ {
-		up, err := p.subscribe(ctx, attempt)
-		if ctx.Err() != nil {
-			p.connected.Store(false)
-			return nil
-		}
-		// The error first: who sees Connected false sees why.
-		p.fail(err)
-		p.connected.Store(false)
-		everUp = everUp || up
-		if !everUp && rejected(err) {
-			return fmt.Errorf("%w: %w", ErrRejected, err)
-		}
-		if up {
-			wait.Reset()
-		}
-		d := wait.Next()
-		p.log.Warn("redisevents: subscription lost; reconnecting", "retry_in", d, "err", err)
-		if !events.Sleep(ctx, d) {
-			return nil
-		}
-	}
+	return p.keepUp(ctx, p.reconnect, p.log, "subscription lost", p.subscribe)
 }
 
 // subscribe subscribes on one connection and returns when it breaks (up:

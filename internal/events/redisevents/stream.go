@@ -127,30 +127,9 @@ func (s *Stream) Run(ctx context.Context, deliver events.Deliver) error {
 		return ErrRunning
 	}
 	defer s.running.Store(false)
-	wait := s.reconnect
-	everUp := false
-	for attempt := 0; ; attempt++ {
-		up, err := s.session(ctx, attempt, deliver)
-		if ctx.Err() != nil {
-			s.connected.Store(false)
-			return nil
-		}
-		// The error first: who sees Connected false sees why.
-		s.fail(err)
-		s.connected.Store(false)
-		everUp = everUp || up
-		if !everUp && rejected(err) {
-			return fmt.Errorf("%w: %w", ErrRejected, err)
-		}
-		if up {
-			wait.Reset()
-		}
-		d := wait.Next()
-		s.log.Warn("redisevents: stream read failed; reconnecting", "retry_in", d, "err", err)
-		if !events.Sleep(ctx, d) {
-			return nil
-		}
-	}
+	return s.keepUp(ctx, s.reconnect, s.log, "stream read failed", func(ctx context.Context, attempt int) (bool, error) {
+		return s.session(ctx, attempt, deliver)
+	})
 }
 
 // session reads on one connection until it breaks (up: the group was
