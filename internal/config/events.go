@@ -131,8 +131,14 @@ type NATSSource struct {
 	// Queue, if set, is a queue group: each event goes to one node of the
 	// fleet (which publishes it on the purge bus). Default "": every node
 	// hears every event.
-	Queue string `yaml:"queue"`
-	// Token, or Username and Password, authenticate.
+	Queue    string `yaml:"queue"`
+	NATSAuth `yaml:",inline"`
+}
+
+// NATSAuth authenticates to NATS: a token, or a user and a password.
+//
+// WARNING: Token and Password are secrets; write them as "${NAME}".
+type NATSAuth struct {
 	Token    string `yaml:"token" config:"env"`
 	Username string `yaml:"username" config:"env"`
 	Password string `yaml:"password" config:"env"`
@@ -160,9 +166,7 @@ type JetStreamSource struct {
 	// AckWait is how long an event handed to a node may stay
 	// unacknowledged before JetStream hands it out again. Default 30s.
 	AckWait  Duration `yaml:"ack_wait"`
-	Token    string   `yaml:"token" config:"env"`
-	Username string   `yaml:"username" config:"env"`
-	Password string   `yaml:"password" config:"env"`
+	NATSAuth `yaml:",inline"`
 }
 
 // RedisPubSubSource subscribes to channels of the application's Redis:

@@ -43,9 +43,7 @@ type NATSBus struct {
 	URL string `yaml:"url"`
 	// Subject carries the purges. Default "moat.purges".
 	Subject  string `yaml:"subject"`
-	Token    string `yaml:"token" config:"env"`
-	Username string `yaml:"username" config:"env"`
-	Password string `yaml:"password" config:"env"`
+	NATSAuth `yaml:",inline"`
 	// Grace is how long the connection may stay down before the node
 	// stops trusting what it holds (it may have missed purges). Default 5s.
 	Grace Duration `yaml:"grace"`
