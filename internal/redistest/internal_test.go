@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"testing"
+
+	"github.com/moatproxy/moat/internal/proctest"
 )
 
 func TestSpawnReportsPortTaken(t *testing.T) {
@@ -38,7 +40,7 @@ func TestSpawnReportsPortTaken(t *testing.T) {
 func TestCleanupKillsServer(t *testing.T) {
 	Require(t)
 	t.Parallel()
-	var p *process
+	var p *proctest.Process
 	t.Run("owner", func(t *testing.T) {
 		s := Standalone(t)
 		p = s.proc
@@ -47,7 +49,7 @@ func TestCleanupKillsServer(t *testing.T) {
 		t.Fatal("no server started")
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 	default:
 		t.Fatal("redis-server outlived the test that started it")
 	}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moatproxy/moat/internal/proctest"
 )
 
 const (
@@ -50,14 +52,7 @@ type Server struct {
 	// mu is held across Kill and Restart, so that the two never interleave
 	// and a server is never left with two processes or with one unrecorded.
 	mu   sync.Mutex
-	proc *process // nil once killed
-}
-
-// process is one run of redis-server. Its Wait goroutine ends when the
-// process does; Kill makes sure it does.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once cmd.Wait has returned
+	proc *proctest.Process // nil once killed
 }
 
 // Standalone starts a redis-server with persistence off (--save ""
@@ -137,18 +132,13 @@ func (s *Server) spawn() error {
 	cmd := exec.Command("redis-server", s.args...)
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	p, err := proctest.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("redistest: starting redis-server: %w", err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // how it ended is in its log
-		close(p.done)
-	}()
 
 	if err := s.waitReady(p, logStart); err != nil {
-		p.kill()
+		p.Kill()
 		return fmt.Errorf("redistest: redis-server %q on %s: %w\n%s", s.args, s.Addr, err, s.logTail())
 	}
 	s.proc = p
@@ -158,9 +148,9 @@ func (s *Server) spawn() error {
 // waitReady polls until the server answers PING and INFO says it is p:
 // whoever else took the port would answer too. p's output starts at
 // logStart in the log.
-func (s *Server) waitReady(p *process, logStart int64) error {
-	pid := strconv.Itoa(p.cmd.Process.Pid)
-	err := waitFor(p.done, readyTimeout, func() error {
+func (s *Server) waitReady(p *proctest.Process, logStart int64) error {
+	pid := strconv.Itoa(p.Pid())
+	err := waitFor(p.Done(), readyTimeout, func() error {
 		if pong, err := callString(s.Addr, "PING"); err != nil {
 			return err
 		} else if pong != "PONG" {
@@ -178,9 +168,9 @@ func (s *Server) waitReady(p *process, logStart int64) error {
 	if errors.Is(err, errExited) {
 		logged, _ := os.ReadFile(filepath.Join(s.Dir, logName))
 		if int64(len(logged)) >= logStart && bytes.Contains(logged[logStart:], []byte("Address already in use")) {
-			return fmt.Errorf("%w: %s", errPortTaken, p.cmd.ProcessState)
+			return fmt.Errorf("%w: %s", errPortTaken, p.State())
 		}
-		return fmt.Errorf("%w: %s", err, p.cmd.ProcessState)
+		return fmt.Errorf("%w: %s", err, p.State())
 	}
 	return err
 }
@@ -221,16 +211,9 @@ func (s *Server) Kill() {
 
 func (s *Server) killLocked() {
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
-}
-
-func (p *process) kill() {
-	// os.Process signals through a pidfd where Linux has one, so a PID
-	// reused after the process was reaped is never hit.
-	_ = p.cmd.Process.Kill()
-	<-p.done
 }
 
 // Freeze stops the server with SIGSTOP: it keeps its port, and the kernel
@@ -245,7 +228,7 @@ func (s *Server) signal(sig os.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		_ = s.proc.cmd.Process.Signal(sig) // fails only if it has exited
+		s.proc.Signal(sig)
 	}
 }
 

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moatproxy/moat/internal/proctest"
 )
 
 // notFound is the failure when memcached is not on PATH.
@@ -58,15 +60,8 @@ type Server struct {
 	// mu is held across Kill and Restart, so that the two never interleave
 	// and a server is never left with two processes or one unrecorded.
 	mu   sync.Mutex
-	proc *process // nil once killed
+	proc *proctest.Process // nil once killed
 	out  logBuffer
-}
-
-// process is one run of memcached. Its Wait goroutine ends when the
-// process does; kill makes sure it does.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once cmd.Wait has returned
 }
 
 // Require fails the test, with a message that says how to install it, when
@@ -129,17 +124,12 @@ func (s *Server) spawn() error {
 	mark := s.out.Len()
 	cmd := exec.Command("memcached", s.args...)
 	cmd.Stdout, cmd.Stderr = &s.out, &s.out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	p, err := proctest.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("memcachedtest: starting memcached: %w", err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // how it ended is in its output
-		close(p.done)
-	}()
 	if err := s.waitReady(p, mark); err != nil {
-		p.kill()
+		p.Kill()
 		return fmt.Errorf("memcachedtest: memcached %q: %w\n%s", s.args, err, s.out.String())
 	}
 	s.proc = p
@@ -148,8 +138,8 @@ func (s *Server) spawn() error {
 
 // waitReady polls until the server answers "stats" with p's PID: whoever
 // else took the port would answer too. p's output starts at mark.
-func (s *Server) waitReady(p *process, mark int) error {
-	want := strconv.Itoa(p.cmd.Process.Pid)
+func (s *Server) waitReady(p *proctest.Process, mark int) error {
+	want := strconv.Itoa(p.Pid())
 	deadline := time.Now().Add(readyTimeout)
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
@@ -165,11 +155,11 @@ func (s *Server) waitReady(p *process, mark int) error {
 			return fmt.Errorf("not ready after %v: %w", readyTimeout, err)
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 			if strings.Contains(s.out.From(mark), "Address already in use") {
-				return fmt.Errorf("%w: %s", errPortTaken, p.cmd.ProcessState)
+				return fmt.Errorf("%w: %s", errPortTaken, p.State())
 			}
-			return fmt.Errorf("memcached exited: %s", p.cmd.ProcessState)
+			return fmt.Errorf("memcached exited: %s", p.State())
 		case <-tick.C:
 		}
 	}
@@ -205,16 +195,9 @@ func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
-}
-
-func (p *process) kill() {
-	// os.Process signals through a pidfd where Linux has one, so a PID
-	// reused after the process was reaped is never hit.
-	_ = p.cmd.Process.Kill()
-	<-p.done
 }
 
 // Restart kills the server if it is still running, starts it again on the
@@ -225,7 +208,7 @@ func (s *Server) Restart(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
 	if err := s.spawn(); err != nil {
@@ -243,8 +226,8 @@ func (s *Server) Freeze() {
 	if s.proc == nil {
 		return
 	}
-	_ = s.proc.cmd.Process.Signal(syscall.SIGSTOP) // fails only if it has exited
-	pid := s.proc.cmd.Process.Pid
+	s.proc.Signal(syscall.SIGSTOP)
+	pid := s.proc.Pid()
 	for deadline := time.Now().Add(readyTimeout); !stopped(pid) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
@@ -255,7 +238,7 @@ func (s *Server) Thaw() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		_ = s.proc.cmd.Process.Signal(syscall.SIGCONT) // fails only if it has exited
+		s.proc.Signal(syscall.SIGCONT)
 	}
 }
 

@@ -1,8 +1,8 @@
-package redistest
+package proctest
 
 import "syscall"
 
-// sysProcAttr makes the kernel kill redis-server when the test binary dies
+// sysProcAttr makes the kernel kill the server when the test binary dies
 // without running its cleanups (a -timeout panic, a SIGKILL), so that no
 // server outlives the tests that own it.
 //
