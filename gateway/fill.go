@@ -656,11 +656,7 @@ var errNoTargets = errors.New("gateway: nothing to invalidate")
 // keep are the IDs of the entries a write-through is about to store in
 // place of what the purge removes (see writethrough.go).
 func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, resp *http.Response, keep, tags []string) (PurgeResult, error) {
-	scheme := "http"
-	if in.TLS != nil {
-		scheme = "https"
-	}
-	target := &url.URL{Scheme: scheme, Host: in.Host, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
+	target := targetURI(in)
 	targets := httpcache.InvalidationTargets(in.Method, resp.StatusCode, target, resp.Header)
 	if len(targets) == 0 {
 		return PurgeResult{}, errNoTargets
@@ -677,6 +673,16 @@ func (h *Handler) invalidateAfterWrite(ctx context.Context, in *http.Request, re
 		return PurgeResult{}, errNoTargets
 	}
 	return h.purge(ctx, p, PurgeRFC)
+}
+
+// targetURI is a request's target URI in absolute form (RFC 9110 §7.1), as
+// invalidations name it.
+func targetURI(in *http.Request) *url.URL {
+	scheme := "http"
+	if in.TLS != nil {
+		scheme = "https"
+	}
+	return &url.URL{Scheme: scheme, Host: in.Host, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
 }
 
 // ensureDate adds Date to a response that lacks one (RFC 9110 §6.6.1).

@@ -511,12 +511,17 @@ func (h *Handler) tierFailed(op, key string, err error) {
 	h.log.Warn("cache tier failed", "op", op, "key", keyHash(key), "err", err)
 }
 
-// tierDelete removes key from the tier, counting a failure.
+// tierDelete removes key from the tier and L2, counting a failure.
 func (h *Handler) tierDelete(ctx context.Context, key string) {
+	h.l1Delete(ctx, key)
+	h.deleteL2(key)
+}
+
+// l1Delete removes key from the tier (L1) alone, counting a failure.
+func (h *Handler) l1Delete(ctx context.Context, key string) {
 	if err := h.tier.Delete(ctx, key); err != nil {
 		h.tierFailed("delete", key, err)
 	}
-	h.deleteL2(key)
 }
 
 // sameEntry reports whether a and b are the same stored response: by ID,

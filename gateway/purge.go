@@ -361,13 +361,11 @@ func (h *Handler) invalidateKey(ctx context.Context, key string, soft bool, now 
 			}
 		}
 	}
-	if !toL2 {
-		if err := h.tier.Delete(ctx, key); err != nil {
-			h.tierFailed("delete", key, err)
-		}
-		return 1
+	if toL2 {
+		h.tierDelete(ctx, key)
+	} else {
+		h.l1Delete(ctx, key)
 	}
-	h.tierDelete(ctx, key)
 	return 1
 }
 

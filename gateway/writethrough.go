@@ -96,10 +96,7 @@ func contentLocationIsTarget(in *http.Request, loc string) bool {
 	if err != nil {
 		return false
 	}
-	target := &url.URL{Scheme: "http", Host: in.Host, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
-	if in.TLS != nil {
-		target.Scheme = "https"
-	}
+	target := targetURI(in)
 	abs := target.ResolveReference(ref)
 	return abs.Host == target.Host && abs.EscapedPath() == target.EscapedPath() && abs.RawQuery == target.RawQuery
 }
