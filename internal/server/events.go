@@ -67,11 +67,8 @@ func nodeName(configured string) string {
 	if err != nil || host == "" {
 		return "moat"
 	}
-	if n := notNodeName.ReplaceAllString(host, "-"); len(n) <= 64 {
-		return n
-	} else {
-		return n[:64]
-	}
+	n := notNodeName.ReplaceAllString(host, "-")
+	return n[:min(len(n), 64)]
 }
 
 // applyEvent purges through the configuration serving now.

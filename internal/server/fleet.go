@@ -48,12 +48,12 @@ func newFleet(cfg *config.Config, log *slog.Logger, observe func(string, time.Du
 		}
 	}()
 	if m := cfg.Cache.Memcached; m != nil {
-		max := int(m.MaxObjectSize)
-		if max == 0 {
-			max = min(int(cfg.Cache.MaxObjectSize), 1<<20-512)
+		maxObject := int(m.MaxObjectSize)
+		if maxObject == 0 {
+			maxObject = min(int(cfg.Cache.MaxObjectSize), 1<<20-512)
 		}
 		if f.mc, err = memcachel2.New(memcachel2.Options{Servers: m.Servers, Timeout: cmp.Or(m.Timeout, config.DefaultMemcachedTimeout).D(),
-			KeyPrefix: m.KeyPrefix, MaxObjectSize: max, CompressAbove: int(m.CompressAbove)}); err != nil {
+			KeyPrefix: m.KeyPrefix, MaxObjectSize: maxObject, CompressAbove: int(m.CompressAbove)}); err != nil {
 			return nil, fmt.Errorf("server: cache.memcached: %w", err)
 		}
 		f.l2, f.timeout, f.queue = f.mc, cmp.Or(m.Timeout, config.DefaultMemcachedTimeout).D(), cmp.Or(m.WriteQueue, config.DefaultRedisWriteQueue)
