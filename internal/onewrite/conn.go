@@ -54,6 +54,10 @@ type Conn struct {
 	mode    atomic.Int32
 	sniffed atomic.Bool // the first bytes read have been classified
 	closed  atomic.Bool
+	// serving: a handler answers a request without a body (set by
+	// [Handler]): a Read now is net/http's background read, which the peer
+	// does not wait on, so it does not flush a response half written.
+	serving atomic.Bool
 
 	mu       sync.Mutex
 	buf      *[bufferSize]byte // nil when nothing is buffered
@@ -296,8 +300,15 @@ func (c *Conn) boundWrite() bool {
 // Read flushes, since the peer may wait for what is buffered before it
 // sends more (keep-alive, pipelining, Expect: 100-continue, TLS handshake),
 // then reads. A flush error is returned instead of reading.
+//
+// While a handler answers a request without a body it does not flush:
+// net/http starts its background read of the next request in a goroutine
+// before the handler runs, and that goroutine may reach Read only once the
+// handler has written part of its response; flushing then would send the
+// response in two writes. Nothing the peer waits for is buffered then: the
+// response leaves when net/http clears the write deadline after it.
 func (c *Conn) Read(p []byte) (int, error) {
-	if c.mode.Load() == modeBuffer {
+	if c.mode.Load() == modeBuffer && !c.serving.Load() {
 		if err := c.flushBeforeRead(); err != nil {
 			return 0, err
 		}

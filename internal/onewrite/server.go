@@ -106,6 +106,12 @@ func Handler(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		if r.Body == http.NoBody {
+			// No body: every Read until the handler returns is net/http's
+			// background read (see Conn.Read).
+			c.serving.Store(true)
+			defer c.serving.Store(false)
+		}
 		h.ServeHTTP(&responseWriter{ResponseWriter: w, conn: c}, r)
 	})
 }
