@@ -35,7 +35,10 @@ type Invalidator interface {
 // only the fences of invalidations made after `after` refuse the entry:
 // the write's own invalidation, done by then, would refuse it although its
 // state is newer. The gateway calls Replace only after the write's own
-// invalidation was applied to the tier.
+// invalidation was applied to the tier. A Set of a fill that started
+// before that invalidation of the key, reaching the tier after Replace, is
+// refused before it is stored: it neither replaces nor removes the
+// write's entry.
 type Replacer interface {
 	Invalidator
 	Replace(ctx context.Context, key string, e *Entry, after time.Time) error

@@ -209,6 +209,21 @@ func (m *Memory) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// DeleteIf removes key while it holds the entry whose ID is id, and
+// reports whether it did: a writer that takes back its own entry never
+// removes a later writer's.
+func (m *Memory) DeleteIf(key string, id uint64) bool {
+	removed := false
+	m.c.Compute(key, func(old *node, found bool) (*node, otter.ComputeOp) {
+		if found && old.entry.ID == id {
+			removed = true
+			return nil, otter.InvalidateOp
+		}
+		return old, otter.CancelOp
+	})
+	return removed
+}
+
 // Range calls fn for every entry until fn returns false. The view is weakly
 // consistent: entries stored or removed during the walk may or may not be
 // seen.

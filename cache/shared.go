@@ -69,9 +69,10 @@ func (s *SharedMemory) Get(ctx context.Context, key string) (*Entry, error) {
 
 // Set stores e with its tags and its path's prefix tags indexed, unless an
 // invalidation covering it came after its fill started (see Invalidator).
-// Stored first, checked after: whatever the interleaving with Invalidate,
-// either the check sees the invalidation or the invalidation removes the
-// entry.
+// Checked before it is stored, so that a fill a write overtook does not
+// replace the write's entry (Replace); and checked again after: whatever
+// the interleaving with Invalidate, either that check sees the
+// invalidation or the invalidation removes the entry.
 func (s *SharedMemory) Set(ctx context.Context, key string, e *Entry) error {
 	if e.RequestTime.IsZero() || s.now().Sub(e.RequestTime) > FenceFor {
 		return s.set(ctx, key, e, 0)
@@ -89,6 +90,9 @@ func (s *SharedMemory) Replace(ctx context.Context, key string, e *Entry, after 
 func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, since int64) error {
 	c := *e
 	c.Tags = append(slices.Clip(e.Tags), PrefixTags(PathOf(key))...)
+	if since != 0 && s.fenced(key, &c, since) {
+		return nil
+	}
 	if err := s.idx.Add(key, &c); err != nil {
 		return err
 	}
@@ -97,7 +101,7 @@ func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, since int6
 		return err
 	}
 	if since != 0 && s.fenced(key, &c, since) {
-		return s.Memory.Delete(ctx, key)
+		s.Memory.DeleteIf(key, c.ID) // not a later writer's entry
 	}
 	return nil
 }

@@ -159,8 +159,16 @@ func (t *Tier) Replace(ctx context.Context, key string, e *cache.Entry, after ti
 	return t.set(ctx, key, e, after.Add(time.Millisecond))
 }
 
-// set stores e, and deletes it again if a fence of its key or tags is as
-// recent as since (skipped for fills older than cache.FenceFor).
+// set stores e unless the fence of its URL is as recent as since, in one
+// script (the fence shares the entry's slot), and deletes it again if a
+// fence of one of its tags, read after, is (tags live in other slots).
+// Fills older than cache.FenceFor are not checked.
+//
+// The URL's fence is checked before the SET, not after it: a fill that a
+// write overtook would otherwise first overwrite the entry the write put
+// in place (cache.Replacer) and then delete it. The deletes that follow a
+// SET (a tag's fence, a failed pipeline) remove the key only while it
+// still holds this entry's ID, so they never take a later writer's entry.
 func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, since time.Time) error {
 	c := t.c
 	rc, err := c.r()
@@ -179,6 +187,11 @@ func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, since time.T
 	ek := c.entryKey(key)
 	tags := tagsOf(key, e)
 	expiry := e.KeepUntil.UnixMilli()
+	fenced := !e.RequestTime.IsZero() && now.Sub(e.RequestTime) <= cache.FenceFor
+	start := ""
+	if fenced {
+		start = strconv.FormatInt(since.UnixMilli(), 10)
+	}
 	// The indexes before the entry (in one pipeline, sent in order): an
 	// entry is never in L2 without being in its indexes. The member is the
 	// entry's key, so rewriting a key moves its score, it adds nothing.
@@ -195,24 +208,31 @@ func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, since time.T
 			cmds = append(cmds, rc.B().Zremrangebyscore().Key(tk).Min("-inf").Max("("+strconv.FormatInt(now.UnixMilli(), 10)).Build())
 		}
 	}
-	cmds = append(cmds, rc.B().Set().Key(ek).Value(rueidis.BinaryString(val)).PxMilliseconds(ttl.Milliseconds()).Build())
-	for _, r := range rc.DoMulti(ctx, cmds...) {
+	// EVAL, not EVALSHA: it stays in this ordered pipeline (no NOSCRIPT
+	// retry), and Redis caches the compiled script by its hash.
+	cmds = append(cmds, rc.B().Eval().Script(setUnlessFenced).Numkeys(2).Key(ek, c.fenceKey(key)).
+		Arg(rueidis.BinaryString(val), strconv.FormatInt(ttl.Milliseconds(), 10), start).Build())
+	id := rueidis.BinaryString(val[1 : 1+idBytes])
+	res := rc.DoMulti(ctx, cmds...)
+	for _, r := range res {
 		if err := r.Error(); err != nil {
 			// The SET may have been sent, and land without its index or
 			// its fence check: take it back, behind it on the connection.
-			c.undo(rc, ek)
+			c.undo(rc, ek, id)
 			return err
 		}
 	}
-	if e.RequestTime.IsZero() || now.Sub(e.RequestTime) > cache.FenceFor {
-		return nil
+	if stored, _ := res[len(res)-1].AsInt64(); stored == 0 || !fenced {
+		return nil // refused by its URL's fence, or too old to check
 	}
-	fences := make(rueidis.Commands, 0, 1+len(tags))
-	fences = append(fences, rc.B().Get().Key(c.fenceKey(key)).Build())
+	fences := make(rueidis.Commands, 0, len(tags))
 	for _, tag := range tags {
 		fences = append(fences, rc.B().Get().Key(c.tagFenceKey(tag)).Build())
 	}
-	start := since.UnixMilli()
+	if len(fences) == 0 {
+		return nil
+	}
+	start64 := since.UnixMilli()
 	for _, r := range rc.DoMulti(ctx, fences...) {
 		at, err := r.AsInt64()
 		if rueidis.IsRedisNil(err) {
@@ -220,28 +240,48 @@ func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, since time.T
 		}
 		if err != nil {
 			// Unknown: do not keep what a purge may have covered.
-			c.undo(rc, ek)
+			c.undo(rc, ek, id)
 			return err
 		}
-		if at >= start {
-			return rc.Do(ctx, rc.B().Del().Key(ek).Build()).Error()
+		if at >= start64 {
+			return delIfID.Exec(ctx, rc, []string{ek}, []string{id}).Error()
 		}
 	}
 	return nil
 }
 
-// undo deletes an entry key whose write failed part way, off the caller's
-// deadline (which may be what failed): the DEL follows the write on the
-// connection, so it lands after it whenever Redis answers.
+// setUnlessFenced: KEYS[1] the entry, KEYS[2] its URL's fence; ARGV[1]
+// the value, ARGV[2] its TTL (ms), ARGV[3] the fill's start (ms; empty:
+// not checked). Returns 1 when stored, 0 when the fence is as recent.
+const setUnlessFenced = `
+if ARGV[3] ~= '' then
+  local f = redis.call('GET', KEYS[2])
+  if f and tonumber(f) >= tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`
+
+// delIfID deletes KEYS[1] if the stored value carries the entry ID ARGV[1]
+// (its bytes 1 to 8, see encode).
+var delIfID = rueidis.NewLuaScript(`
+if redis.call('GETRANGE', KEYS[1], 1, 8) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// undo deletes an entry key whose write failed part way, while it holds
+// the entry ID id, off the caller's deadline (which may be what failed):
+// the delete follows the write on the connection, so it lands after it
+// whenever Redis answers.
 //
-// The DEL is sent before undo returns (a short wait for its answer), so
+// The delete is sent before undo returns (a short wait for its answer), so
 // that it precedes whatever the caller sends next; if no answer comes, it
 // is sent again in the background until one does.
-func (c *Client) undo(rc rueidis.Client, ek string) {
+func (c *Client) undo(rc rueidis.Client, ek, id string) {
 	del := func(d time.Duration) error {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
-		return rc.Do(ctx, rc.B().Del().Key(ek).Build()).Error()
+		return delIfID.Exec(ctx, rc, []string{ek}, []string{id}).Error()
 	}
 	if del(undoWait) == nil {
 		return

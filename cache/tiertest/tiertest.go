@@ -114,6 +114,7 @@ func RunWith(t *testing.T, newTier func(t *testing.T) cache.Tier, o Options) {
 		{"too_large", s.tooLarge},
 		{"invalidate", s.invalidate},
 		{"invalidate_fences_older_fills", s.invalidateFences},
+		{"replace_outlives_overtaken_fill", s.replaceOutlivesOvertakenFill},
 	} {
 		t.Run(c.name, c.run)
 	}
@@ -639,5 +640,44 @@ func (s suite) invalidateFences(t *testing.T) {
 		fresh.Tags, fresh.RequestTime = []string{c.tag}, after
 		set(t, tier, c.key, fresh)
 		wantEntry(t, c.key, get(t, tier, c.key), fresh)
+	}
+}
+
+// Contract (cache.Replacer only): a write's invalidation of a key, then
+// its Replace; a fill that started before the write and reaches the tier
+// after both does not remove or replace the write's entry (it is refused
+// before it is stored). A later invalidation still removes the entry.
+func (s suite) replaceOutlivesOvertakenFill(t *testing.T) {
+	tier := s.newTier(t)
+	rep, ok := tier.(cache.Replacer)
+	if !ok {
+		t.Skip("not a cache.Replacer")
+	}
+	ctx := context.Background()
+	const key, tag = "GET http://api.example/books/2", "book:2"
+	old := FullEntry(t, key, time.Now().Add(-100*time.Millisecond)) // read the old state
+	old.Tags = []string{tag}
+	// The write: its invalidation (the URL and its tag), then its entry.
+	if _, err := rep.Invalidate(ctx, cache.Invalidation{Keys: []string{key}, Tags: []string{tag}}); err != nil {
+		t.Fatalf("Invalidate: %v", err)
+	}
+	after := time.Now()
+	written := FullEntry(t, key, after)
+	written.Tags, written.Body = []string{tag}, []byte("the written state")
+	if err := rep.Replace(ctx, key, written, after); err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	set(t, tier, key, old)
+	got := get(t, tier, key)
+	if got == nil {
+		t.Fatal("the tier holds nothing: the overtaken fill removed the write's entry")
+	}
+	wantEntry(t, key, got, written)
+
+	if _, err := rep.Invalidate(ctx, cache.Invalidation{Tags: []string{tag}}); err != nil {
+		t.Fatalf("Invalidate: %v", err)
+	}
+	if e := get(t, tier, key); e != nil {
+		t.Error("an invalidation after the write left its entry")
 	}
 }

@@ -1,0 +1,56 @@
+package redisl2
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/moatproxy/moat/cache"
+	"github.com/moatproxy/moat/internal/redistest"
+)
+
+// TestUndoTakesOnlyItsOwnEntry: the deletes that follow a SET (a tag's
+// fence seen after it, a pipeline that failed part way) remove the key
+// only while it holds that SET's entry: a later writer's entry under the
+// same key (another node's fill, a write-through) stays.
+func TestUndoTakesOnlyItsOwnEntry(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c, err := New(Options{Addrs: []string{srv.Addr}, KeyPrefix: "undo:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rc, err := c.r()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const key = "GET http://api.example/books/3"
+	entry := func() *cache.Entry {
+		now := time.Now()
+		return &cache.Entry{ID: cache.NewEntryID(), Key: key, Status: 200, Header: http.Header{}, Body: []byte("b"),
+			RequestTime: now, ResponseTime: now, Lifetime: time.Minute, KeepUntil: now.Add(time.Hour)}
+	}
+	mine, later := entry(), entry()
+	if err := c.Tier().Set(ctx, key, later); err != nil {
+		t.Fatal(err)
+	}
+	val, err := c.encode(mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek := c.entryKey(key)
+	c.undo(rc, ek, string(val[1:1+idBytes]))
+	if got, _ := c.Tier().Get(ctx, key); got == nil || got.ID != later.ID {
+		t.Fatalf("after the undo of another entry: got %v, want the later writer's %x", got, later.ID)
+	}
+	val, err = c.encode(later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.undo(rc, ek, string(val[1:1+idBytes]))
+	if got, _ := c.Tier().Get(ctx, key); got != nil {
+		t.Fatalf("after the undo of its own entry: %x still there", got.ID)
+	}
+}
