@@ -2,7 +2,9 @@ package redisl2
 
 import (
 	"context"
+	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -208,12 +210,15 @@ func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, since time.T
 			cmds = append(cmds, rc.B().Zremrangebyscore().Key(tk).Min("-inf").Max("("+strconv.FormatInt(now.UnixMilli(), 10)).Build())
 		}
 	}
-	// EVAL, not EVALSHA: it stays in this ordered pipeline (no NOSCRIPT
-	// retry), and Redis caches the compiled script by its hash.
-	cmds = append(cmds, rc.B().Eval().Script(setUnlessFenced).Numkeys(2).Key(ek, c.fenceKey(key)).
-		Arg(rueidis.BinaryString(val), strconv.FormatInt(ttl.Milliseconds(), 10), start).Build())
+	// EVALSHA in this ordered pipeline; a server that does not know the
+	// script yet (NOSCRIPT: it ran nothing) gets it once with EVAL.
+	fk, value, px := c.fenceKey(key), rueidis.BinaryString(val), strconv.FormatInt(ttl.Milliseconds(), 10)
+	cmds = append(cmds, rc.B().Evalsha().Sha1(setUnlessFencedSHA).Numkeys(2).Key(ek, fk).Arg(value, px, start).Build())
 	id := rueidis.BinaryString(val[1 : 1+idBytes])
 	res := rc.DoMulti(ctx, cmds...)
+	if rerr, ok := rueidis.IsRedisErr(res[len(res)-1].Error()); ok && rerr.IsNoScript() {
+		res[len(res)-1] = rc.Do(ctx, rc.B().Eval().Script(setUnlessFenced).Numkeys(2).Key(ek, fk).Arg(value, px, start).Build())
+	}
 	for _, r := range res {
 		if err := r.Error(); err != nil {
 			// The SET may have been sent, and land without its index or
@@ -260,6 +265,11 @@ if ARGV[3] ~= '' then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`
+
+var setUnlessFencedSHA = func() string {
+	sum := sha1.Sum([]byte(setUnlessFenced))
+	return hex.EncodeToString(sum[:])
+}()
 
 // delIfID deletes KEYS[1] if the stored value carries the entry ID ARGV[1]
 // (its bytes 1 to 8, see encode).

@@ -54,3 +54,39 @@ func TestUndoTakesOnlyItsOwnEntry(t *testing.T) {
 		t.Fatalf("after the undo of its own entry: %x still there", got.ID)
 	}
 }
+
+// TestSetLoadsItsScript: the fenced store runs by EVALSHA in the write's
+// pipeline; a server that lost its scripts (a restart, SCRIPT FLUSH) gets
+// the script once by EVAL, and the entry is stored.
+func TestSetLoadsItsScript(t *testing.T) {
+	srv := redistest.Standalone(t)
+	c, err := New(Options{Addrs: []string{srv.Addr}, KeyPrefix: "script:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rc, err := c.r()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 2 {
+		if err := rc.Do(ctx, rc.B().ScriptFlush().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		key := "GET http://api.example/books/" + string(rune('a'+i))
+		now := time.Now()
+		e := &cache.Entry{ID: cache.NewEntryID(), Key: key, Status: 200, Header: http.Header{}, Body: []byte("b"),
+			RequestTime: now, ResponseTime: now, Lifetime: time.Minute, KeepUntil: now.Add(time.Hour)}
+		if err := c.Tier().Set(ctx, key, e); err != nil {
+			t.Fatalf("Set after SCRIPT FLUSH: %v", err)
+		}
+		if got, _ := c.Tier().Get(ctx, key); got == nil || got.ID != e.ID {
+			t.Fatalf("after SCRIPT FLUSH: got %v, want the entry stored", got)
+		}
+		exists, err := rc.Do(ctx, rc.B().ScriptExists().Sha1(setUnlessFencedSHA).Build()).AsIntSlice()
+		if err != nil || len(exists) != 1 || exists[0] != 1 {
+			t.Fatalf("SCRIPT EXISTS of the store's script: %v %v, want it loaded (its SHA1 is the one sent)", exists, err)
+		}
+	}
+}
