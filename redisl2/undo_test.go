@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/internal/redistest"
 )
 
-// TestUndoTakesOnlyItsOwnEntry: the deletes that follow a SET (a tag's
-// fence seen after it, a pipeline that failed part way) remove the key
-// only while it holds that SET's entry: a later writer's entry under the
-// same key (another node's fill, a write-through) stays.
-func TestUndoTakesOnlyItsOwnEntry(t *testing.T) {
+// standalone is a client of a redis-server of the test's own.
+func standalone(t *testing.T) (*Client, rueidis.Client) {
+	t.Helper()
 	srv := redistest.Standalone(t)
-	c, err := New(Options{Addrs: []string{srv.Addr}, KeyPrefix: "undo:"})
+	c, err := New(Options{Addrs: []string{srv.Addr}, KeyPrefix: "t:"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +25,15 @@ func TestUndoTakesOnlyItsOwnEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, rc
+}
+
+// TestUndoTakesOnlyItsOwnEntry: the deletes that follow a SET (a tag's
+// fence seen after it, a pipeline that failed part way) remove the key
+// only while it holds that SET's entry: a later writer's entry under the
+// same key (another node's fill, a write-through) stays.
+func TestUndoTakesOnlyItsOwnEntry(t *testing.T) {
+	c, rc := standalone(t)
 	ctx := context.Background()
 	const key = "GET http://api.example/books/3"
 	entry := func() *cache.Entry {
@@ -59,16 +68,7 @@ func TestUndoTakesOnlyItsOwnEntry(t *testing.T) {
 // pipeline; a server that lost its scripts (a restart, SCRIPT FLUSH) gets
 // the script once by EVAL, and the entry is stored.
 func TestSetLoadsItsScript(t *testing.T) {
-	srv := redistest.Standalone(t)
-	c, err := New(Options{Addrs: []string{srv.Addr}, KeyPrefix: "script:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	rc, err := c.r()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, rc := standalone(t)
 	ctx := context.Background()
 	for i := range 2 {
 		if err := rc.Do(ctx, rc.B().ScriptFlush().Build()).Error(); err != nil {
