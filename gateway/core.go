@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"cmp"
 	"context"
 	"slices"
@@ -57,6 +58,12 @@ type core struct {
 
 // newCore makes the shared part of o's handler (see New).
 func newCore(o Options) (*core, error) {
+	if _, ok := o.Tier.(ranger); o.Tier != nil && !ok {
+		// A prefix purge finds L1's entries by listing them; L1 hits are
+		// not checked against purges. Without Range it would remove
+		// nothing from L1 and report no error.
+		return nil, fmt.Errorf("%w: %T has no Range method (as cache.Memory has); a shared tier goes in Options.L2", ErrTierCannotList, o.Tier)
+	}
 	c := &core{
 		tier:         o.Tier,
 		tags:         o.TagIndex,
@@ -95,7 +102,13 @@ func newCore(o Options) (*core, error) {
 // answering for it.
 func (c *core) join(o Options, h *Handler) {
 	if o.L2 != nil {
-		c.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now())
+		// With namespace versions of its own (no Options.Versions), a
+		// node that restarts keys under the versions it starts with: the
+		// entries that route and all purges made unreachable before would
+		// be reachable again in L2. It vouches only for entries stored
+		// since it started, as with an L2 that does not apply purges.
+		distrustOlder := o.Versions == nil
+		c.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now(), distrustOlder)
 	}
 	if o.Bus != nil {
 		c.publish, c.leaveBus = o.Bus.Join(c.fromBus, h.distrust)

@@ -57,7 +57,11 @@ type Options struct {
 	// entry under stale-if-error, else 503 with Retry-After.
 	Upstreams map[string]http.RoundTripper
 
-	// Tier stores responses. If nil, a 64 MiB cache.Memory is used.
+	// Tier stores responses: this node's L1. If nil, a 64 MiB
+	// cache.Memory is used. It must list its entries with a method
+	// Range(fn func(key string, e *cache.Entry) bool), as cache.Memory
+	// does: prefix purges walk it (New refuses a tier without one). A
+	// tier shared by nodes (Redis, Memcached) goes in L2.
 	Tier cache.Tier
 	// L2 is an optional shared tier under Tier (Redis, Memcached, another
 	// process's memory): asked on an L1 miss under L2Timeout, written after
@@ -148,7 +152,9 @@ type Options struct {
 	Lease Lease
 	// Versions holds the namespace versions of route and all purges,
 	// shared by the nodes of a fleet (see Versions). If nil, this handler's
-	// own LocalVersions.
+	// own LocalVersions, which a restart loses: the node then vouches only
+	// for L2 entries stored since it started (set it, e.g. to
+	// redisl2.Versions, to use what L2 held before).
 	Versions Versions
 	// Extensions serve the routes they name (by pattern) in place of the
 	// proxy (see Extension); package graphql makes one for GraphQL
@@ -326,6 +332,10 @@ type Stats struct {
 
 // ErrNoOrigin is returned by New when Options.Origin is missing.
 var ErrNoOrigin = errors.New("gateway: Options.Origin is required")
+
+// ErrTierCannotList is returned by New when Options.Tier cannot list its
+// entries (see Options.Tier).
+var ErrTierCannotList = errors.New("gateway: Options.Tier must list its entries")
 
 // New validates o and returns a Handler.
 func New(o Options) (*Handler, error) {

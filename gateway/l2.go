@@ -82,13 +82,14 @@ const (
 // owns the URLs that hash to it, so that the ops of one URL stay in order.
 const l2Writers = 16
 
-func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time) *l2 {
+func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time, distrustOlder bool) *l2 {
 	l := &l2{tier: t, timeout: timeout, skew: skew, seed: maphash.MakeSeed(),
 		queues: make([]*l2Queue, l2Writers), stop: make(chan struct{}), done: make(chan struct{})}
 	l.inv, _ = t.(cache.Invalidator)
-	if l.inv == nil {
+	if l.inv == nil || distrustOlder {
 		// Purges made while this node was down did not reach L2's entries
-		// (only the nodes that held them deleted them): none of them is
+		// (only the nodes that held them deleted them), or route purges
+		// this node cannot know of (see core.join): none of them is
 		// vouched for.
 		l.start.Store(start.UnixNano())
 	}

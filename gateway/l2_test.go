@@ -56,10 +56,13 @@ type fleet struct {
 	l2     cache.Tier
 	bus    Bus
 	vers   *LocalVersions // the fleet's shared namespace versions
-	lease  Lease          // set before start to make fills fleet-wide
-	clock  *clock
-	pols   []policy.Policy
-	nodes  []*node
+	// ownVersions: each node keeps versions of its own (Options.Versions
+	// nil), as an application that does not set them.
+	ownVersions bool
+	lease       Lease // set before start to make fills fleet-wide
+	clock       *clock
+	pols        []policy.Policy
+	nodes       []*node
 }
 
 type node struct {
@@ -112,10 +115,14 @@ func (fl *fleet) start() *node {
 		t.Fatal(err)
 	}
 	n := &node{}
+	var vers Versions = fl.vers
+	if fl.ownVersions {
+		vers = nil
+	}
 	gw, err := New(Options{
 		Origin: u, Policies: tbl, Now: fl.clock.Now, OriginTimeout: 2 * time.Second,
 		L2: fl.l2, L2Timeout: 50 * time.Millisecond, L2Skew: time.Nanosecond,
-		Bus: fl.bus, Versions: fl.vers, Lease: fl.lease,
+		Bus: fl.bus, Versions: vers, Lease: fl.lease,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -367,7 +367,7 @@ func TestGenerationsStayBounded(t *testing.T) {
 func TestWriteInvalidatesEveryScopeOfTheURL(t *testing.T) {
 	// A write invalidates the tier, user and variant entries of its URL
 	// through the tag index (no walk of the tier per write).
-	var n atomic.Int64
+	var n, walks atomic.Int64
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Vary", "Accept-Language")
@@ -375,7 +375,7 @@ func TestWriteInvalidatesEveryScopeOfTheURL(t *testing.T) {
 	})
 	s := newGateway(t, o, []policy.Policy{{Pattern: "/s", Scope: policy.ScopeTier}}, func(o *Options) {
 		o.Identifier = headerIdentifier{}
-		o.Tier = tierOnly{o.Tier} // Get, Set, Delete: nothing to walk
+		o.Tier = tierOnly{o.Tier, &walks} // walks counted: a write must not walk it
 	})
 	reqs := [][]string{{"X-Test-Tier", "gold"}, {"X-Test-Tier", "free"}, {"X-Test-Tier", "gold", "Accept-Language", "de"}}
 	for _, hdr := range reqs {
@@ -388,6 +388,9 @@ func TestWriteInvalidatesEveryScopeOfTheURL(t *testing.T) {
 	for _, hdr := range reqs {
 		wantXCache(t, s.do(t, "GET", "/s", hdr...), "MISS")
 	}
+	if got := walks.Load(); got != 0 {
+		t.Errorf("the write walked the tier %d times, want none", got)
+	}
 	// The URL's tag never shows.
 	for _, hdr := range reqs {
 		if r := s.do(t, "GET", "/s", hdr...); strings.Contains(r.header.Get("Surrogate-Key"), "url") {
@@ -396,8 +399,14 @@ func TestWriteInvalidatesEveryScopeOfTheURL(t *testing.T) {
 	}
 }
 
-// tierOnly hides every method of a tier but the cache.Tier ones.
-type tierOnly struct{ cache.Tier }
+// tierOnly hides every method of a tier but the cache.Tier ones and a
+// Range that counts its walks and lists nothing.
+type tierOnly struct {
+	cache.Tier
+	walks *atomic.Int64
+}
+
+func (t tierOnly) Range(func(string, *cache.Entry) bool) { t.walks.Add(1) }
 
 func TestFillsShareABoundedBuffer(t *testing.T) {
 	const size = 600 << 10

@@ -179,6 +179,17 @@ func (t *Tier) Delete(ctx context.Context, key string) error {
 
 // before counts a call and applies its fault. It reports whether the call
 // goes on to the inner tier and, if not, the error it returns.
+// Range lists the inner tier's entries, without faults, if the inner tier
+// can (as cache.Memory does): a gateway's L1 must (gateway.Options.Tier).
+// Over a tier that cannot list, it calls fn for nothing.
+func (t *Tier) Range(fn func(key string, e *cache.Entry) bool) {
+	if r, ok := t.inner.(interface {
+		Range(func(string, *cache.Entry) bool)
+	}); ok {
+		r.Range(fn)
+	}
+}
+
 func (t *Tier) before(ctx context.Context, op Op, key string) (pass bool, err error) {
 	t.calls[op].Add(1)
 	f := t.faults[op].Load()
