@@ -1,9 +1,9 @@
 package gateway
 
 import (
-	"fmt"
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
