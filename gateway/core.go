@@ -108,7 +108,7 @@ func (c *core) join(o Options, h *Handler) {
 		// be reachable again in L2. It vouches only for entries stored
 		// since it started, as with an L2 that does not apply purges.
 		distrustOlder := o.Versions == nil
-		c.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now(), distrustOlder)
+		c.l2 = newL2(o.L2, cmp.Or(o.L2Timeout, 5*time.Millisecond), cmp.Or(o.L2Skew, time.Second), cmp.Or(o.L2Queue, 1024), o.Now(), distrustOlder, o.Logger)
 	}
 	if o.Bus != nil {
 		c.publish, c.leaveBus = o.Bus.Join(c.fromBus, h.distrust)

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"hash/maphash"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +53,8 @@ type l2 struct {
 
 	failures  atomic.Int32
 	openUntil atomic.Int64 // UnixNano: calls skipped until then
+	failing   atomic.Bool  // the breaker opened and no call succeeded since (logged once each way)
+	log       *slog.Logger
 
 	Hits, Misses, Errors, Refused, Dropped, Written, PurgeErrors atomic.Int64
 }
@@ -82,8 +86,8 @@ const (
 // owns the URLs that hash to it, so that the ops of one URL stay in order.
 const l2Writers = 16
 
-func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time, distrustOlder bool) *l2 {
-	l := &l2{tier: t, timeout: timeout, skew: skew, seed: maphash.MakeSeed(),
+func newL2(t cache.Tier, timeout, skew time.Duration, queue int, start time.Time, distrustOlder bool, log *slog.Logger) *l2 {
+	l := &l2{tier: t, timeout: timeout, skew: skew, seed: maphash.MakeSeed(), log: cmp.Or(log, slog.Default()),
 		queues: make([]*l2Queue, l2Writers), stop: make(chan struct{}), done: make(chan struct{})}
 	l.inv, _ = t.(cache.Invalidator)
 	if l.inv == nil || distrustOlder {
@@ -252,12 +256,19 @@ func (l *l2) result(err error) {
 	if err == nil {
 		l.failures.Store(0)
 		l.openUntil.Store(0)
+		if l.failing.Load() && l.failing.CompareAndSwap(true, false) {
+			l.log.Info("L2 answers again")
+		}
 		return
 	}
 	l.Errors.Add(1)
 	if l.failures.Add(1) >= l2BreakerFailures {
 		l.failures.Store(0)
 		l.openUntil.Store(time.Now().Add(l2BreakerPause).UnixNano())
+		if l.failing.CompareAndSwap(false, true) {
+			l.log.Warn("L2 failing: requests go without it, and it is tried again every second",
+				"failures", l2BreakerFailures, "err", err)
+		}
 	}
 }
 

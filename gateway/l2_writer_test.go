@@ -55,7 +55,7 @@ func (l *opLog) Delete(_ context.Context, key string) error {
 // URL's variants before its Vary marker.
 func TestL2WritersKeepEachURLsOrder(t *testing.T) {
 	tier := &opLog{hold: 200 * time.Microsecond}
-	l := newL2(tier, time.Second, time.Second, 1<<16, time.Now(), false)
+	l := newL2(tier, time.Second, time.Second, 1<<16, time.Now(), false, nil)
 	var want [][]string // per URL
 	var done atomic.Int64
 	const urls, rounds = 40, 5
@@ -107,7 +107,7 @@ func TestL2WritersKeepEachURLsOrder(t *testing.T) {
 func TestL2QueueFullOrClosedDrops(t *testing.T) {
 	block := make(chan struct{})
 	tier := &blockingTier{block: block}
-	l := newL2(tier, time.Minute, time.Second, l2Writers, time.Now(), false) // one op per writer
+	l := newL2(tier, time.Minute, time.Second, l2Writers, time.Now(), false, nil) // one op per writer
 	var done atomic.Int64
 	key := "GET http://a/x"
 	q := l.queueOf(key)
