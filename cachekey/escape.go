@@ -69,25 +69,6 @@ func isEscape(s string, i int) bool {
 	return i+2 < len(s) && s[i] == '%' && isHex(s[i+1]) && isHex(s[i+2])
 }
 
-// isCanonical reports whether canonicalize(s, m) would return s unchanged,
-// answering false when in doubt (a stray '%'), without allocating.
-func isCanonical(s string, m component) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case byteClass[c]&unreserved != 0:
-		case c == '%':
-			if !isCanonicalEscape(s, i) {
-				return false
-			}
-			i += 2
-		case c == '+' && m == inQuery, !m.allows(c):
-			return false
-		}
-	}
-	return true
-}
-
 // isCanonicalEscape reports whether s[i:] starts with an escape that
 // canonicalize keeps: well-formed, upper-case hex, of a byte that is not
 // unreserved.

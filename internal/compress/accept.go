@@ -47,40 +47,6 @@ func Accepts(acceptEncoding string, enc Encoding) bool {
 	return ok
 }
 
-// Preferred returns the offered encoding that the Accept-Encoding field value
-// acceptEncoding ranks highest: the greatest weight wins, and ties go to the
-// server's preference br > zstd > gzip > identity. Identity is ranked below
-// every coding with an explicit weight when the field does not list it.
-//
-// When no offered encoding is acceptable, Preferred returns Identity: the
-// gateway can always decode, and a response without a coding is what most
-// servers send rather than 406 (RFC 9110 §12.5.3). Callers who want to
-// answer 406 check Accepts(acceptEncoding, Identity) first.
-//
-// A gateway holding a stored entry in coding c asks Preferred(accept, c,
-// Identity). Preferred does not allocate.
-func Preferred(acceptEncoding string, offered ...Encoding) Encoding {
-	w := parseAccept(acceptEncoding)
-	best, bestQ, found := Identity, int16(0), false
-	for _, enc := range offered {
-		if enc >= numEncodings {
-			continue
-		}
-		ok, q := w.resolve(enc)
-		if !ok {
-			continue
-		}
-		if !found || q > bestQ || (q == bestQ && serverRank[enc] > serverRank[best]) {
-			best, bestQ, found = enc, q, true
-		}
-	}
-	return best
-}
-
-// serverRank orders encodings when the client weighs them equally: smaller
-// bodies first, then cheaper decoding.
-var serverRank = [numEncodings]int8{Identity: 0, Gzip: 1, Zstd: 2, Brotli: 3}
-
 // wildcard is the slot of "*" in weights.
 const wildcard = numEncodings
 

@@ -56,38 +56,6 @@ func TestAccepts(t *testing.T) {
 	}
 }
 
-func TestPreferred(t *testing.T) {
-	tests := []struct {
-		name, header string
-		offered      []Encoding
-		want         Encoding
-	}{
-		{"chrome_stored_br", "gzip, deflate, br, zstd", []Encoding{Brotli, Identity}, Brotli},
-		{"chrome_stored_gzip", "gzip, deflate, br, zstd", []Encoding{Gzip, Identity}, Gzip},
-		{"server_order_on_ties", "gzip, zstd, br", []Encoding{Gzip, Zstd, Brotli}, Brotli},
-		{"zstd_over_gzip", "gzip, zstd", []Encoding{Gzip, Zstd}, Zstd},
-		{"coding_over_identity_on_ties", "gzip, identity", []Encoding{Identity, Gzip}, Gzip},
-		{"client_weight_wins", "gzip;q=1, br;q=0.8", []Encoding{Brotli, Gzip}, Gzip},
-		{"empty_header", "", []Encoding{Brotli, Identity}, Identity},
-		{"implicit_identity_ranks_last", "br;q=0.1", []Encoding{Identity, Brotli}, Brotli},
-		{"explicit_identity_can_win", "br;q=0.5, identity", []Encoding{Brotli, Identity}, Identity},
-		{"star", "*", []Encoding{Gzip, Identity}, Gzip},
-		{"rfc_identity_weighted", "gzip;q=1.0, identity; q=0.5, *;q=0", []Encoding{Brotli, Identity}, Identity},
-		{"rfc_gzip_first", "gzip;q=1.0, identity; q=0.5, *;q=0", []Encoding{Gzip, Identity}, Gzip},
-		{"nothing_acceptable", "*;q=0", []Encoding{Gzip}, Identity},
-		{"identity_refused_fallback", "identity;q=0, gzip", []Encoding{Brotli, Identity}, Identity},
-		{"nothing_offered", "br", nil, Identity},
-		{"invalid_offer_skipped", "*", []Encoding{numEncodings, Zstd}, Zstd},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Preferred(tt.header, tt.offered...); got != tt.want {
-				t.Errorf("Preferred(%q, %v) = %q, want %q", tt.header, tt.offered, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestAcceptEncoding(t *testing.T) {
 	tests := []struct {
 		name string
@@ -116,7 +84,6 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 		fn   func()
 	}{
 		{"Accepts", func() { Accepts("gzip;q=1.0, identity; q=0.5, *;q=0", Brotli) }},
-		{"Preferred", func() { Preferred(chrome, Brotli, Identity) }},
 		{"Mix.Observe", func() { mix.Observe(chrome) }},
 		{"Mix.Choose", func() { mix.Choose() }},
 		{"Compressible", func() { Compressible("application/vnd.api+json; charset=utf-8", 4096) }},

@@ -26,17 +26,6 @@ func BenchmarkAccepts(b *testing.B) {
 	}
 }
 
-func BenchmarkPreferred(b *testing.B) {
-	for _, h := range acceptHeaders {
-		b.Run(h.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				Preferred(h.value, Brotli, Identity)
-			}
-		})
-	}
-}
-
 func BenchmarkMixObserve(b *testing.B) {
 	var m Mix
 	b.ReportAllocs()

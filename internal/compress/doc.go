@@ -13,9 +13,9 @@
 //	    identity, Compressible ─▶ Encode(Mix.Choose()) ─▶ store (coding, bytes)
 //	    gzip, br or zstd       ─▶ store as is
 //	    stacked or unknown     ─▶ store as is, never transcoded
-//	hit ─▶ Preferred(accept, stored, Identity)
-//	    stored   ─▶ the stored bytes, Content-Encoding: stored
-//	    Identity ─▶ NewDecoder(stored, bytes) streamed, no Content-Encoding
+//	hit ─▶ Accepts(accept, stored)
+//	    yes ─▶ the stored bytes, Content-Encoding: stored
+//	    no  ─▶ decoded, no Content-Encoding
 //	    ─▶ AddVary: Vary: Accept-Encoding on every response of the entry
 //
 // A gateway built on this package also keeps these rules, which live in the
