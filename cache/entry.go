@@ -3,6 +3,8 @@ package cache
 import (
 	"net/http"
 	"time"
+
+	"github.com/moatproxy/moat/internal/httpcache"
 )
 
 // Entry is one stored response.
@@ -97,13 +99,12 @@ type Entry struct {
 	KeepUntil time.Time
 }
 
-// Age returns the entry's current age at now (RFC 9111 §4.2.3).
+// Age returns the entry's current age at now (RFC 9111 §4.2.3): its age
+// when received plus the time it has been resident, which is never
+// negative (an entry another node received on a clock ahead of this one's
+// is as old as when it was received).
 func (e *Entry) Age(now time.Time) time.Duration {
-	age := e.InitialAge + now.Sub(e.ResponseTime)
-	if age < 0 {
-		return 0
-	}
-	return age
+	return httpcache.CurrentAge(e.InitialAge, e.ResponseTime, now)
 }
 
 // TTL returns the remaining freshness at now; negative once stale.
