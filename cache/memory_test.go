@@ -67,10 +67,15 @@ func TestGroupCoalesces(t *testing.T) {
 	if !leader {
 		t.Fatal("first caller is not the leader")
 	}
+	// Each caller reports whether Join made it the leader once Join has
+	// returned, that is once it is counted as a waiter: the leader's Done
+	// below then comes after all ten have joined, whatever the scheduling.
+	joined := make(chan bool)
 	done := make(chan bool)
 	for range 10 {
 		go func() {
 			w, l := g.Join("k")
+			joined <- l
 			if l {
 				done <- false
 				return
@@ -78,10 +83,14 @@ func TestGroupCoalesces(t *testing.T) {
 			done <- w.Wait(context.Background(), time.Second)
 		}()
 	}
-	for g.Pending() != 1 {
-		time.Sleep(time.Millisecond)
+	for range 10 {
+		if <-joined {
+			t.Error("a caller became leader while the first one's fill was in progress")
+		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	if n := g.Pending(); n != 1 {
+		t.Errorf("pending = %d, want 1 (one fill for one key)", n)
+	}
 	if n := g.Done("k", c); n != 10 {
 		t.Errorf("waiters = %d, want 10", n)
 	}

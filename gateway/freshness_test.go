@@ -284,7 +284,24 @@ func TestPredictiveRefresh(t *testing.T) {
 	serveDirect(s.gw, "GET", "/hot")
 	serveDirect(s.gw, "GET", "/cold")
 	waitFor(t, "the predictive refresh of the hot key", func() bool { return o.count("GET /hot") == 2 })
-	time.Sleep(150 * time.Millisecond) // a few budget ticks
+	waitIdle(t, s) // the refresh has stored: the hit below depends on it
+	// The hot key's refresh shows that a budget tick has run since both
+	// hits, with tokens to spare for a second key in the same refresh
+	// window. Had the cold hit queued the cold key, that key would now be
+	// either still queued or counted as refreshed (the budget loop counts a
+	// refresh before it drops the candidate): telling needs no wait for the
+	// origin.
+	rf := s.gw.refresher
+	rf.mu.Lock()
+	for key := range rf.cands {
+		if base, _, _ := strings.Cut(key, "\x00"); base == "GET http://moat.test/cold" {
+			t.Errorf("cold key queued for a predictive refresh at rate %g", rates[base])
+		}
+	}
+	rf.mu.Unlock()
+	if n := s.gw.Stats().Refreshes[causePredictive].Load(); n != 1 {
+		t.Errorf("predictive refreshes = %d, want 1 (the hot key alone)", n)
+	}
 	if n := o.count("GET /cold"); n != 1 {
 		t.Errorf("cold key refreshed: origin requests = %d, want 1", n)
 	}

@@ -129,15 +129,27 @@ func TestValidate(t *testing.T) {
 // and exits 0.
 func TestServeEndToEnd(t *testing.T) {
 	var hits atomic.Int64
+	// /slow tells the test it has arrived, then answers only once the test
+	// has seen the shutdown begin: the request is in flight for certain
+	// when SIGTERM arrives.
+	slowArrived := make(chan struct{}, 1)
+	slowRelease := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseSlow := func() { releaseOnce.Do(func() { close(slowRelease) }) }
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		if r.URL.Path == "/slow" {
-			time.Sleep(700 * time.Millisecond)
+			select {
+			case slowArrived <- struct{}{}:
+			default: // a retry: the test has heard of the first arrival
+			}
+			<-slowRelease
 		}
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		fmt.Fprint(w, "body of "+r.URL.Path)
 	}))
 	defer origin.Close()
+	defer releaseSlow() // before origin.Close, which waits for the handler
 	bin := moatBinary(t)
 	listen, adminAddr := freePort(t), freePort(t)
 	cfg := filepath.Join(t.TempDir(), "moat.yaml")
@@ -214,10 +226,32 @@ routes:
 		resp.Body.Close()
 		done <- string(b)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-slowArrived:
+	case got := <-done:
+		t.Fatalf("the slow request ended before reaching the origin: %q", got)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request never reached the origin")
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// The shutdown has begun once the proxy listener refuses connections;
+	// only then may the origin answer, so the request drains rather than
+	// racing the signal.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections 10s after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	releaseSlow()
 	if got := <-done; got != "body of /slow" {
 		t.Errorf("in-flight request during shutdown got %q", got)
 	}
