@@ -14,6 +14,7 @@ import (
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/gateway"
+	"github.com/moatproxy/moat/internal/tagindex"
 )
 
 // Cache is a typed cache-aside cache of values V by string key (see the
@@ -23,7 +24,7 @@ type Cache[V any] struct {
 	o         Options[V] // validated, defaults filled in
 	l1        *otter.Cache[string, *item[V]]
 	maxWeight uint32
-	index     *tagIndex
+	index     *tagindex.Index[tagged]
 	fences    fences
 	l2        cache.Tier
 	inv       cache.Invalidator // l2, if it is one
@@ -63,7 +64,7 @@ func New[V any](o Options[V]) (*Cache[V], error) {
 	c := &Cache[V]{
 		o:         o,
 		maxWeight: uint32(min(o.MaxBytes/8, math.MaxUint32)),
-		index:     newTagIndex(),
+		index:     tagindex.New[tagged](0),
 		l2:        o.L2,
 		prefix:    "aside:" + o.Name + "@" + o.Version + ":",
 		keyTags:   keyTagStart + o.Name + ":",
@@ -98,7 +99,7 @@ func New[V any](o Options[V]) (*Cache[V], error) {
 		// the index never names a key L1 no longer holds for long. It runs
 		// under a bucket lock and only touches the index.
 		OnAtomicDeletion: func(e otter.DeletionEvent[string, *item[V]]) {
-			c.index.remove(e.Key, &e.Value.tagged)
+			c.index.Remove(e.Key, e.Value.tags, &e.Value.tagged)
 		},
 		Logger: slogLogger{o.Logger},
 	}

@@ -476,7 +476,7 @@ func TestTagIndexWithinMemoryBound(t *testing.T) {
 		}
 	}
 	c.l1.InvalidateAll()
-	if _, pairs := c.index.size(); pairs != 0 {
+	if _, pairs := c.index.Len(); pairs != 0 {
 		t.Errorf("tag index holds %d pairs with L1 empty", pairs)
 	}
 }

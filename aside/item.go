@@ -10,7 +10,7 @@ import (
 // item is what L1 holds for a key: a value (or a remembered error) and its
 // times. Items are immutable once stored; a reload stores a new one.
 type item[V any] struct {
-	tagged // the tag index points at it (see tagIndex)
+	tagged // the tag index points at it (see package tagindex)
 	v      V
 	err    error         // a remembered load error (Options.CacheErrors)
 	id     uint64        // the cache.Entry.ID of the value's L2 copy

@@ -94,7 +94,7 @@ func (c *Cache[V]) dropLocal(keys, tags []string) {
 		c.l1.Invalidate(k)
 	}
 	for _, t := range tags {
-		for _, k := range c.index.keys(t) {
+		for _, k := range c.index.Keys(t) {
 			c.l1.Invalidate(k)
 		}
 	}

@@ -31,7 +31,7 @@ type counters struct {
 // Stats returns the Cache's counters.
 func (c *Cache[V]) Stats() Stats {
 	l := c.lookups.Snapshot()
-	_, pairs := c.index.size()
+	_, pairs := c.index.Len()
 	return Stats{
 		Hits:             l.Hits,
 		Misses:           l.Misses,

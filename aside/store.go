@@ -58,11 +58,11 @@ func (c *Cache[V]) store(key string, it *item[V], since uint64) bool {
 	}
 	// Indexed first: a purge that reads the index after the check below
 	// finds the key.
-	c.index.add(key, &it.tagged)
+	_ = c.index.Add(key, it.tags, &it.tagged) // no pair cap: never full
 	c.l1.Set(key, it)
 	if c.fences.crossed(since, key, it.tags) {
 		c.drop(key, it)
-		c.index.remove(key, &it.tagged)
+		c.index.Remove(key, it.tags, &it.tagged)
 		return false
 	}
 	return true
