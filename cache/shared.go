@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,11 @@ type SharedMemory struct {
 	now   func() time.Time
 	seed  maphash.Seed
 	fence [fenceSlots]atomic.Int64 // UnixNano of the newest invalidation per hashed key or tag
+	// keyLocks make a Set's check of its key's fence and its store one
+	// step against an Invalidate's stamp of that key (as the Redis tier's
+	// script does): a fill a write overtook cannot land between the
+	// write's invalidation and its Replace.
+	keyLocks [64]sync.Mutex
 }
 
 // fenceSlots hold the invalidation times that fence Sets: a key or tag
@@ -90,8 +96,13 @@ func (s *SharedMemory) Replace(ctx context.Context, key string, e *Entry, after 
 func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, since int64) error {
 	c := *e
 	c.Tags = append(slices.Clip(e.Tags), PrefixTags(PathOf(key))...)
-	if since != 0 && s.fenced(key, &c, since) {
-		return nil
+	if since != 0 {
+		mu := s.keyLock(key)
+		mu.Lock()
+		defer mu.Unlock()
+		if s.fenced(key, &c, since) {
+			return nil
+		}
 	}
 	if err := s.idx.Add(key, &c); err != nil {
 		return err
@@ -104,6 +115,10 @@ func (s *SharedMemory) set(ctx context.Context, key string, e *Entry, since int6
 		s.Memory.DeleteIf(key, c.ID) // not a later writer's entry
 	}
 	return nil
+}
+
+func (s *SharedMemory) keyLock(key string) *sync.Mutex {
+	return &s.keyLocks[maphash.String(s.seed, key)%uint64(len(s.keyLocks))]
 }
 
 func (s *SharedMemory) slot(kind byte, name string) *atomic.Int64 {
@@ -144,7 +159,10 @@ func (s *SharedMemory) Invalidate(ctx context.Context, inv Invalidation) (int, e
 	at := s.now().UnixNano()
 	keys := slices.Clone(inv.Keys)
 	for _, k := range inv.Keys {
+		mu := s.keyLock(k)
+		mu.Lock()
 		s.stamp('k', k, at)
+		mu.Unlock()
 	}
 	for _, t := range inv.Tags {
 		s.stamp('t', t, at)

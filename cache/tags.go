@@ -1,10 +1,14 @@
 package cache
 
-import "github.com/moatproxy/moat/internal/tagindex"
+import (
+	"errors"
+
+	"github.com/moatproxy/moat/internal/tagindex"
+)
 
 // ErrIndexFull is returned by TagIndex.Add when the index has a pair cap
 // and is at it.
-var ErrIndexFull = tagindex.ErrFull
+var ErrIndexFull = errors.New("cache: tag index full")
 
 // TagIndex maps surrogate keys (tags) to the cache keys of the entries
 // that carry them, so a tag purge finds every entry without a scan.
@@ -45,7 +49,12 @@ func NewTagIndex(maxPairs int) *TagIndex {
 func (x *TagIndex) Fits(e *Entry) bool { return x.x.Fits(len(e.Tags)) }
 
 // Add indexes e under key for each of e.Tags, replacing what key had.
-func (x *TagIndex) Add(key string, e *Entry) error { return x.x.Add(key, e.Tags, e) }
+func (x *TagIndex) Add(key string, e *Entry) error {
+	if err := x.x.Add(key, e.Tags, e); err != nil {
+		return ErrIndexFull
+	}
+	return nil
+}
 
 // Remove unindexes key for each of e.Tags where the index still holds e.
 func (x *TagIndex) Remove(key string, e *Entry) { x.x.Remove(key, e.Tags, e) }

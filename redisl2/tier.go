@@ -249,7 +249,10 @@ func (t *Tier) set(ctx context.Context, key string, e *cache.Entry, since time.T
 			return err
 		}
 		if at >= start64 {
-			return delIfID.Exec(ctx, rc, []string{ek}, []string{id}).Error()
+			// Off the caller's deadline and retried, as a failed write is:
+			// a purge covered this entry.
+			c.undo(rc, ek, id)
+			return nil
 		}
 	}
 	return nil

@@ -2,8 +2,12 @@ package onewrite
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestBackgroundReadKeepsOneWrite: net/http starts its background read of
@@ -37,5 +41,40 @@ func TestBackgroundReadKeepsOneWrite(t *testing.T) {
 				t.Errorf("writes for %d responses: got %d, want one each", requests, got)
 			}
 		})
+	}
+}
+
+// TestLateBackgroundReadDoesNotFlush: the background read may pass Read's
+// check of serving before the handler starts, then wait for the buffer's
+// lock while the handler buffers its first bytes. flushBeforeRead checks
+// serving again under the lock, so those bytes stay buffered.
+func TestLateBackgroundReadDoesNotFlush(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	received := make(chan int64, 1)
+	go func() { n, _ := io.Copy(io.Discard, b); received <- n }() // the client
+	var writes atomic.Int64
+	c := newConn(a, time.Second, func() { writes.Add(1) })
+	c.sniffed.Store(true)
+	c.serving.Store(true) // the handler started
+	if _, err := c.Write(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flushBeforeRead(); err != nil { // the late background read
+		t.Fatal(err)
+	}
+	if got := writes.Load(); got != 0 {
+		t.Fatalf("a background read flushed the handler's partial answer: %d writes, want 0", got)
+	}
+	c.serving.Store(false) // the handler returned: a read now flushes
+	if err := c.flushBeforeRead(); err != nil {
+		t.Fatal(err)
+	}
+	if got := writes.Load(); got != 1 {
+		t.Fatalf("after the handler: %d writes, want 1", got)
+	}
+	a.Close()
+	if n := <-received; n != 4096 {
+		t.Fatalf("the client received %d bytes, want 4096", n)
 	}
 }

@@ -332,7 +332,10 @@ func (c *Conn) flushBeforeRead() error {
 	if c.mode.Load() != modeBuffer { // switched while we waited
 		return nil
 	}
-	if c.swallow {
+	if c.swallow || c.serving.Load() {
+		// serving again under mu: a background read that passed Read's
+		// check before the handler started, and waited here while the
+		// handler buffered, must not flush what it buffered.
 		return c.err
 	}
 	return c.flushLocked()
