@@ -276,7 +276,7 @@ func TestServeTLSAndHTTP2(t *testing.T) {
 	cfg := filepath.Join(dir, "moat.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\ntls: {cert_file: %s, key_file: %s}\norigin: {url: %s}\n", listen, certFile, keyFile, origin.URL)), 0o644)
 	cmd := exec.Command(moatBinary(t), "serve", "--config", cfg)
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
