@@ -646,8 +646,14 @@ func TestTruncatedBodyHijack(t *testing.T) {
 
 func TestHitForMiss(t *testing.T) {
 	var n atomic.Int64
+	// gate holds the origin's answers until a wave's requests are all at
+	// the origin or waiting on a fill, so that they overlap however they
+	// are scheduled (nil: answer at once).
+	var gate atomic.Pointer[chan struct{}]
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Millisecond)
+		if g := gate.Load(); g != nil {
+			<-*g
+		}
 		if r.URL.Path == "/now-cacheable" && n.Add(1) > 1 {
 			w.Header().Set("Cache-Control", "max-age=60")
 		} else {
@@ -657,11 +663,22 @@ func TestHitForMiss(t *testing.T) {
 	})
 	s := newGateway(t, o, nil, nil)
 	wave := func(path string) {
+		g := make(chan struct{})
+		gate.Store(&g)
+		var once sync.Once
+		// The waiters of an uncacheable answer ask the origin themselves:
+		// once released, the gate stays open.
+		release := func() { once.Do(func() { gate.Store(nil); close(g) }) }
+		defer release() // a failed wait must not leave the origin's handlers hanging
+		before := o.total.Load() + s.gw.Stats().Collapsed.Load()
 		var wg sync.WaitGroup
 		for range 10 {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.do(t, "GET", path) }()
+			wg.Go(func() { s.do(t, "GET", path) })
 		}
+		waitFor(t, "every request of the wave at the origin or waiting on a fill", func() bool {
+			return o.total.Load()+s.gw.Stats().Collapsed.Load()-before >= 10
+		})
+		release()
 		wg.Wait()
 	}
 	wave("/uncacheable")
