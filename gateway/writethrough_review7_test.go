@@ -161,14 +161,22 @@ func TestWriteThroughConcurrentWritesKeepTheNewer(t *testing.T) {
 	go put("v1", d1)
 	rel1 := <-hold // W1's purge is in L2 (stamped here already)
 	go put("v2", d2)
-	time.Sleep(200 * time.Millisecond) // W2's answer arrives, its purge is stamped and queued behind W1's
-	close(rel1)                        // W1's purge returns; W1's write-through starts now
+	// W2's answer arrives and its purge is stamped and queued behind W1's,
+	// which L2 holds: the queue's one waiting job is then W2's.
+	waitFor(t, "W2's purge queued behind W1's", func() bool { return len(a.gw.purges.jobs) == 1 })
+	close(rel1) // W1's purge returns; W1's write-through starts now
 	rel2 := <-hold
 	close(rel2)
 	<-d2            // W2 stored v2
 	close(bodyHold) // W1's body ends: stored last
 	<-d1
-	time.Sleep(100 * time.Millisecond)
+	// W1's entry is stored, or refused as overtaken, when its body ends,
+	// which may be just after its client read the last byte: the GET must
+	// come after that, or it proves nothing. If neither comes, W1's
+	// write-through was skipped: its purge waited longer than its bound.
+	waitFor(t, "W1's and W2's write-throughs stored or refused", func() bool {
+		return a.gw.stats.WriteThroughs.Load()+a.gw.stats.PurgedFills.Load() >= 2
+	})
 	r := a.do(t, "GET", "/books/9")
 	t.Logf("GET after v1 then v2: %q (%s)", strings.TrimSpace(r.body), r.header.Get("Cache-Status"))
 	if strings.TrimSpace(r.body) == "v1" && r.xcache() == "HIT" {
@@ -253,7 +261,13 @@ func TestWriteThroughWithWriteRules(t *testing.T) {
 	w := a.gw.l2.Written.Load()
 	a.put(t, "/books/1", "new")
 	a.written(t, w+1)
-	time.Sleep(100 * time.Millisecond)
+	// Node b refuses the entry only once it has heard a purge after the
+	// write's own (the bug): wait until b has applied every purge a made,
+	// which a publishes from its purge queue, after L2 took each.
+	waitFor(t, "node b to hear node a's purges", func() bool {
+		made := a.gw.stats.Purges.Load() - a.gw.stats.PurgesByKind[PurgeRemote].Load()
+		return b.gw.stats.PurgesByKind[PurgeRemote].Load() >= made
+	})
 	ra := a.do(t, "GET", "/books/1")
 	rb := b.do(t, "GET", "/books/1")
 	t.Logf("node a: %s %q; node b: %s %q (%s)", ra.xcache(), ra.body, rb.xcache(), rb.body, rb.header.Get("Cache-Status"))
