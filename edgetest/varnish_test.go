@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/server"
+	"github.com/moatproxy/moat/internal/syncbuf"
 )
 
 // xkeyVMOD is where Debian's varnish-modules puts xkey.
@@ -244,19 +244,4 @@ routes:
 
 // syncBuffer is a bytes.Buffer safe for a process's writes and a test's
 // reads at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer

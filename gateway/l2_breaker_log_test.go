@@ -1,35 +1,16 @@
 package gateway
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/cache/faulttier"
+	"github.com/moatproxy/moat/internal/syncbuf"
 )
-
-// lockedBuffer is a log sink written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
 
 // TestL2BreakerIsLogged: when L2 keeps failing and the breaker opens, one
 // warning says so (not one per failure or per reopening), and one line
@@ -46,7 +27,7 @@ func TestL2BreakerIsLogged(t *testing.T) {
 	}
 	t.Cleanup(func() { mem.Close() })
 	ft := faulttier.New(mem)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	s := newGateway(t, o, nil, func(opts *Options) {
 		opts.L2 = ft
 		opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -66,19 +47,19 @@ func TestL2BreakerIsLogged(t *testing.T) {
 			s.gw.l2.openUntil.Store(0) // the pause is over
 		}
 	}
-	if got := logs.count(failing); got != 1 {
-		t.Fatalf("%q logged %d times for two openings, want once:\n%s", failing, got, logs.b.String())
+	if got := strings.Count(logs.String(), failing); got != 1 {
+		t.Fatalf("%q logged %d times for two openings, want once:\n%s", failing, got, logs.String())
 	}
-	if got := logs.count(again); got != 0 {
+	if got := strings.Count(logs.String(), again); got != 0 {
 		t.Fatalf("%q logged while L2 fails", again)
 	}
 	ft.Heal()
 	miss()
-	if got := logs.count(again); got != 1 {
-		t.Fatalf("%q logged %d times after L2 answered, want once:\n%s", again, got, logs.b.String())
+	if got := strings.Count(logs.String(), again); got != 1 {
+		t.Fatalf("%q logged %d times after L2 answered, want once:\n%s", again, got, logs.String())
 	}
 	miss()
-	if got := logs.count(again) + logs.count(failing); got != 2 {
+	if got := strings.Count(logs.String(), again) + strings.Count(logs.String(), failing); got != 2 {
 		t.Errorf("more lines while L2 answers: %d in all, want 2", got)
 	}
 }

@@ -2,7 +2,6 @@ package security
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/moatproxy/moat/internal/config"
 	"github.com/moatproxy/moat/internal/server"
+	"github.com/moatproxy/moat/internal/syncbuf"
 )
 
 // Secrets of the suite. None of them may ever show up in a key, a log line,
@@ -248,22 +248,7 @@ func tail(s string, n int) string {
 }
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // req is one client request, written byte for byte by raw.
 type req struct {

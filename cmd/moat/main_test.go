@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moatproxy/moat/internal/syncbuf"
 )
 
 var (
@@ -389,22 +391,7 @@ func TestShutdownDelay(t *testing.T) {
 
 // syncBuffer is a bytes.Buffer safe for a process's writes and a test's
 // reads at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestAccessLogFileRotation: the access log goes to its own file, in JSON
 // with durations in milliseconds; after logrotate renames it, SIGUSR1

@@ -7,10 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/moatproxy/moat/internal/syncbuf"
 )
 
 // noLeaks fails t if, once every later cleanup has run, more goroutines run than before.
@@ -176,19 +177,4 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // lockedBuffer is an io.Writer for a logger shared by goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = syncbuf.Buffer
