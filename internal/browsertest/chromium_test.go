@@ -10,11 +10,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/moatproxy/moat/internal/syncbuf"
 )
 
 // chromiumPath returns the browser to drive: $CHROME_PATH, or Debian's
@@ -45,7 +46,7 @@ func newBrowser(t *testing.T, ctx context.Context, width, height int) context.Co
 	t.Helper()
 	exe := chromiumPath(t)
 	profile := t.TempDir()
-	var output syncBuffer
+	var output syncbuf.Buffer // the browser's output, which its own goroutine writes
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.UserDataDir(profile),
@@ -73,7 +74,7 @@ func newBrowser(t *testing.T, ctx context.Context, width, height int) context.Co
 		cancelPage()
 		cancelAlloc() // waits until the browser process has exited
 		if t.Failed() {
-			t.Logf("chromium output (last 4 KiB):\n%s", output.tail(4<<10))
+			t.Logf("chromium output (last 4 KiB):\n%s", tail(&output, 4<<10))
 		}
 		if pids := leftovers(profile, 5*time.Second); len(pids) > 0 {
 			t.Errorf("chromium processes %v outlived the test; killed them", pids)
@@ -82,7 +83,7 @@ func newBrowser(t *testing.T, ctx context.Context, width, height int) context.Co
 	// The first Run starts the browser. It must not carry a per-step
 	// deadline: the context of the first Run bounds the browser's life.
 	if err := chromedp.Do(page); err != nil {
-		t.Fatalf("starting %s: %v\n%s", exe, err, output.tail(4<<10))
+		t.Fatalf("starting %s: %v\n%s", exe, err, tail(&output, 4<<10))
 	}
 	return page
 }
@@ -193,22 +194,9 @@ func js(s string) string {
 	return string(b)
 }
 
-// syncBuffer collects the browser's output, which its own goroutine writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
+// tail is the last n bytes of what the browser wrote.
+func tail(b *syncbuf.Buffer, n int) string {
+	s := b.String()
 	if len(s) > n {
 		s = "…" + s[len(s)-n:]
 	}
