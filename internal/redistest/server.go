@@ -29,14 +29,11 @@ const (
 	// cliTimeout bounds one redis-cli run, so that Do on a frozen server
 	// fails the test instead of hanging it.
 	cliTimeout = 10 * time.Second
-	// startAttempts is how many ports a start tries when other processes
-	// take the free port first.
-	startAttempts = 5
 )
 
 // errPortTaken reports that redis-server could not bind the port it was
 // given: another process took it after freePort found it free.
-var errPortTaken = errors.New("port taken before redis-server bound it")
+var errPortTaken = proctest.ErrPortTaken
 
 // Server is one redis-server process this package started, in standalone,
 // sentinel or cluster mode. Its methods are safe for concurrent use. It is
@@ -88,28 +85,19 @@ func baseArgs(port int, dir string) []string {
 // bus port free and makes Do follow redirections.
 func start(t testing.TB, dir string, cluster bool, argv func(port int) []string) *Server {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		port, err := freePort(cluster)
-		if err != nil {
-			t.Fatalf("redistest: %v", err)
-		}
-		s := &Server{
+	var s *Server
+	proctest.OnFreePort(t, "redistest", func() (int, error) { return freePort(cluster) }, func(port int) error {
+		s = &Server{
 			Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			Port:    port,
 			Dir:     dir,
 			args:    argv(port),
 			cluster: cluster,
 		}
-		err = s.spawn()
-		if err == nil {
-			t.Cleanup(func() { s.cleanup(t) })
-			return s
-		}
-		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
-			t.Fatal(err)
-		}
-		t.Logf("redistest: port %d was taken before redis-server bound it; trying another", port)
-	}
+		return s.spawn()
+	})
+	t.Cleanup(func() { s.cleanup(t) })
+	return s
 }
 
 // spawn starts redis-server and waits until it answers as itself. The

@@ -42,14 +42,11 @@ const (
 	readyTimeout = 10 * time.Second
 	// pollInterval is how often a start checks for an answer.
 	pollInterval = 10 * time.Millisecond
-	// startAttempts is how many ports a start tries when other processes
-	// take the free port first.
-	startAttempts = 5
 )
 
 // errPortTaken reports that memcached could not bind the port it was
 // given: another process took it after freePort found it free.
-var errPortTaken = errors.New("port taken before memcached bound it")
+var errPortTaken = proctest.ErrPortTaken
 
 // Server is one memcached process this package started. Its methods are
 // safe for concurrent use. It is killed when the test that started it ends.
@@ -79,30 +76,21 @@ func Require(t testing.TB) {
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	Require(t)
-	for attempt := 1; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("memcachedtest: %v", err)
-		}
-		s := &Server{
+	var s *Server
+	proctest.OnFreePort(t, "memcachedtest", freePort, func(port int) error {
+		s = &Server{
 			addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			args: append(baseArgs(port), args...),
 		}
-		err = s.spawn()
-		if err == nil {
-			t.Cleanup(func() {
-				s.Kill()
-				if t.Failed() {
-					t.Logf("memcachedtest: output of memcached on %s:\n%s", s.addr, s.out.String())
-				}
-			})
-			return s
+		return s.spawn()
+	})
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() {
+			t.Logf("memcachedtest: output of memcached on %s:\n%s", s.addr, s.out.String())
 		}
-		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
-			t.Fatal(err)
-		}
-		t.Logf("memcachedtest: port %d was taken before memcached bound it; trying another", port)
-	}
+	})
+	return s
 }
 
 // baseArgs are the arguments every server starts with. memcached refuses
@@ -243,25 +231,8 @@ func (s *Server) Thaw() {
 }
 
 // freePort returns a loopback port that was free a moment ago, never
-// memcached's default.
-//
-// WARNING: the port is closed again before it is returned, so another
-// process can take it before memcached binds it; Start retries on
-// errPortTaken.
-func freePort() (int, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if port != 11211 {
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free loopback port after 100 tries")
-}
+// memcached's default (see proctest.FreePort).
+func freePort() (int, error) { return proctest.FreePort(0, 11211) }
 
 // logBuffer collects a server's output across restarts.
 type logBuffer struct {
