@@ -4,11 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moatproxy/moat/internal/leaktest"
 )
 
 // book is the value of most tests.
@@ -126,18 +127,5 @@ type result struct {
 	err error
 }
 
-// noLeaks fails the test if goroutines started during it are still running
-// a while after it ends (its Cleanups, Close included, have run).
-func noLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Fatalf("%d goroutines left running (%d before):\n%s", runtime.NumGoroutine()-before, before, buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
-}
+// noLeaks: see leaktest.Check.
+var noLeaks = leaktest.Check

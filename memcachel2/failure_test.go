@@ -4,30 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/moatproxy/moat/cache"
 	"github.com/moatproxy/moat/cache/tiertest"
+	"github.com/moatproxy/moat/internal/leaktest"
 	"github.com/moatproxy/moat/memcachel2/memcachedtest"
 )
 
-// noLeaks fails the test if goroutines started during it are still
-// running a while after it ends (its cleanups, Close included, have run).
-func noLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Fatalf("%d goroutines left running (%d before):\n%s", runtime.NumGoroutine()-before, before, buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
-}
+// noLeaks: see leaktest.Check.
+var noLeaks = leaktest.Check
 
 // fill stores n entries and returns them by key.
 func fill(t *testing.T, tier *Tier, n int) map[string]*cache.Entry {

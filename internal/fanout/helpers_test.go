@@ -6,37 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/moatproxy/moat/internal/leaktest"
 	"github.com/moatproxy/moat/internal/syncbuf"
 )
 
-// noLeaks fails t if, once every later cleanup has run, more goroutines run than before.
-// Call it first in a test, so that its cleanup runs last. Tests that use it do not run in
-// parallel: the count is process-wide.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: got %d, want <= %d (before the test)\n%s", n, before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+// noLeaks: see leaktest.Check.
+var noLeaks = leaktest.Check
 
 // received is one request a peer got.
 type received struct {
